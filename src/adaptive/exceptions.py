@@ -1,0 +1,51 @@
+"""Typed errors and warnings of the package.
+
+Every error message follows one shape: *what* was wrong, *where* (item id,
+row, field, session) and *what to do*.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AdaptiveError",
+    "BankValidationError",
+    "ResponseValidationError",
+    "ScoringError",
+    "ConvergenceWarning",
+]
+
+
+class AdaptiveError(Exception):
+    """Base class of every error raised by :mod:`adaptive`."""
+
+
+class BankValidationError(AdaptiveError, ValueError):
+    """An item bank (or one of its items) is invalid.
+
+    Attributes
+    ----------
+    problems : list of str
+        Every problem found, one line each; ``str(error)`` joins them.
+    """
+
+    def __init__(self, problems: list[str] | str, source: str | None = None):
+        if isinstance(problems, str):
+            problems = [problems]
+        self.problems = list(problems)
+        self.source = source
+        where = f" in {source}" if source else ""
+        n = len(self.problems)
+        head = f"{n} problem{'s' if n != 1 else ''} found{where}:"
+        super().__init__(head + "\n" + "\n".join(f"  - {p}" for p in self.problems))
+
+
+class ResponseValidationError(AdaptiveError, ValueError):
+    """A response matrix does not fit the bank (shape, category range, type)."""
+
+
+class ScoringError(AdaptiveError, ValueError):
+    """A scoring request cannot be carried out (bad method, bad grid, impossible cut...)."""
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative routine stopped before meeting its convergence criterion."""
