@@ -1,0 +1,54 @@
+"""Regenerate the bundled demo data (seeded, exact): a synthetic 300-item CMCS bank and one
+response file of 12 candidates on a 75-item reference form drawn from it.
+
+    python item_pools/make_demo_data.py
+
+Writes src/adaptive/data/cmcs_demo_bank.json and src/adaptive/data/cmcs_demo_responses.csv.
+The real CMCS bank (authored items with calibrated parameters) replaces this bank as the
+default once it exists; this one is for demonstrating the scoring core.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from adaptive import Blueprint, ItemBank
+from adaptive.synthetic import CMCS_DOMAINS, allocate, simulate_responses, synthetic_bank
+
+DATA = Path(__file__).resolve().parents[1] / "src" / "adaptive" / "data"
+SEED = 20261124
+FORM_LENGTH = 75
+
+
+def main() -> None:
+    rng = np.random.default_rng(SEED)
+    bank = synthetic_bank(300, model="3pl", rng=rng, name="cmcs-demo")
+    blueprint = Blueprint(domains=[{"name": d, "proportion": p, "source": "demo proportions"} for d, p in
+                                   CMCS_DOMAINS.items()])
+    bank = ItemBank(name="cmcs-demo", version="2026.1",
+                    description="Synthetic 3PL bank tagged with the CMCS content domains (demo data, not real items).",
+                    blueprint=blueprint, items=bank.items)
+    DATA.mkdir(parents=True, exist_ok=True)
+    bank.to_json(DATA / "cmcs_demo_bank.json")
+    # reference form: items drawn per domain in blueprint proportion
+    arrays = bank.compile()
+    form = []
+    for dom, count in zip(CMCS_DOMAINS, allocate(list(CMCS_DOMAINS.values()), FORM_LENGTH)):
+        pool = np.flatnonzero(np.array([it.domain == dom for it in bank.items]))
+        form += rng.choice(pool, size=int(count), replace=False).tolist()
+    form = np.array(sorted(form))
+    theta = rng.normal(0.3, 0.9, 12)
+    x = simulate_responses(arrays.subset(form), theta, rng=rng)
+    with (DATA / "cmcs_demo_responses.csv").open("w", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["candidate"] + [bank.ids[i] for i in form])
+        for n in range(theta.size):
+            w.writerow([f"C{n + 1:03d}"] + [str(int(v)) for v in x[n]])
+    print(f"wrote {DATA / 'cmcs_demo_bank.json'} ({len(bank)} items) and a {theta.size} x {form.size} response file")
+
+
+if __name__ == "__main__":
+    main()

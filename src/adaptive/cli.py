@@ -1,0 +1,184 @@
+"""The ``adaptive`` command.
+
+Subcommands
+-----------
+``adaptive demo``            score the bundled CMCS demo candidates (reference form, scaled scores, pass/fail)
+``adaptive score FILE``      estimate ability for every row of a response file
+``adaptive bank check PATH`` validate a bank (JSON or CSV) and report every problem
+``adaptive bank schema``     print the JSON Schema of the bank format
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .bank import ItemBank
+from .data_io import read_responses
+from .exceptions import AdaptiveError
+from .scoring import ScoreScale, estimate_ability, pass_probability, theta_for_raw_score
+
+__all__ = ["main", "load_bank", "demo_bank_path", "demo_responses_path"]
+
+
+def demo_bank_path() -> Path:
+    """Path of the bundled synthetic CMCS demo bank."""
+    return Path(str(resources.files("adaptive") / "data" / "cmcs_demo_bank.json"))
+
+
+def demo_responses_path() -> Path:
+    """Path of the bundled demo response file (12 candidates, 75-item reference form)."""
+    return Path(str(resources.files("adaptive") / "data" / "cmcs_demo_responses.csv"))
+
+
+def load_bank(path: str | Path) -> ItemBank:
+    """Load a bank from ``.json`` or ``.csv`` (a directory: its ``bank.json``)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "bank.json"
+    if not p.exists():
+        raise AdaptiveError(f"bank file {str(p)!r} does not exist; give a .json or .csv bank")
+    return ItemBank.from_csv(p) if p.suffix.lower() == ".csv" else ItemBank.from_json(p)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[k]) for r in rows)) if rows else len(h) for k, h in enumerate(header)]
+    line = "  ".join(h.rjust(w) for h, w in zip(header, widths))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(out)
+
+
+def _score_rows(bank, table, method, theta_cut, scale):
+    x = table.for_bank(bank)
+    est = estimate_ability(bank, x, method=method)
+    raw = np.nansum(x, axis=1)
+    n_ans = np.sum(~np.isnan(x), axis=1)
+    rows = []
+    p_pass = None
+    if theta_cut is not None:
+        p_pass = (pass_probability(est, theta_cut) if method == "eap"
+                  else pass_probability(theta=est.theta, se=est.se, theta_cut=theta_cut, method="normal"))
+    for n, pid in enumerate(table.person_ids):
+        row = [pid, f"{int(raw[n])}/{int(n_ans[n])}", f"{est.theta[n]:.3f}", f"{est.se[n]:.3f}"]
+        if scale is not None:
+            row += [f"{scale.to_scaled(est.theta[n]):.0f}", f"{p_pass[n]:.3f}",
+                    "pass" if est.theta[n] >= theta_cut else "fail"]
+        rows.append(row)
+    return est, p_pass, rows
+
+
+def cmd_demo(args) -> int:
+    bank = load_bank(args.bank) if args.bank else ItemBank.from_json(demo_bank_path())
+    table = read_responses(args.responses or demo_responses_path(), bank)
+    form = bank.compile().subset([bank.index[i] for i in table.item_ids])
+    theta_cut = float(theta_for_raw_score(form, args.raw_cut))
+    scale = ScoreScale(theta_cut=theta_cut, scaled_cut=300, slope=50, minimum=100, maximum=400)
+    print(f"adaptive {__version__} -- CMCS demo: scoring {len(table.person_ids)} candidates on a "
+          f"{form.n_items}-item reference form")
+    print(f"bank: {bank.name} v{bank.version}, {len(bank)} items, domains {', '.join(form.domains)}")
+    print(f"pass standard: {args.raw_cut:g} of {form.max_score} correct on the reference form -> theta cut "
+          f"{theta_cut:.4f} (inverse test characteristic curve); scaled 100-400, 300 to pass")
+    print(f"estimator: {args.method.upper()}, N(0, 1) prior, 121-point grid on [-6, 6]\n")
+    est, p_pass, rows = _score_rows(bank, table, args.method, theta_cut, scale)
+    print(_table(["candidate", "raw", "theta", "SE", "scaled", "P(pass)", "decision"], rows))
+    n_pass = int(np.sum(est.theta >= theta_cut))
+    print(f"\n{n_pass} of {len(rows)} pass. (The adaptive CMCS exam replaces this fixed-form demo once the "
+          "engine lands.)")
+    return 0
+
+
+def cmd_score(args) -> int:
+    bank = load_bank(args.bank)
+    table = read_responses(args.responses, bank, layout=args.layout)
+    theta_cut = args.theta_cut
+    if args.raw_cut is not None:
+        form = bank.compile().subset([bank.index[i] for i in table.item_ids])
+        theta_cut = float(theta_for_raw_score(form, args.raw_cut))
+    scale = ScoreScale(theta_cut=theta_cut) if theta_cut is not None else None
+    est, p_pass, rows = _score_rows(bank, table, args.method, theta_cut, scale)
+    header = ["person", "raw", "theta", "se"] + (["scaled", "p_pass", "decision"] if scale else [])
+    if args.out:
+        with open(args.out, "w", newline="") as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow(["person", "theta", "se", "at_bound", "n_answered"] + (["p_pass"] if scale else []))
+            for n, pid in enumerate(table.person_ids):
+                w.writerow([pid, repr(float(est.theta[n])), repr(float(est.se[n])), int(est.at_bound[n]),
+                            int(est.n_answered[n])] + ([repr(float(p_pass[n]))] if scale else []))
+        print(f"wrote {len(rows)} estimates to {args.out}")
+    else:
+        print(_table(header, rows))
+    return 0
+
+
+def cmd_bank_check(args) -> int:
+    bank = load_bank(args.path)
+    arrays = bank.compile()
+    counts = {d: int(np.sum(arrays.domain == k)) for k, d in enumerate(arrays.domains)}
+    print(f"{args.path}: OK -- {len(bank)} items, {arrays.enemy_pairs.shape[0]} enemy pairs")
+    for d, n in counts.items():
+        print(f"  {d}: {n}")
+    return 0
+
+
+def cmd_bank_schema(args) -> int:
+    text = json.dumps(ItemBank.json_schema(), indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    else:
+        print(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="adaptive", description="Adaptive testing and IRT scoring for certification exams")
+    p.add_argument("--version", action="version", version=f"adaptive {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="score the bundled CMCS demo candidates")
+    d.add_argument("--method", default="eap", choices=["eap", "map", "ml", "wle"])
+    d.add_argument("--raw-cut", type=float, default=52.0, help="raw cut on the reference form (default 52)")
+    d.add_argument("--bank", help="another bank (default: the bundled CMCS demo bank)")
+    d.add_argument("--responses", help="another response file on the reference form")
+    d.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("score", help="estimate ability for every row of a response file")
+    s.add_argument("responses", help="CSV: wide (one column per item id) or long (person,item,response)")
+    s.add_argument("--bank", required=True, help="bank (.json or .csv)")
+    s.add_argument("--method", default="eap", choices=["eap", "map", "ml", "wle"])
+    s.add_argument("--layout", default="auto", choices=["auto", "wide", "long"])
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--theta-cut", type=float, help="θ cut for pass probability and decision")
+    g.add_argument("--raw-cut", type=float, help="raw cut on the file's items, converted to θ by the TCC")
+    s.add_argument("--out", help="write a CSV of estimates instead of printing a table")
+    s.set_defaults(func=cmd_score)
+
+    b = sub.add_parser("bank", help="item bank tools")
+    bsub = b.add_subparsers(dest="bank_command", required=True)
+    bc = bsub.add_parser("check", help="validate a bank and report every problem")
+    bc.add_argument("path")
+    bc.set_defaults(func=cmd_bank_check)
+    bs = bsub.add_parser("schema", help="print the JSON Schema of the bank format")
+    bs.add_argument("--out")
+    bs.set_defaults(func=cmd_bank_schema)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except AdaptiveError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
