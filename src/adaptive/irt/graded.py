@@ -45,6 +45,7 @@ def _layout(a, thresholds, n_cat):
     a = np.asarray(a, dtype=float)
     thr = np.atleast_2d(np.asarray(thresholds, dtype=float))
     n_items, n_thr = thr.shape
+    a = np.broadcast_to(a, (n_items,))
     if n_cat is None:
         n_cat = np.full(n_items, n_thr + 1)
     n_cat = np.asarray(n_cat)
@@ -68,9 +69,9 @@ def _cumulative(theta, a, ext):
 
 def _log_prob(theta, a, ext, valid):
     z, log_s, log_q = _cumulative(theta, a, ext)
-    gap = a[:, None] * np.diff(ext, axis=-1)  # a (b_{k+1} - b_k) > 0, inf at the ends
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_gap = np.log1p(-np.exp(-gap))
+        gap = a[:, None] * np.diff(ext, axis=-1)  # a (b_{k+1} - b_k) > 0, inf at the ends (NaN in padding)
+        log_gap = np.log(-np.expm1(-gap))  # accurate for tiny gaps too
         log_p = log_s[..., :-1] + log_q[..., 1:] + log_gap
     log_p = np.where(valid, log_p, LOG_ZERO)
     return log_p, log_s, log_q

@@ -40,6 +40,7 @@ def _log_prob(theta, a, steps, n_cat):
     a = np.asarray(a, dtype=float)
     st = np.atleast_2d(np.asarray(steps, dtype=float))
     n_items, n_steps = st.shape
+    a = np.broadcast_to(a, (n_items,))
     if n_cat is None:
         n_cat = np.full(n_items, n_steps + 1)
     k = np.arange(n_steps + 1, dtype=float)

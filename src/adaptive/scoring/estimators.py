@@ -145,7 +145,7 @@ def expected_a_posteriori(arrays, responses, *, grid=None, prior_mean=0.0, prior
     >>> bank = ItemBank(items=[{"id": f"Q{k}", "a": 1.0, "b": b} for k, b in enumerate([-1.0, 0.0, 1.0])])
     >>> est = expected_a_posteriori(bank.compile(), [[1, 1, 0]], grid=(-6, 6, 121))
     >>> round(float(est.theta[0]), 3)
-    0.462
+    0.315
     """
     resp = prepare_responses(arrays, responses)
     tables = arrays.tables(grid)

@@ -83,7 +83,7 @@ def prepare_responses(arrays, responses) -> ResponseMatrix:
     if bad.any():
         rows, cols = np.nonzero(bad)
         lines = [
-            f"row {r}, item {arrays.ids[c]!r}: response {x[r, c]!r} is not a category 0..{arrays.n_cat[c] - 1}"
+            f"row {r}, item {arrays.ids[c]!r}: response {float(x[r, c])!r} is not a category 0..{arrays.n_cat[c] - 1}"
             for r, c in zip(rows[:_MAX_LISTED], cols[:_MAX_LISTED])
         ]
         more = f"\n  ... and {rows.size - _MAX_LISTED} more" if rows.size > _MAX_LISTED else ""

@@ -1,0 +1,109 @@
+"""The ``adaptive`` command: demo, score, bank check/schema; response-file reading."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from adaptive import ItemBank, estimate_ability
+from adaptive.cli import demo_bank_path, main
+from adaptive.data_io import read_responses
+
+
+def test_demo_runs_and_reports_every_candidate(capsys):
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "52 of 75 correct" in out and "theta cut" in out
+    rows = [line for line in out.splitlines() if line.strip().startswith("C0")]
+    assert len(rows) == 12
+    assert all(line.split()[-1] in ("pass", "fail") for line in rows)
+
+
+def test_console_script_is_installed():
+    exe = shutil.which("adaptive")
+    cmd = [exe, "--version"] if exe else [sys.executable, "-m", "adaptive.cli", "--version"]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    assert res.stdout.startswith("adaptive ")
+
+
+def _write_wide(path, ids, x, persons):
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["person", *ids])
+        for pid, row in zip(persons, x):
+            w.writerow([pid, *["" if np.isnan(v) else int(v) for v in row]])
+
+
+def test_score_wide_and_long_files_agree_with_the_library(tmp_path, capsys):
+    bank = ItemBank(items=[{"id": f"Q{k}", "model": "2pl", "a": 1.0 + 0.1 * k, "b": -1 + 0.5 * k} for k in range(5)])
+    bank_path = tmp_path / "bank.json"
+    bank.to_json(bank_path)
+    x = np.array([[1, 0, 1, np.nan, 0], [1, 1, 1, 1, 0], [0, 0, np.nan, np.nan, 0]])
+    wide = tmp_path / "wide.csv"
+    _write_wide(wide, bank.ids, x, ["p1", "p2", "p3"])
+    long = tmp_path / "long.csv"
+    with long.open("w") as fh:
+        fh.write("person,item,response\n")
+        for pid, row in zip(["p1", "p2", "p3"], x):
+            for iid, v in zip(bank.ids, row):
+                if not np.isnan(v):
+                    fh.write(f"{pid},{iid},{int(v)}\n")
+    est = estimate_ability(bank, x, "wle")
+    for src in (wide, long):
+        out = tmp_path / f"est_{src.stem}.csv"
+        assert main(["score", str(src), "--bank", str(bank_path), "--method", "wle", "--theta-cut", "0.0",
+                     "--out", str(out)]) == 0
+        with out.open() as fh:
+            rows = list(csv.DictReader(fh))
+        assert [r["person"] for r in rows] == ["p1", "p2", "p3"]
+        np.testing.assert_allclose([float(r["theta"]) for r in rows], est.theta, rtol=1e-12)
+    table = read_responses(long, bank)
+    np.testing.assert_array_equal(np.isnan(table.for_bank(bank)), np.isnan(x))
+
+
+def test_score_reports_bad_file_cleanly(tmp_path, capsys):
+    bank = ItemBank(items=[{"id": "Q1", "a": 1.0, "b": 0.0}])
+    bank_path = tmp_path / "bank.json"
+    bank.to_json(bank_path)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("person,Q1,Q9\np1,1,0\n")
+    assert main(["score", str(bad), "--bank", str(bank_path)]) == 2
+    err = capsys.readouterr().err
+    assert "Q9" in err
+
+
+def test_bank_check_ok_and_broken(tmp_path, capsys):
+    assert main(["bank", "check", str(demo_bank_path())]) == 0
+    assert "OK" in capsys.readouterr().out
+    data = json.loads(demo_bank_path().read_text())
+    data["items"][1]["id"] = data["items"][0]["id"]
+    data["items"][2]["a"] = -0.5
+    data["items"][3]["domain"] = "Astrology"
+    data["items"][4]["enemies"] = ["NO-SUCH-ITEM"]
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(data))
+    assert main(["bank", "check", str(broken)]) == 2
+    err = capsys.readouterr().err
+    it = data["items"]
+    assert f"item {it[0]['id']!r}" in err and "field 'id'" in err
+    assert f"item {it[2]['id']!r} (position 2), field 'a'" in err
+    assert f"item {it[3]['id']!r} (position 3), field 'domain'" in err
+    assert f"item {it[4]['id']!r} (position 4), field 'enemies'" in err
+
+
+def test_bank_schema(tmp_path):
+    out = tmp_path / "schema.json"
+    assert main(["bank", "schema", "--out", str(out)]) == 0
+    schema = json.loads(out.read_text())
+    assert schema["title"] == "ItemBank"
+
+
+def test_missing_bank_file_message(capsys):
+    assert main(["bank", "check", "/nonexistent/bank.json"]) == 2
+    assert "does not exist" in capsys.readouterr().err
