@@ -150,11 +150,19 @@ def expected_a_posteriori(arrays, responses, *, grid=None, prior_mean=0.0, prior
     resp = prepare_responses(arrays, responses)
     tables = arrays.tables(grid)
     log_prior = _log_prior_on_grid(tables.theta, prior_mean, prior_sd, prior)
-    log_post = grid_log_likelihood(tables, resp) + log_prior
-    log_post -= logsumexp(log_post, axis=1, keepdims=True)
-    post = np.exp(log_post)
-    theta = post @ tables.theta
-    var = post @ tables.theta**2 - theta**2
+    log_post = grid_log_likelihood(tables, resp)
+    log_post += log_prior
+    # normalize in log space (log-sum-exp, in place: this runs on N x Q arrays)
+    log_post -= log_post.max(axis=1, keepdims=True)
+    post = np.exp(log_post)  # unnormalized; the largest entry of each row is 1
+    total = post.sum(axis=1)
+    log_post -= np.log(total)[:, None]
+    # moments about the grid's centre: the cancellation in E[t^2] - E[t]^2 stays below 1e-12 here
+    shift = 0.5 * (tables.theta[0] + tables.theta[-1])
+    t = tables.theta - shift
+    m1 = (post @ t) / total
+    var = (post @ (t * t)) / total - m1 * m1
+    theta = m1 + shift
     se = np.sqrt(np.maximum(var, 0.0))
     n = resp.n_persons
     return ThetaEstimate(
@@ -239,7 +247,7 @@ def _point_estimate(arrays, resp, *, method, search_grid, bounds_flag, prior_mea
     if has_prior:
         score -= (pts - prior_mean) * inv_var
     if warm:
-        mask = resp.mask.astype(float)
+        mask = resp.mask_float
         info_q = mask @ tables.information
         prob = np.exp(tables.log_prob)
         j_tab = np.einsum("iqk,iqk->iq", prob, tables.dlog_prob * (tables.d2log_prob + tables.dlog_prob**2))

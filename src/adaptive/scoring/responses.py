@@ -8,6 +8,7 @@ matrix (0 where missing) and a boolean mask (DESIGN.md convention 5).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -24,31 +25,51 @@ class ResponseMatrix:
 
     Attributes
     ----------
-    category : ndarray of int, ``(N, I)`` -- observed category, 0 where not administered
+    values : ndarray of float, ``(N, I)`` -- observed category, 0.0 where not administered
     mask : ndarray of bool, ``(N, I)`` -- True where the item was administered
+    complete : bool -- every item administered to every examinee
     """
 
-    category: np.ndarray
+    values: np.ndarray
     mask: np.ndarray
+    complete: bool = False
+
+    @classmethod
+    def from_categories(cls, category, mask) -> ResponseMatrix:
+        mask = np.asarray(mask, dtype=bool)
+        values = np.where(mask, np.asarray(category, dtype=float), 0.0)
+        return cls(values, mask, bool(mask.all()))
 
     @property
     def n_persons(self) -> int:
-        return self.category.shape[0]
+        return self.values.shape[0]
 
-    @property
+    @cached_property
+    def category(self) -> np.ndarray:
+        """Integer categories, 0 where not administered."""
+        return self.values.astype(np.int32)
+
+    @cached_property
+    def mask_float(self) -> np.ndarray:
+        return self.mask.astype(float)
+
+    @cached_property
     def n_answered(self) -> np.ndarray:
-        return self.mask.sum(axis=1)
+        return np.full(self.n_persons, self.mask.shape[1]) if self.complete else self.mask.sum(axis=1)
 
-    def indicators(self, n_categories: int) -> list[np.ndarray]:
-        """Float indicator matrices ``X_k = [category == k and administered]``, one per category."""
-        return [((self.category == k) & self.mask).astype(float) for k in range(n_categories)]
+    def indicator(self, k: int) -> np.ndarray:
+        """Float indicator matrix ``X_k = [administered and category == k]`` for ``k >= 1``."""
+        if k < 1:
+            raise ValueError("indicator(k) is for k >= 1; category 0 is mask - sum of the others")
+        return (self.values == k).astype(float)
 
     def rows(self, index) -> ResponseMatrix:
-        return ResponseMatrix(self.category[index], self.mask[index])
+        mask = self.mask[index]
+        return ResponseMatrix(self.values[index], mask, bool(mask.all()))
 
 
 def prepare_responses(arrays, responses) -> ResponseMatrix:
-    """Check a response matrix against a compiled bank and split it into categories and a mask.
+    """Check a response matrix against a compiled bank and split it into values and a mask.
 
     Parameters
     ----------
@@ -65,7 +86,7 @@ def prepare_responses(arrays, responses) -> ResponseMatrix:
     if isinstance(responses, ResponseMatrix):
         return responses
     try:
-        x = np.array(responses, dtype=float)
+        x = np.asarray(responses, dtype=float)  # no copy for a float64 array: the input is never modified
     except (TypeError, ValueError) as err:
         raise ResponseValidationError(
             f"responses must be numbers (categories) or NaN for not administered: {err}"
@@ -78,9 +99,26 @@ def prepare_responses(arrays, responses) -> ResponseMatrix:
             f"responses have shape {x.shape}, but the bank has {n_items} items: give an (N, {n_items}) "
             "matrix in the bank's item order, NaN where an item was not administered"
         )
-    mask = ~np.isnan(x)
-    bad = mask & (~np.isfinite(x) | (x != np.round(x)) | (x < 0) | (x > (arrays.n_cat - 1)[None, :]))
-    if bad.any():
+    if np.isnan(x.sum()):  # some response is missing (or +inf and -inf both occur: caught below)
+        mask = ~np.isnan(x)
+        complete = bool(mask.all())
+        values = x if complete else np.where(mask, x, 0.0)
+    else:
+        mask = np.ones(x.shape, dtype=bool)
+        complete = True
+        values = x
+    top = arrays.n_cat - 1
+    # fast path: one small-integer cast, one comparison and reductions on the cast; the detailed
+    # (row, item) report is built only when something is wrong
+    small = np.int8 if top.max(initial=1) < 127 else np.int32
+    with np.errstate(invalid="ignore", over="ignore"):
+        cat = values.astype(small)
+    ok = values.size == 0 or (
+        np.array_equal(cat, values) and cat.min() >= 0 and bool(np.all(cat.max(axis=0) <= top))
+    )
+    if not ok:
+        with np.errstate(invalid="ignore"):
+            bad = mask & (~np.isfinite(x) | (x != np.floor(x)) | (x < 0) | (x > top[None, :]))
         rows, cols = np.nonzero(bad)
         lines = [
             f"row {r}, item {arrays.ids[c]!r}: response {float(x[r, c])!r} is not a category 0..{arrays.n_cat[c] - 1}"
@@ -92,8 +130,9 @@ def prepare_responses(arrays, responses) -> ResponseMatrix:
             + "\n  ".join(lines)
             + more
         )
-    category = np.where(mask, x, 0.0).astype(np.int64)
-    return ResponseMatrix(category, mask)
+    out = ResponseMatrix(values, mask, complete)
+    out.__dict__["category"] = cat  # seed the cached property: the cast is already done
+    return out
 
 
 def gather_on_grid(table: np.ndarray, resp: ResponseMatrix) -> np.ndarray:
@@ -114,9 +153,18 @@ def gather_on_grid(table: np.ndarray, resp: ResponseMatrix) -> np.ndarray:
     """
     n_k = table.shape[-1]
     base = table[:, :, 0]
-    out = resp.mask.astype(float) @ base
+    if n_k == 2:  # dichotomous: the values are the indicator of category 1
+        out = resp.values @ (table[:, :, 1] - base)
+    else:
+        out = np.zeros((resp.n_persons, base.shape[1]))
+    if resp.complete:
+        out += base.sum(axis=0)
+    else:
+        out += resp.mask_float @ base
+    if n_k == 2:
+        return out
     for k in range(1, n_k):
-        xk = ((resp.category == k) & resp.mask).astype(float)
-        if xk.any():
-            out += xk @ (table[:, :, k] - base)
+        diff = table[:, :, k] - base
+        if np.any(diff):  # skip categories no item has (padding)
+            out += resp.indicator(k) @ diff
     return out
