@@ -11,8 +11,12 @@ from .exceptions import (
     ConvergenceWarning,
     ResponseValidationError,
     ScoringError,
+    DesignError,
+    ItemPoolExhaustedError,
+    SessionStateError,
 )
 from .scoring import ScoreScale, ThetaEstimate, estimate_ability, pass_probability
+from .cat import CatEngine, ExamDesign, Session, simulate_cat
 
 __version__ = "0.1.0"
 
@@ -29,9 +33,16 @@ __all__ = [
     "ThetaEstimate",
     "ScoreScale",
     "pass_probability",
+    "ExamDesign",
+    "CatEngine",
+    "Session",
+    "simulate_cat",
     "AdaptiveError",
     "BankValidationError",
     "ResponseValidationError",
     "ScoringError",
+    "DesignError",
+    "SessionStateError",
+    "ItemPoolExhaustedError",
     "ConvergenceWarning",
 ]

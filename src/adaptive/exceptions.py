@@ -11,6 +11,9 @@ __all__ = [
     "BankValidationError",
     "ResponseValidationError",
     "ScoringError",
+    "DesignError",
+    "ItemPoolExhaustedError",
+    "SessionStateError",
     "ConvergenceWarning",
 ]
 
@@ -45,6 +48,21 @@ class ResponseValidationError(AdaptiveError, ValueError):
 
 class ScoringError(AdaptiveError, ValueError):
     """A scoring request cannot be carried out (bad method, bad grid, impossible cut...)."""
+
+
+class DesignError(AdaptiveError, ValueError):
+    """An exam design is invalid, or cannot be met with the given bank."""
+
+
+class ItemPoolExhaustedError(AdaptiveError):
+    """No eligible item is left for a session that must go on."""
+
+
+class SessionStateError(AdaptiveError):
+    """A call does not fit the session's state (answering an item not presented, twice, after the end...).
+
+    The session is left unchanged.
+    """
 
 
 class ConvergenceWarning(UserWarning):

@@ -65,7 +65,8 @@ def synthetic_bank(
     n_items : int
     model : {"2pl", "3pl", "graded"}
     domains : mapping of domain -> proportion (default :data:`CMCS_DOMAINS`); items are
-        allocated to domains by largest remainder, so counts match proportions.
+        allocated to domains by largest remainder, so counts match proportions, and the
+        bank declares the same proportions as its blueprint.
     rng : Generator or int seed
 
     Examples
@@ -100,7 +101,9 @@ def synthetic_bank(
             if model == "3pl":
                 rec["c"] = float(c[k])
         items.append(rec)
-    return ItemBank(name=name, items=items)
+    total = sum(domains.values())
+    blueprint = {"domains": [{"name": d, "proportion": p / total} for d, p in domains.items()]}
+    return ItemBank(name=name, items=items, blueprint=blueprint)
 
 
 def simulate_responses(arrays, theta, rng=0, missing: float = 0.0) -> np.ndarray:

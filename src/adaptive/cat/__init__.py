@@ -1,0 +1,29 @@
+"""The adaptive exam engine: design, selection, exposure, content, stopping, sessions.
+
+See :class:`ExamDesign` (what an exam is), :class:`CatEngine` (a design compiled
+against a bank; the batch loop), :class:`Session` (one live candidate) and
+:func:`simulate_cat` (many simulees, or post-hoc runs on full response matrices).
+"""
+
+from ._streams import batch_keys, session_key
+from .design import (
+    ClassificationSpec,
+    ContentSpec,
+    EstimatorSpec,
+    ExamDesign,
+    ExposureSpec,
+    SelectionSpec,
+    SPRTSpec,
+    StartRule,
+    StoppingSpec,
+)
+from .engine import BatchState, CatEngine, CatResult
+from .posthoc import simulate_cat
+from .selection import RULES
+from .session import AuditEntry, Session, SessionResult
+
+__all__ = [
+    "ExamDesign", "StartRule", "EstimatorSpec", "SelectionSpec", "ExposureSpec", "ContentSpec", "StoppingSpec",
+    "ClassificationSpec", "SPRTSpec", "CatEngine", "BatchState", "CatResult", "simulate_cat", "Session",
+    "SessionResult", "AuditEntry", "RULES", "batch_keys", "session_key",
+]

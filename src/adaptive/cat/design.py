@@ -1,0 +1,251 @@
+"""The exam design: everything that defines an adaptive test, validated at the edge.
+
+An :class:`ExamDesign` is loaded from JSON or TOML (or built in Python) and
+checked against a bank when an engine is built from the two
+(:meth:`ExamDesign.check_against`): a design that cannot be met — a
+blueprint that needs more items of a domain than the bank has, enemies that
+make the length impossible, too few pretest items — is refused with the reason.
+
+Examples
+--------
+>>> from adaptive.cat import ExamDesign
+>>> design = ExamDesign(min_length=10, max_length=30, selection={"rule": "mfi"},
+...                     scale={"theta_cut": 0.25}, stopping={"se_target": 0.3})
+>>> design.max_length, design.selection.rule
+(30, 'mfi')
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..bank import Blueprint
+from ..exceptions import DesignError
+from ..scoring.scale import ScoreScale
+
+__all__ = [
+    "ExamDesign",
+    "StartRule",
+    "EstimatorSpec",
+    "SelectionSpec",
+    "ExposureSpec",
+    "ContentSpec",
+    "StoppingSpec",
+    "ClassificationSpec",
+    "SPRTSpec",
+    "SELECTION_RULES",
+]
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+#: selection rules an ExamDesign may name (see :mod:`adaptive.cat.selection`)
+SELECTION_RULES = ("mfi", "mfi_cut", "mpwi", "kl", "klp", "mepv", "b_matching", "random", "a_stratified")
+
+
+class StartRule(BaseModel):
+    """How the test starts.
+
+    * ``fixed_theta``: the first item is selected by the design's rule at ``theta``;
+    * ``random_theta``: at a θ drawn uniformly from ``[low, high]`` per session;
+    * ``items``: the first ``n_items`` items come from ``item_ids`` (in order, or at random
+      when ``shuffle``), or, without ``item_ids``, at random among the ``window`` eligible
+      items whose difficulty is nearest ``theta``.
+    """
+
+    model_config = _STRICT
+    kind: Literal["fixed_theta", "random_theta", "items"] = "fixed_theta"
+    theta: float = 0.0
+    low: float = -1.0
+    high: float = 1.0
+    n_items: int = Field(1, ge=1)
+    item_ids: list[str] = Field(default_factory=list)
+    shuffle: bool = False
+    window: int = Field(10, ge=1, description="'items' without item_ids: draw among this many nearest items")
+
+    @model_validator(mode="after")
+    def _check(self) -> StartRule:
+        if self.kind == "random_theta" and not self.low < self.high:
+            raise ValueError(f"start: low {self.low} must be below high {self.high}")
+        return self
+
+
+class EstimatorSpec(BaseModel):
+    """Interim (during the test) and final ability estimators."""
+
+    model_config = _STRICT
+    interim: Literal["eap", "map", "ml", "wle"] = "eap"
+    final: Literal["eap", "map", "ml", "wle"] = "eap"
+    prior_mean: float = 0.0
+    prior_sd: float = Field(1.0, gt=0.0)
+    grid: tuple[float, float, int] = (-6.0, 6.0, 61)
+    bounds: tuple[float, float] = (-4.0, 4.0)
+
+    @model_validator(mode="after")
+    def _check(self) -> EstimatorSpec:
+        lo, hi, n = self.grid
+        if not (lo < hi and n >= 5):
+            raise ValueError(f"estimator.grid must be (lo, hi, n) with lo < hi and n >= 5, got {self.grid}")
+        if not self.bounds[0] < self.bounds[1]:
+            raise ValueError(f"estimator.bounds must be (lo, hi) with lo < hi, got {self.bounds}")
+        return self
+
+
+class SelectionSpec(BaseModel):
+    """The item-selection rule and its parameters.
+
+    ``kl_z``: KL's interval is θ̂ ± kl_z/√n (Chang & Ying 1996); ``strata``: number of
+    a-strata for ``a_stratified`` (Chang, Qian & Ying 2001).
+    """
+
+    model_config = _STRICT
+    rule: Literal["mfi", "mfi_cut", "mpwi", "kl", "klp", "mepv", "b_matching", "random", "a_stratified"] = "mfi"
+    kl_z: float = Field(3.0, gt=0.0)
+    strata: int = Field(4, ge=1)
+
+
+class ExposureSpec(BaseModel):
+    """Exposure control; the three methods combine.
+
+    * ``randomesque``: choose at random among the ``randomesque`` best items (1 = off);
+    * ``sympson_hetter``: an item selected is administered with probability equal to its
+      bank ``exposure`` parameter, otherwise passed over for that session (items without
+      a parameter always pass);
+    * ``max_rate``: an item whose exposure rate so far exceeds ``max_rate`` is not eligible
+      (restricted maximum exposure, Revuelta & Ponsoda 1998).
+    """
+
+    model_config = _STRICT
+    randomesque: int = Field(1, ge=1)
+    sympson_hetter: bool = False
+    max_rate: float | None = Field(None, gt=0.0, le=1.0)
+
+
+class ContentSpec(BaseModel):
+    """Content constraints.
+
+    ``method``: ``heuristic`` (the domain furthest below its target, then the best item
+    in it), ``shadow`` (van der Linden's shadow test, a MILP per step) or ``none``.
+    ``blueprint``: the design's blueprint; when absent, the bank's blueprint is used.
+    """
+
+    model_config = _STRICT
+    method: Literal["heuristic", "shadow", "none"] = "heuristic"
+    blueprint: Blueprint | None = None
+
+
+class ClassificationSpec(BaseModel):
+    """Stop once θ̂ ± z·SE excludes θcut (NCLEX-style confidence-interval rule).
+
+    ``sides = 2`` (default) uses z as given (e.g. 1.96: a 95% two-sided interval);
+    ``sides = 1`` is documented as the same interval compared on one side at a time.
+    """
+
+    model_config = _STRICT
+    z: float = Field(1.96, gt=0.0)
+    sides: Literal[1, 2] = 2
+
+
+class SPRTSpec(BaseModel):
+    """Sequential probability ratio test (Reckase 1983) with indifference region θcut ± delta."""
+
+    model_config = _STRICT
+    delta: float = Field(0.2, gt=0.0)
+    alpha: float = Field(0.05, gt=0.0, lt=0.5)
+    beta: float = Field(0.05, gt=0.0, lt=0.5)
+
+
+class StoppingSpec(BaseModel):
+    """Stopping rules, combined: a test stops at ``max_length``, or once ``min_length`` is
+    reached and any enabled rule fires; or at the time limit; or when the pool is exhausted.
+
+    ``on_timeout``: ``score`` decides by θ̂ against θcut if ``min_length`` was reached
+    (otherwise fail); ``fail`` fails; ``no_decision`` reports no decision.
+    ``seconds_per_item``: item time used in simulations when no times are given.
+    """
+
+    model_config = _STRICT
+    se_target: float | None = Field(None, gt=0.0)
+    classification: ClassificationSpec | None = None
+    sprt: SPRTSpec | None = None
+    time_limit: float | None = Field(None, gt=0.0, description="seconds")
+    on_timeout: Literal["score", "fail", "no_decision"] = "score"
+    seconds_per_item: float = Field(60.0, gt=0.0)
+
+
+class ExamDesign(BaseModel):
+    """A complete adaptive-test design."""
+
+    model_config = _STRICT
+    name: str = "exam"
+    scale: ScoreScale | None = None
+    min_length: int = Field(1, ge=1, description="scored items")
+    max_length: int = Field(30, ge=1, description="scored items")
+    pretest_items: int = Field(0, ge=0, description="unscored pretest items at random positions")
+    start: StartRule = StartRule()
+    estimator: EstimatorSpec = EstimatorSpec()
+    selection: SelectionSpec = SelectionSpec()
+    exposure: ExposureSpec = ExposureSpec()
+    content: ContentSpec = ContentSpec()
+    stopping: StoppingSpec = StoppingSpec()
+
+    @model_validator(mode="after")
+    def _check(self) -> ExamDesign:
+        problems = []
+        if self.min_length > self.max_length:
+            problems.append(f"min_length {self.min_length} exceeds max_length {self.max_length}")
+        if self.pretest_items > self.min_length:
+            problems.append(f"pretest_items {self.pretest_items} exceeds min_length {self.min_length}: pretest "
+                            "positions are drawn within the first min_length + pretest_items positions so that "
+                            "every pretest item is given; lower pretest_items or raise min_length")
+        needs_cut = self.stopping.classification is not None or self.stopping.sprt is not None \
+            or self.selection.rule == "mfi_cut"
+        if needs_cut and self.scale is None:
+            problems.append("classification, SPRT and mfi_cut need a cut: add scale = {theta_cut = ...}")
+        if self.start.kind == "items" and self.start.item_ids and len(self.start.item_ids) < self.start.n_items:
+            problems.append(f"start.n_items {self.start.n_items} exceeds the {len(self.start.item_ids)} start item ids")
+        if self.start.kind == "items" and self.start.n_items > self.max_length:
+            problems.append(f"start.n_items {self.start.n_items} exceeds max_length {self.max_length}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def theta_cut(self) -> float | None:
+        return None if self.scale is None else self.scale.theta_cut
+
+    # ------------------------------------------------------------------ I/O
+    @classmethod
+    def load(cls, path: str | Path) -> ExamDesign:
+        """Read a design from ``.json`` or ``.toml``; errors name the file and the field."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise DesignError(f"cannot read design {str(path)!r}: {err.strerror}") from None
+        try:
+            data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
+            raise DesignError(f"design {str(path)!r} is not valid {path.suffix.lstrip('.').upper()}: {err}") from None
+        return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "design") -> ExamDesign:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as err:
+            lines = []
+            for e in err.errors():
+                loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+                lines.append(f"field '{loc}': {e['msg'].removeprefix('Value error, ')}")
+            raise DesignError(f"{source}: {len(lines)} problem(s):\n  - " + "\n  - ".join(lines)) from None
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        text = self.model_dump_json(indent=2, exclude_defaults=True)
+        if path is not None:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        return text

@@ -1,0 +1,98 @@
+"""Simulation and post-hoc runs of an adaptive design through the batch engine."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..bank import ItemBank
+from ..irt import dichotomous, mixed
+from ..exceptions import ResponseValidationError
+from ._streams import batch_keys, uniforms
+from .design import ExamDesign
+from .engine import CatEngine, CatResult
+
+__all__ = ["simulate_cat", "draw_responses"]
+
+
+def draw_responses(engine: CatEngine, keys, steps, items, true_theta) -> np.ndarray:
+    """Answers of simulees with abilities ``true_theta`` to ``items``, from their own streams.
+
+    The category is the number of cumulative probabilities a uniform draw exceeds
+    (inverse-CDF sampling), so one draw per answer serves every model.
+    """
+    arr = engine.arrays
+    items = np.asarray(items, dtype=np.int64)
+    theta = np.asarray(true_theta, dtype=float)
+    if np.all(arr.family[items] == mixed.DICHOTOMOUS):
+        # elementwise: parameters shaped (n, 1) pair simulee n with its own item
+        p1 = dichotomous.prob(theta, arr.a[items, None], arr.thresholds[items, 0, None],
+                              arr.c[items, None], arr.d[items, None])[:, 0, 1]
+        cum = (1.0 - p1)[:, None]
+    else:
+        cum = np.ones((items.size, arr.max_categories - 1))
+        for item in np.unique(items):  # polytomous: one vectorized evaluation per distinct item
+            rows = np.flatnonzero(items == item)
+            p = arr.subset([item]).prob(theta[rows])[:, 0, :]
+            cum[rows, : p.shape[1] - 1] = np.cumsum(p, axis=1)[:, :-1]
+    u = uniforms(keys, steps, "response")
+    return (u[:, None] >= cum).sum(axis=1).astype(float)
+
+
+def simulate_cat(design: ExamDesign, bank: ItemBank, thetas=None, responses=None, seed=0, *,
+                 item_seconds=None, engine: CatEngine | None = None) -> CatResult:
+    """Run N simulees through the batch engine.
+
+    Parameters
+    ----------
+    design, bank : the exam design and the item bank
+    thetas : array ``(N,)`` -- true abilities; answers are drawn from the model
+    responses : array ``(N, I)`` -- answers to every item in bank order (post-hoc mode: each
+        answer is read from the matrix; NaN cells make that item unavailable to that simulee)
+    seed : int, or a sequence of N ints (one per simulee; simulee ``k`` of ``seed=s`` equals a
+        live :class:`~adaptive.cat.session.Session` started with ``batch_keys(s, N)[k]``; with a
+        sequence, simulee ``k`` equals ``Session.start(..., seed=seed[k])``)
+    item_seconds : float or array ``(N, I)`` -- time per item for the time limit (default:
+        the design's ``stopping.seconds_per_item``)
+
+    Returns
+    -------
+    CatResult -- per simulee final θ̂, SE, item sequence (0-based bank indices), decision, rule.
+    """
+    engine = engine or CatEngine(design, bank)
+    n_items = engine.arrays.n_items
+    blocked = None
+    if responses is not None:
+        x = np.asarray(responses, dtype=float)
+        if x.ndim != 2 or x.shape[1] != n_items:
+            raise ResponseValidationError(f"responses must be (N, {n_items}) in bank order, got shape {x.shape}")
+        if thetas is not None and len(thetas) != x.shape[0]:
+            raise ResponseValidationError("thetas and responses give different numbers of simulees")
+        obs = ~np.isnan(x)
+        bad = obs & ((x < 0) | (x > engine.arrays.n_cat[None, :] - 1) | (x != np.round(np.where(obs, x, 0))))
+        if bad.any():
+            r, c = np.argwhere(bad)[0]
+            raise ResponseValidationError(f"row {r}, item {engine.arrays.ids[c]!r}: response {x[r, c]!r} is not a "
+                                          f"category 0..{engine.arrays.n_cat[c] - 1}")
+        blocked = ~obs
+        n = x.shape[0]
+    elif thetas is not None:
+        thetas = np.asarray(thetas, dtype=float).ravel()
+        n = thetas.size
+    else:
+        raise ValueError("give thetas (answers drawn from the model) or responses (post-hoc)")
+    keys = batch_keys(seed, n)
+    state = engine.start(keys, blocked=blocked)
+    secs = None if item_seconds is None else np.asarray(item_seconds, dtype=float)
+    while state.active.any():
+        items = engine.select(state)
+        rows = np.flatnonzero(items >= 0)
+        if rows.size == 0:
+            break
+        it = items[rows]
+        if responses is not None:
+            ans = x[rows, it]
+        else:
+            ans = draw_responses(engine, keys[rows], state.n_given[rows], it, thetas[rows])
+        sec = None if secs is None else (secs[rows, it] if secs.ndim == 2 else secs)
+        engine.record(state, rows, it, ans, sec)
+    return engine.result(state)

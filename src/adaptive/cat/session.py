@@ -1,0 +1,277 @@
+"""Live sessions: one candidate, the batch engine with N = 1.
+
+A session's state is a pure function of (design, bank, seed, answers), so
+:meth:`Session.to_json` stores just those (with fingerprints of the design and
+bank) and :meth:`Session.from_json` replays them through the engine, verifying
+every item on the way: the continuation is the same as if the session had
+never been stored.
+
+Examples
+--------
+>>> from adaptive import ItemBank, Session
+>>> from adaptive.cat import ExamDesign
+>>> bank = ItemBank(items=[{"id": f"Q{k}", "a": 1.2, "b": (k - 10) / 5} for k in range(21)])
+>>> design = ExamDesign(min_length=3, max_length=5, scale={"theta_cut": 0.0})
+>>> s = Session.start(design, bank, seed=7)
+>>> item = s.next_item(); item
+'Q10'
+>>> _ = s.answer(item, 1)
+>>> s.finished, s.n_scored
+(False, 1)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..bank import ItemBank
+from ..exceptions import ResponseValidationError, SessionStateError
+from ._streams import session_key
+from .design import ExamDesign
+from .engine import DECISION_NAMES, RULE_NAMES, CatEngine
+
+__all__ = ["Session", "AuditEntry", "SessionResult"]
+
+_ENGINES: dict = {}
+
+
+def _engine_for(design: ExamDesign, bank: ItemBank) -> CatEngine:
+    key = (design.model_dump_json(), id(bank))
+    eng = _ENGINES.get(key)
+    if eng is None or eng.bank is not bank:
+        if len(_ENGINES) > 16:
+            _ENGINES.clear()
+        eng = _ENGINES[key] = CatEngine(design, bank)
+    return eng
+
+
+def fingerprint(obj) -> str:
+    """Short SHA-256 of a design's or bank's canonical JSON."""
+    text = obj.model_dump_json(exclude_defaults=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One step of a session, enough to explain a decision to a candidate who appeals."""
+
+    step: int
+    item_id: str
+    domain: str | None
+    pretest: bool
+    response: int
+    seconds: float
+    theta_before: float
+    se_before: float
+    theta_after: float
+    se_after: float
+    p_pass: float | None
+    sprt_llr: float | None
+    domain_counts: dict
+    stopped_by: str | None
+
+
+@dataclass(frozen=True)
+class SessionResult:
+    """The outcome of one session (interim while it runs)."""
+
+    finished: bool
+    theta: float
+    se: float
+    scaled_score: float | None
+    p_pass: float | None
+    decision: str
+    stopped_by: str | None
+    n_scored: int
+    items: list = field(default_factory=list)
+    responses: list = field(default_factory=list)
+    pretest: list = field(default_factory=list)
+    theta_path: list = field(default_factory=list)
+    se_path: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Session:
+    """A live adaptive test for one candidate.
+
+    Use :meth:`start`, then alternate :meth:`next_item` and :meth:`answer` until
+    :attr:`finished`; :meth:`result` gives the score report. Every call that does
+    not fit the session's state raises :class:`~adaptive.exceptions.SessionStateError`
+    (or :class:`~adaptive.exceptions.ResponseValidationError` for a bad answer)
+    and leaves the session unchanged.
+    """
+
+    def __init__(self, engine: CatEngine, seed, session_id: str | None = None,
+                 exposure_counts=None, n_sessions: int | None = None):
+        self.engine = engine
+        self.seed = seed
+        self.session_id = session_id
+        self._key = session_key(seed)
+        self._state = engine.start(np.array([self._key], dtype=np.uint64), exposure_counts=exposure_counts,
+                                   n_sessions=n_sessions)
+        self._pending: int | None = None
+        self._presented_at: float | None = None
+        self._answers: list[tuple[str, int, float]] = []
+        self.audit: list[AuditEntry] = []
+
+    # ------------------------------------------------------------------ API
+    @classmethod
+    def start(cls, design: ExamDesign, bank: ItemBank, seed: int | None = None, *, session_id: str | None = None,
+              engine: CatEngine | None = None, exposure_counts=None, n_sessions: int | None = None) -> Session:
+        """Start a session. ``seed=None`` draws fresh entropy (stored, so the session stays replayable)."""
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % (2**63))
+        return cls(engine or _engine_for(design, bank), int(seed), session_id, exposure_counts, n_sessions)
+
+    @property
+    def where(self) -> str:
+        return f"session {self.session_id!r}" if self.session_id else "session"
+
+    @property
+    def finished(self) -> bool:
+        return not bool(self._state.active[0])
+
+    @property
+    def n_scored(self) -> int:
+        return int(self._state.n_scored[0])
+
+    @property
+    def pending_item(self) -> str | None:
+        return None if self._pending is None else self.engine.arrays.ids[self._pending]
+
+    def next_item(self) -> str | None:
+        """The id of the item to present now (the same until it is answered); None once finished."""
+        if self._pending is not None:
+            return self.engine.arrays.ids[self._pending]
+        if self.finished:
+            return None
+        item = int(self.engine.select(self._state)[0])
+        if item < 0:  # the pool ran out: the engine stopped the session
+            return None
+        self._pending = item
+        self._presented_at = time.monotonic()
+        return self.engine.arrays.ids[item]
+
+    def answer(self, item_id: str, response, seconds: float | None = None) -> AuditEntry:
+        """Record the answer to the presented item; returns the audit entry of the step."""
+        eng = self.engine
+        if self.finished:
+            raise SessionStateError(f"{self.where}: the test has ended ({self.result().stopped_by}); "
+                                    f"no more answers are taken")
+        if self._pending is None:
+            raise SessionStateError(f"{self.where}: item {item_id!r} was not presented; call next_item() first")
+        if item_id != eng.arrays.ids[self._pending]:
+            idx = eng.bank.index.get(item_id)
+            already = idx is not None and bool(self._state.administered[0, idx])
+            why = "was answered already" if already else "was not presented"
+            raise SessionStateError(f"{self.where}: item {item_id!r} {why}; the item awaiting an answer is "
+                                    f"{eng.arrays.ids[self._pending]!r}")
+        n_cat = int(eng.arrays.n_cat[self._pending])
+        try:
+            r = float(response)
+        except (TypeError, ValueError):
+            r = float("nan")
+        if not (np.isfinite(r) and r == int(r) and 0 <= r < n_cat):
+            raise ResponseValidationError(f"{self.where}, item {item_id!r}: response {response!r} is not a category "
+                                          f"0..{n_cat - 1}")
+        if seconds is None:
+            seconds = time.monotonic() - (self._presented_at or time.monotonic())
+        seconds = float(seconds)
+        if not (np.isfinite(seconds) and seconds >= 0):
+            raise ResponseValidationError(f"{self.where}, item {item_id!r}: seconds must be >= 0, got {seconds!r}")
+        st = self._state
+        before = (float(st.theta[0]), float(st.se[0]))
+        eng.record(st, np.array([0]), np.array([self._pending]), np.array([r]), np.array([seconds]))
+        pos = int(st.n_given[0]) - 1
+        entry = self._audit_entry(pos, item_id, int(r), seconds, before)
+        self.audit.append(entry)
+        self._answers.append((item_id, int(r), seconds))
+        self._pending = None
+        self._presented_at = None
+        return entry
+
+    def _audit_entry(self, pos, item_id, r, seconds, before):
+        eng, st = self.engine, self._state
+        item = eng.bank.items[eng.bank.index[item_id]]
+        counts = {}
+        if eng.bp is not None:
+            counts = {name: int(c) for name, c in zip(eng.bp.names, st.counts[0])}
+        p = eng.p_pass(st, np.array([0]))
+        return AuditEntry(
+            step=pos + 1, item_id=item_id, domain=item.domain, pretest=bool(st.seq_pretest[0, pos]), response=r,
+            seconds=seconds, theta_before=before[0], se_before=before[1], theta_after=float(st.theta[0]),
+            se_after=float(st.se[0]), p_pass=None if p is None else float(p[0]),
+            sprt_llr=float(st.llr[0]) if eng.sprt_table is not None else None, domain_counts=counts,
+            stopped_by=RULE_NAMES[int(st.rule[0])] or None,
+        )
+
+    def result(self) -> SessionResult:
+        """θ̂, SE, scaled score, P(pass), decision, the rule that fired, items, responses, trajectory."""
+        eng, st = self.engine, self._state
+        res = eng.result(st)
+        seq = st.sequence[0]
+        given = seq >= 0
+        return SessionResult(
+            finished=self.finished,
+            theta=float(res.theta[0]),
+            se=float(res.se[0]),
+            scaled_score=None if res.scaled is None else float(res.scaled[0]),
+            p_pass=None if res.p_pass is None else float(res.p_pass[0]),
+            decision=DECISION_NAMES[int(st.decision[0])] if self.finished else "no decision",
+            stopped_by=RULE_NAMES[int(st.rule[0])] or None,
+            n_scored=self.n_scored,
+            items=[eng.arrays.ids[i] for i in seq[given]],
+            responses=[int(v) for v in st.seq_response[0, given]],
+            pretest=[bool(v) for v in st.seq_pretest[0, given]],
+            theta_path=[float(v) for v in st.theta_path[0, given]],
+            se_path=[float(v) for v in st.se_path[0, given]],
+        )
+
+    # ------------------------------------------------------------------ persistence
+    def to_json(self) -> str:
+        """The session as JSON: seed, answers (with times), the pending item and fingerprints."""
+        return json.dumps({
+            "format": "adaptive-session/1",
+            "session_id": self.session_id,
+            "seed": self.seed,
+            "design": fingerprint(self.engine.design),
+            "bank": {"name": self.engine.bank.name, "version": self.engine.bank.version,
+                     "fingerprint": fingerprint(self.engine.bank)},
+            "answers": [list(a) for a in self._answers],
+            "pending": self.pending_item,
+        })
+
+    @classmethod
+    def from_json(cls, text: str, design: ExamDesign, bank: ItemBank, *, engine: CatEngine | None = None) -> Session:
+        """Resume a stored session by replaying its answers; refuses a different design or bank."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise SessionStateError(f"stored session is not valid JSON: {err}") from None
+        if not isinstance(data, dict) or data.get("format") != "adaptive-session/1":
+            raise SessionStateError("stored session has an unknown format; expected 'adaptive-session/1'")
+        sid = data.get("session_id")
+        where = f"session {sid!r}" if sid else "stored session"
+        if data.get("design") != fingerprint(design):
+            raise SessionStateError(f"{where} was started with another exam design; resume it with the same design")
+        if data.get("bank", {}).get("fingerprint") != fingerprint(bank):
+            raise SessionStateError(f"{where} was started with bank {data.get('bank', {}).get('name')!r} "
+                                    f"v{data.get('bank', {}).get('version')}, not this one; resume it with the same bank")
+        s = cls.start(design, bank, seed=data["seed"], session_id=sid, engine=engine)
+        for step, (item_id, response, seconds) in enumerate(data.get("answers", []), start=1):
+            presented = s.next_item()
+            if presented != item_id:
+                raise SessionStateError(f"{where}: replay diverged at step {step}: stored item {item_id!r}, "
+                                        f"engine gives {presented!r}")
+            s.answer(item_id, response, seconds)
+        if data.get("pending") is not None:
+            if s.next_item() != data["pending"]:
+                raise SessionStateError(f"{where}: replay diverged at the pending item {data['pending']!r}")
+        return s
