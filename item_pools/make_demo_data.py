@@ -3,7 +3,9 @@ response file of 12 candidates on a 75-item reference form drawn from it.
 
     python item_pools/make_demo_data.py
 
-Writes src/adaptive/data/cmcs_demo_bank.json and src/adaptive/data/cmcs_demo_responses.csv.
+Writes src/adaptive/data/cmcs_demo_bank.json, cmcs_demo_responses.csv and cmcs_demo_design.json
+(the CMCS adaptive exam design: 40-75 items, MFI with randomesque 3, blueprint heuristic, 95%
+classification rule, θ cut from 52 of 75 on the reference form).
 The real CMCS bank (authored items with calibrated parameters) replaces this bank as the
 default once it exists; this one is for demonstrating the scoring core.
 """
@@ -15,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from adaptive import Blueprint, ItemBank
+from adaptive import Blueprint, ExamDesign, ItemBank
+from adaptive.scoring import theta_for_raw_score
 from adaptive.synthetic import CMCS_DOMAINS, allocate, simulate_responses, synthetic_bank
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "adaptive" / "data"
@@ -47,7 +50,19 @@ def main() -> None:
         w.writerow(["candidate"] + [bank.ids[i] for i in form])
         for n in range(theta.size):
             w.writerow([f"C{n + 1:03d}"] + [str(int(v)) for v in x[n]])
-    print(f"wrote {DATA / 'cmcs_demo_bank.json'} ({len(bank)} items) and a {theta.size} x {form.size} response file")
+    # the adaptive exam: the pass standard "52 of 75 on the reference form" as a θ cut (inverse TCC)
+    theta_cut = float(theta_for_raw_score(arrays.subset(form), 52))
+    design = ExamDesign(
+        name="CMCS adaptive exam (demo)",
+        scale={"theta_cut": theta_cut, "scaled_cut": 300, "slope": 50, "minimum": 100, "maximum": 400},
+        min_length=40, max_length=75,
+        selection={"rule": "mfi"}, exposure={"randomesque": 3},
+        content={"method": "heuristic"},
+        stopping={"classification": {"z": 1.96}, "time_limit": 7200.0, "on_timeout": "score"},
+    )
+    design.to_json(DATA / "cmcs_demo_design.json")
+    print(f"wrote {DATA / 'cmcs_demo_bank.json'} ({len(bank)} items), a {theta.size} x {form.size} response file "
+          f"and the adaptive design (theta cut {theta_cut:.4f})")
 
 
 if __name__ == "__main__":

@@ -16,13 +16,25 @@ from adaptive.cli import demo_bank_path, main
 from adaptive.data_io import read_responses
 
 
-def test_demo_runs_and_reports_every_candidate(capsys):
-    assert main(["demo"]) == 0
+def test_demo_runs_the_adaptive_exam(capsys):
+    assert main(["demo", "--seed", "5", "--theta", "1.5"]) == 0
     out = capsys.readouterr().out
-    assert "52 of 75 correct" in out and "theta cut" in out
-    rows = [line for line in out.splitlines() if line.strip().startswith("C0")]
-    assert len(rows) == 12
-    assert all(line.split()[-1] in ("pass", "fail") for line in rows)
+    steps = [line for line in out.splitlines() if line.strip()[:1].isdigit() and "CMCS" in line]
+    assert 40 <= len(steps) <= 75
+    assert "decision:       PASS" in out and "scaled score:" in out
+    assert main(["demo", "--seed", "5", "--theta", "1.5"]) == 0
+    assert capsys.readouterr().out == out  # seeded: the same transcript
+
+
+def test_take_in_the_terminal(monkeypatch, capsys):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("maybe\n" + "1\n" * 80))
+    assert main(["take", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "not an answer; try again" in out and "decision:       PASS" in out
+    monkeypatch.setattr("sys.stdin", io.StringIO("0\nq\n"))
+    assert main(["take", "--seed", "3"]) == 1
 
 
 def test_console_script_is_installed():

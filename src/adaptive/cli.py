@@ -2,7 +2,8 @@
 
 Subcommands
 -----------
-``adaptive demo``            score the bundled CMCS demo candidates (reference form, scaled scores, pass/fail)
+``adaptive demo``            a simulated candidate takes the CMCS adaptive exam (transcript and score report)
+``adaptive take``            take the adaptive exam yourself in the terminal
 ``adaptive score FILE``      estimate ability for every row of a response file
 ``adaptive bank check PATH`` validate a bank (JSON or CSV) and report every problem
 ``adaptive bank schema``     print the JSON Schema of the bank format
@@ -23,9 +24,11 @@ from . import __version__
 from .bank import ItemBank
 from .data_io import read_responses
 from .exceptions import AdaptiveError
+from .cat import CatEngine, ExamDesign, Session
+from .cat.posthoc import draw_responses
 from .scoring import ScoreScale, estimate_ability, pass_probability, theta_for_raw_score
 
-__all__ = ["main", "load_bank", "demo_bank_path", "demo_responses_path"]
+__all__ = ["main", "load_bank", "demo_bank_path", "demo_design_path", "demo_responses_path"]
 
 
 def demo_bank_path() -> Path:
@@ -75,23 +78,92 @@ def _score_rows(bank, table, method, theta_cut, scale):
     return est, p_pass, rows
 
 
-def cmd_demo(args) -> int:
+def demo_design_path() -> Path:
+    """Path of the bundled CMCS adaptive exam design."""
+    return Path(str(resources.files("adaptive") / "data" / "cmcs_demo_design.json"))
+
+
+def _exam_inputs(args):
     bank = load_bank(args.bank) if args.bank else ItemBank.from_json(demo_bank_path())
-    table = read_responses(args.responses or demo_responses_path(), bank)
-    form = bank.compile().subset([bank.index[i] for i in table.item_ids])
-    theta_cut = float(theta_for_raw_score(form, args.raw_cut))
-    scale = ScoreScale(theta_cut=theta_cut, scaled_cut=300, slope=50, minimum=100, maximum=400)
-    print(f"adaptive {__version__} -- CMCS demo: scoring {len(table.person_ids)} candidates on a "
-          f"{form.n_items}-item reference form")
-    print(f"bank: {bank.name} v{bank.version}, {len(bank)} items, domains {', '.join(form.domains)}")
-    print(f"pass standard: {args.raw_cut:g} of {form.max_score} correct on the reference form -> theta cut "
-          f"{theta_cut:.4f} (inverse test characteristic curve); scaled 100-400, 300 to pass")
-    print(f"estimator: {args.method.upper()}, N(0, 1) prior, 121-point grid on [-6, 6]\n")
-    est, p_pass, rows = _score_rows(bank, table, args.method, theta_cut, scale)
-    print(_table(["candidate", "raw", "theta", "SE", "scaled", "P(pass)", "decision"], rows))
-    n_pass = int(np.sum(est.theta >= theta_cut))
-    print(f"\n{n_pass} of {len(rows)} pass. (The adaptive CMCS exam replaces this fixed-form demo once the "
-          "engine lands.)")
+    design = ExamDesign.load(args.design or demo_design_path())
+    return bank, design
+
+
+def _report(session, design) -> str:
+    res = session.result()
+    lines = ["", "score report", "------------"]
+    lines.append(f"decision:       {res.decision.upper()}  (rule: {res.stopped_by})")
+    if res.scaled_score is not None:
+        lines.append(f"scaled score:   {res.scaled_score:.0f}  (scale {design.scale.minimum:.0f}-"
+                     f"{design.scale.maximum:.0f}, {design.scale.scaled_cut:.0f} to pass)")
+    lines.append(f"theta:          {res.theta:.3f}  (SE {res.se:.3f}; cut {design.theta_cut:.3f})")
+    if res.p_pass is not None:
+        lines.append(f"P(pass):        {res.p_pass:.3f}")
+    lines.append(f"scored items:   {res.n_scored}")
+    if session.audit:
+        counts = session.audit[-1].domain_counts
+        lines.append("by domain:      " + ", ".join(f"{d} {n}" for d, n in counts.items()))
+    return "\n".join(lines)
+
+
+def cmd_demo(args) -> int:
+    bank, design = _exam_inputs(args)
+    engine = CatEngine(design, bank)
+    rng = np.random.default_rng(args.seed)
+    true_theta = float(args.theta) if args.theta is not None else float(rng.normal(0.3, 0.9))
+    print(f"adaptive {__version__} -- {design.name}: one simulated candidate (true theta {true_theta:.2f}, "
+          f"seed {args.seed})")
+    print(f"bank: {bank.name} v{bank.version}, {len(bank)} items; {design.min_length}-{design.max_length} items, "
+          f"{design.selection.rule.upper()} selection, blueprint by {design.content.method}, "
+          f"stop when the 95% interval excludes the cut\n")
+    session = Session.start(design, bank, seed=args.seed, engine=engine)
+    rows = []
+    while (item_id := session.next_item()) is not None:
+        idx = bank.index[item_id]
+        ans = draw_responses(engine, np.array([session._key]), session._state.n_given, np.array([idx]),
+                             np.array([true_theta]))[0]
+        e = session.answer(item_id, int(ans), seconds=60.0)
+        rows.append([str(e.step), item_id, e.domain or "-", "right" if e.response else "wrong",
+                     f"{e.theta_after:.3f}", f"{e.se_after:.3f}", f"{e.p_pass:.3f}" if e.p_pass is not None else "-"])
+    print(_table(["#", "item", "domain", "answer", "theta", "SE", "P(pass)"], rows))
+    print(_report(session, design))
+    return 0
+
+
+def cmd_take(args) -> int:
+    bank, design = _exam_inputs(args)
+    session = Session.start(design, bank, seed=args.seed)
+    out = sys.stdout
+    print(f"{design.name} -- answer each question; 'q' quits.\n", file=out)
+    while (item_id := session.next_item()) is not None:
+        item = bank.item(item_id)
+        n = session._state.n_given[0] + 1
+        content = item.content
+        while True:
+            if content is not None and content.options:
+                print(f"Question {n} ({item.domain}): {content.stem}", file=out)
+                for k, opt in enumerate(content.options):
+                    print(f"  {chr(65 + k)}. {opt}", file=out)
+                prompt = f"your answer (A-{chr(64 + len(content.options))}): "
+            else:
+                print(f"Question {n}: item {item_id} ({item.domain}) has no text in this bank", file=out)
+                prompt = "score it yourself: 1 = right, 0 = wrong: "
+            print(prompt, end="", file=out, flush=True)
+            line = sys.stdin.readline()
+            if not line or line.strip().lower() == "q":
+                print("\nstopped; the session is not finished", file=out)
+                return 1
+            text = line.strip().upper()
+            if content is not None and content.options:
+                if len(text) == 1 and 0 <= ord(text) - 65 < len(content.options):
+                    score = int(text == content.key)
+                    break
+            elif text in ("0", "1"):
+                score = int(text)
+                break
+            print("  not an answer; try again", file=out)
+        session.answer(item_id, score)
+    print(_report(session, design), file=out)
     return 0
 
 
@@ -142,12 +214,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"adaptive {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    d = sub.add_parser("demo", help="score the bundled CMCS demo candidates")
-    d.add_argument("--method", default="eap", choices=["eap", "map", "ml", "wle"])
-    d.add_argument("--raw-cut", type=float, default=52.0, help="raw cut on the reference form (default 52)")
+    d = sub.add_parser("demo", help="a simulated candidate takes the CMCS adaptive exam, with a transcript")
+    d.add_argument("--theta", type=float, help="the candidate's true ability (default: drawn from the seed)")
+    d.add_argument("--seed", type=int, default=2026)
     d.add_argument("--bank", help="another bank (default: the bundled CMCS demo bank)")
-    d.add_argument("--responses", help="another response file on the reference form")
+    d.add_argument("--design", help="another exam design, JSON or TOML (default: the CMCS demo design)")
     d.set_defaults(func=cmd_demo)
+
+    t = sub.add_parser("take", help="take the adaptive exam yourself in the terminal")
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--bank")
+    t.add_argument("--design")
+    t.set_defaults(func=cmd_take)
 
     s = sub.add_parser("score", help="estimate ability for every row of a response file")
     s.add_argument("responses", help="CSV: wide (one column per item id) or long (person,item,response)")

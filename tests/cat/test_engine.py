@@ -388,3 +388,15 @@ def test_design_loads_from_toml_and_reports_field_errors(tmp_path):
     with pytest.raises(DesignError) as ei:
         ExamDesign.load(bad)
     assert "field 'selection.rule'" in str(ei.value) and str(bad) in str(ei.value)
+
+
+def test_shadow_candidate_reduction_keeps_the_optimum():
+    bank = _bank_with_enemies()
+    design = ExamDesign(min_length=20, max_length=20, content={"method": "shadow"})
+    reduced = CatEngine(design, bank)
+    full = CatEngine(design, bank)
+    full._shadow_candidates = lambda value, free, counts, hi: free  # the whole pool in every program
+    theta = np.random.default_rng(6).normal(size=4)
+    a = simulate_cat(design, bank, thetas=theta, seed=2, engine=reduced)
+    b = simulate_cat(design, bank, thetas=theta, seed=2, engine=full)
+    np.testing.assert_array_equal(a.sequence, b.sequence)

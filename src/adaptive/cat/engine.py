@@ -433,8 +433,9 @@ class CatEngine:
         for j, r in enumerate(rows):  # one MILP per session: the shadow test is sequential by nature
             value = np.where(np.isfinite(crit[j]), crit[j], 0.0)
             value = value - value.min() + 1e-9
-            test = shadow_test(value, scored_given[j], elig[j], self.bp.item_domain, lo, hi, d.max_length,
-                               self.arrays.enemy_pairs)
+            test = shadow_test(value, scored_given[j], self._shadow_candidates(value, elig[j] & ~scored_given[j],
+                                                                               state.counts[r], hi),
+                               self.bp.item_domain, lo, hi, d.max_length, self.arrays.enemy_pairs)
             if test is None:
                 continue
             free = np.zeros(self.arrays.n_items, dtype=bool)
@@ -444,6 +445,31 @@ class CatEngine:
                                   np.atleast_1d(step)[j % np.size(step)] if np.ndim(step) else step,
                                   d.exposure.randomesque)[0]
         return out
+
+    def _shadow_candidates(self, value, free, counts, hi):
+        """Free items that can be in an optimal shadow test (the program is then much smaller).
+
+        Within domain d a test holds at most ``hi_d - counts_d`` more items. Keep the best m_d free
+        items of the domain, with m_d the smallest number such that at most ``m_d - (hi_d - counts_d)``
+        of them have enemies: an optimal test using an item outside the list could swap it for an
+        unused enemy-free item of the list of at least its value without breaking any constraint, so
+        the optimum over the kept items is the optimum over all items.
+        """
+        has_enemy = (self.enemies >= 0).any(axis=1) if self.enemies.shape[1] else np.zeros(free.size, bool)
+        keep = np.zeros(free.size, dtype=bool)
+        dom = self.bp.item_domain
+        for k in range(self.bp.n_domains):  # one pass per blueprint domain
+            items = np.flatnonzero(free & (dom == k))
+            if items.size == 0:
+                continue
+            items = items[np.argsort(-value[items], kind="stable")]
+            room = max(int(hi[k] - counts[k]), 0)
+            enemy_count = np.cumsum(has_enemy[items])  # enemy-bearing items among the best m
+            m = np.arange(1, items.size + 1)
+            ok = m - room >= enemy_count
+            m_k = int(m[np.argmax(ok)]) if ok.any() else items.size
+            keep[items[:m_k]] = True
+        return keep
 
     def select(self, state: BatchState) -> np.ndarray:
         """Choose the next item of every active session, ``(N,)`` (-1 where inactive).
