@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from adaptive import ItemBank, estimate_ability
 from adaptive.cli import demo_bank_path, main

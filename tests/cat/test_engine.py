@@ -400,3 +400,22 @@ def test_shadow_candidate_reduction_keeps_the_optimum():
     a = simulate_cat(design, bank, thetas=theta, seed=2, engine=reduced)
     b = simulate_cat(design, bank, thetas=theta, seed=2, engine=full)
     np.testing.assert_array_equal(a.sequence, b.sequence)
+
+
+def test_start_rules():
+    bank = _cmcs_bank(120, seed=4)
+    theta = np.zeros(30)
+    named = ExamDesign(min_length=5, max_length=5, content={"method": "none"},
+                       start={"kind": "items", "n_items": 2, "item_ids": [bank.ids[7], bank.ids[3]]})
+    r = simulate_cat(named, bank, thetas=theta, seed=1)
+    assert np.all(r.sequence[:, 0] == 7) and np.all(r.sequence[:, 1] == 3)
+    near = ExamDesign(min_length=5, max_length=5, content={"method": "none"},
+                      start={"kind": "items", "n_items": 1, "theta": 1.0, "window": 6})
+    r = simulate_cat(near, bank, thetas=theta, seed=1)
+    b = bank.compile().thresholds[:, 0]
+    nearest = set(np.argsort(np.abs(b - 1.0), kind="stable")[:6])
+    assert set(r.sequence[:, 0]) <= nearest and len(set(r.sequence[:, 0])) > 1
+    rnd = ExamDesign(min_length=5, max_length=5, content={"method": "none"},
+                     start={"kind": "random_theta", "low": -2.0, "high": 2.0})
+    r = simulate_cat(rnd, bank, thetas=theta, seed=1)
+    assert len(set(r.sequence[:, 0])) > 1  # first items differ with the drawn start θ

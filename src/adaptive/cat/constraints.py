@@ -21,7 +21,6 @@ of the solution.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -186,18 +185,3 @@ def shadow_test(value: np.ndarray, administered: np.ndarray, eligible: np.ndarra
     if res.status != 0 or res.x is None:
         return None
     return cand[res.x > 0.5]
-
-
-def largest_remainder(proportions, total: int) -> np.ndarray:
-    """Counts summing to ``total`` that follow ``proportions`` (Hamilton's method)."""
-    p = np.asarray(proportions, dtype=float)
-    raw = p / p.sum() * total
-    base = np.floor(raw).astype(int)
-    rest = total - base.sum()
-    order = np.argsort(-(raw - base), kind="stable")
-    base[order[:rest]] += 1
-    return base
-
-
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b) if b else math.inf

@@ -248,7 +248,7 @@ class CatEngine:
     def start(self, keys, blocked=None, exposure_counts=None, n_sessions=None) -> BatchState:
         """A fresh state for sessions with ``keys`` (see :mod:`adaptive.cat._streams`)."""
         keys = np.asarray(keys, dtype=np.uint64).ravel()
-        n, n_items, q = keys.size, self.arrays.n_items, self.grid.size
+        n, n_items, _q = keys.size, self.arrays.n_items, self.grid.size
         d = self.design
         L = self.max_len
         st = d.start

@@ -34,10 +34,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import logsumexp
 from scipy.stats import norm
 
-from ..bank import GridTables, theta_grid
+from ..bank import GridTables
 from ..exceptions import ScoringError
 from .responses import ResponseMatrix, gather_on_grid, prepare_responses
 
