@@ -644,6 +644,14 @@ def _records_from_table(header: list[str], rows: list[list[str]], model: str | N
 # ---------------------------------------------------------------------------- arrays
 
 
+def cell_edges(grid: np.ndarray) -> np.ndarray:
+    """Edges of the cells around grid points (midpoints between neighbours; end cells as wide as their
+    neighbour), ``(Q + 1,)``: each point's mass spreads uniformly over its cell."""
+    grid = np.asarray(grid, dtype=float)
+    return np.concatenate([[grid[0] - (grid[1] - grid[0]) / 2], (grid[1:] + grid[:-1]) / 2,
+                           [grid[-1] + (grid[-1] - grid[-2]) / 2]])
+
+
 def theta_grid(grid=None) -> np.ndarray:
     """A quadrature grid from ``(lo, hi, n)``, an array of points, or ``None`` (61 points on [-6, 6])."""
     if grid is None:

@@ -419,3 +419,11 @@ def test_start_rules():
                      start={"kind": "random_theta", "low": -2.0, "high": 2.0})
     r = simulate_cat(rnd, bank, thetas=theta, seed=1)
     assert len(set(r.sequence[:, 0])) > 1  # first items differ with the drawn start θ
+
+
+def test_post_hoc_responses_are_validated_with_row_and_item():
+    bank = _cmcs_bank(60, seed=2)
+    x = simulate_responses(bank.compile(), np.zeros(3), rng=1)
+    x[2, 5] = 3
+    with pytest.raises(ResponseValidationError, match=rf"row 2, item '{bank.ids[5]}'"):
+        simulate_cat(ExamDesign(min_length=5, max_length=5), bank, responses=x)

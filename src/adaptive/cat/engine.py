@@ -159,9 +159,6 @@ class CatEngine:
         if design.content.method != "none":
             blueprint = design.content.blueprint or bank.blueprint
         self.bp = BlueprintBounds.build(blueprint, [it.domain for it in bank.items]) if blueprint else None
-        if self.bp is not None:
-            unknown = sorted({it.domain for it in bank.items if it.domain is not None} - set(self.bp.names))
-            self._unknown_domains = unknown
         self.strata = (a_strata(arrays.a, self.difficulty, design.selection.strata)
                        if design.selection.rule == "a_stratified" else None)
         self.sprt_table = None
@@ -418,10 +415,10 @@ class CatEngine:
             sub = rows[todo]
             elig = self._eligible(state, sub, group[todo], item_ok)
             if d.content.method == "shadow" and self.bp is not None:
-                items[todo] = self._shadow(state, sub, elig, step[todo] if np.ndim(step) else step)
+                items[todo] = self._shadow(state, sub, elig, step[todo])
             else:
                 crit = criterion(self, state, sub)
-                items[todo] = self._choose(crit, elig, state.keys[sub], step[todo] if np.ndim(step) else step, k)
+                items[todo] = self._choose(crit, elig, state.keys[sub], step[todo], k)
         return items
 
     def _shadow(self, state, rows, elig, step):
@@ -442,7 +439,7 @@ class CatEngine:
             free[test] = True
             free &= elig[j] & ~scored_given[j]
             out[j] = self._choose(crit[j : j + 1], free[None, :], state.keys[r : r + 1],
-                                  np.atleast_1d(step)[j % np.size(step)] if np.ndim(step) else step,
+                                  step[j : j + 1],
                                   d.exposure.randomesque)[0]
         return out
 

@@ -7,6 +7,7 @@ import numpy as np
 from ..bank import ItemBank
 from ..irt import dichotomous, mixed
 from ..exceptions import ResponseValidationError
+from ..scoring.responses import prepare_responses
 from ._streams import batch_keys, uniforms
 from .design import ExamDesign
 from .engine import CatEngine, CatResult
@@ -59,20 +60,13 @@ def simulate_cat(design: ExamDesign, bank: ItemBank, thetas=None, responses=None
     CatResult -- per simulee final θ̂, SE, item sequence (0-based bank indices), decision, rule.
     """
     engine = engine or CatEngine(design, bank)
-    n_items = engine.arrays.n_items
     blocked = None
     if responses is not None:
-        x = np.asarray(responses, dtype=float)
-        if x.ndim != 2 or x.shape[1] != n_items:
-            raise ResponseValidationError(f"responses must be (N, {n_items}) in bank order, got shape {x.shape}")
+        resp = prepare_responses(engine.arrays, responses)  # names the row and item of each bad answer
+        x = np.where(resp.mask, resp.values, np.nan)
         if thetas is not None and len(thetas) != x.shape[0]:
             raise ResponseValidationError("thetas and responses give different numbers of simulees")
-        obs = ~np.isnan(x)
-        bad = obs & ((x < 0) | (x > engine.arrays.n_cat[None, :] - 1) | (x != np.round(np.where(obs, x, 0))))
-        if bad.any():
-            r, c = np.argwhere(bad)[0]
-            raise ResponseValidationError(f"row {r}, item {engine.arrays.ids[c]!r}: response {x[r, c]!r} is not a "
-                                          f"category 0..{engine.arrays.n_cat[c] - 1}")
+        obs = resp.mask
         blocked = ~obs
         n = x.shape[0]
     elif thetas is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._random import as_generator
+from ..bank import cell_edges
 from .estimators import ThetaEstimate
 
 __all__ = ["plausible_values"]
@@ -35,8 +36,7 @@ def plausible_values(estimate: ThetaEstimate, n_draws: int = 5, rng=None) -> np.
         raise ValueError(f"n_draws must be >= 1, got {n_draws!r}")
     rng = as_generator(rng)
     grid = estimate.grid
-    edges = np.concatenate([[grid[0] - (grid[1] - grid[0]) / 2], (grid[1:] + grid[:-1]) / 2,
-                            [grid[-1] + (grid[-1] - grid[-2]) / 2]])
+    edges = cell_edges(grid)
     cdf = np.cumsum(np.exp(estimate.log_posterior), axis=1)
     cdf /= cdf[:, -1:]
     u = rng.random((cdf.shape[0], int(n_draws)))

@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy.stats import norm
 
+from ..bank import cell_edges
 from ..exceptions import ScoringError
 
 __all__ = ["ScoreScale", "pass_probability", "expected_raw_score", "percent_correct", "theta_for_raw_score"]
@@ -96,8 +97,7 @@ def pass_probability(estimate=None, theta_cut: float = 0.0, *, method: str = "po
             raise ScoringError("the posterior pass probability needs an EAP estimate (grid posterior); "
                                "use method='normal' for MAP/ML/WLE")
         grid = np.asarray(grid, dtype=float)
-        edges = np.concatenate([[grid[0] - (grid[1] - grid[0]) / 2], (grid[1:] + grid[:-1]) / 2,
-                                [grid[-1] + (grid[-1] - grid[-2]) / 2]])
+        edges = cell_edges(grid)
         above = np.clip((edges[1:] - theta_cut) / (edges[1:] - edges[:-1]), 0.0, 1.0)
         post = np.exp(np.asarray(log_posterior, dtype=float))
         post /= post.sum(axis=-1, keepdims=True)
