@@ -17,6 +17,16 @@ from .exceptions import (
 )
 from .scoring import ScoreScale, ThetaEstimate, estimate_ability, pass_probability
 from .cat import CatEngine, ExamDesign, Session, simulate_cat
+from .exceptions import CalibrationError
+
+
+def calibrate(responses, model="2pl", quadrature=61, priors=None, fixed=None, groups=None, **kwargs):
+    """Calibrate item parameters by MML-EM; see :func:`adaptive.calibration.calibrate`."""
+    from .calibration import calibrate as _calibrate
+
+    return _calibrate(responses, model=model, quadrature=quadrature, priors=priors, fixed=fixed, groups=groups,
+                      **kwargs)
+
 
 __version__ = "0.1.0"
 
@@ -37,6 +47,8 @@ __all__ = [
     "CatEngine",
     "Session",
     "simulate_cat",
+    "calibrate",
+    "CalibrationError",
     "AdaptiveError",
     "BankValidationError",
     "ResponseValidationError",

@@ -15,6 +15,7 @@ __all__ = [
     "ItemPoolExhaustedError",
     "SessionStateError",
     "ConvergenceWarning",
+    "CalibrationError",
 ]
 
 
@@ -67,3 +68,7 @@ class SessionStateError(AdaptiveError):
 
 class ConvergenceWarning(UserWarning):
     """An iterative routine stopped before meeting its convergence criterion."""
+
+
+class CalibrationError(AdaptiveError, ValueError):
+    """Data or settings that a calibration cannot use (bad categories, unidentified parameters, ...)."""

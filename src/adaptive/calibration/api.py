@@ -1,0 +1,317 @@
+"""``adaptive.calibrate``: from a response matrix (or file) to a calibrated item bank."""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from scipy.special import logit
+from scipy.stats import norm
+
+from ..bank import ItemBank, theta_grid
+from ..data_io import ResponseTable, read_responses
+from ..exceptions import CalibrationError, ConvergenceWarning, ResponseValidationError
+from .em import EMSettings, Problem, run_em
+from .models import DICH, FAMILY_OF, GPCM, GRADED, from_irt, n_internal
+from .priors import parse_priors
+from .result import CalibrationResult
+
+__all__ = ["calibrate", "as_response_data"]
+
+_MODELS = tuple(FAMILY_OF)
+
+
+def as_response_data(responses, item_ids=None):
+    """``(values (N, I) float with NaN, item_ids, person_ids)`` from an array, a ResponseTable, a CSV path or a
+    data frame (anything with ``columns`` and ``to_numpy()``)."""
+    person_ids = None
+    if isinstance(responses, (str, Path)):
+        responses = read_responses(responses)
+    if isinstance(responses, ResponseTable):
+        values, ids, person_ids = responses.values, responses.item_ids, responses.person_ids
+    elif hasattr(responses, "columns") and hasattr(responses, "to_numpy"):
+        ids = tuple(str(c) for c in responses.columns)
+        values = responses.to_numpy(dtype=float, na_value=np.nan)
+        person_ids = tuple(str(i) for i in getattr(responses, "index", range(values.shape[0])))
+    else:
+        try:
+            values = np.array(responses, dtype=float)
+        except (TypeError, ValueError) as err:
+            raise ResponseValidationError(f"responses must be numbers (categories), NaN where not administered: {err}"
+                                          ) from None
+        ids = None
+    if values.ndim != 2 or values.shape[0] < 2 or values.shape[1] < 1:
+        raise ResponseValidationError(f"responses must be a persons x items matrix with at least 2 rows; got shape "
+                                      f"{values.shape}")
+    if item_ids is not None:
+        ids = tuple(str(i) for i in item_ids)
+    if ids is None:
+        ids = tuple(f"I{j + 1:04d}" for j in range(values.shape[1]))
+    if len(ids) != values.shape[1]:
+        raise ResponseValidationError(f"{len(ids)} item ids for {values.shape[1]} response columns")
+    if len(set(ids)) != len(ids):
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        raise ResponseValidationError(f"duplicate item ids {dup[:10]}: every column needs its own id")
+    if person_ids is None:
+        person_ids = tuple(str(n + 1) for n in range(values.shape[0]))
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isnan(values) & ((values < 0) | (values != np.round(values)) | ~np.isfinite(values))
+    if bad.any():
+        rows, cols = np.nonzero(bad)
+        listed = "; ".join(f"row {r + 1} (person {person_ids[r]}), item {ids[c]!r}: {values[r, c]!r}"
+                           for r, c in zip(rows[:10], cols[:10]))
+        raise ResponseValidationError(f"{rows.size} response(s) are not categories 0, 1, 2, ... (empty/NaN = not "
+                                      f"administered): {listed}")
+    return values, ids, tuple(person_ids)
+
+
+def _models_for(model, ids, fixed_models):
+    if isinstance(model, str):
+        per = {i: model for i in ids}
+    elif isinstance(model, dict):
+        missing = [i for i in ids if i not in model and i not in fixed_models]
+        if missing:
+            raise CalibrationError(f"no model given for items {missing[:10]}; give model={{id: name}} for every "
+                                   "item, or one name for all")
+        per = dict(model)
+    else:
+        seq = list(model)
+        if len(seq) != len(ids):
+            raise CalibrationError(f"model lists {len(seq)} names for {len(ids)} items")
+        per = dict(zip(ids, seq))
+    per.update(fixed_models)
+    out = []
+    for i in ids:
+        m = str(per[i]).lower()
+        if m not in _MODELS:
+            raise CalibrationError(f"item {i!r}: unknown model {per[i]!r}; choose one of {list(_MODELS)}")
+        out.append(m)
+    return out
+
+
+def _start_values(values, models, n_cat, priors):
+    """Start values: slopes from the item-total correlation (normal-ogive relation), intercepts from the
+    observed proportions (normal-ogive approximation to the marginal proportion at that slope)."""
+    n_items = values.shape[1]
+    p_int = max(n_internal(FAMILY_OF[m], k) for m, k in zip(models, n_cat))
+    phi = np.zeros((n_items, p_int))
+    mask = ~np.isnan(values)
+    x = np.where(mask, values, 0.0)
+    scaled = x / np.maximum(n_cat - 1, 1)[None, :]
+    answered = mask.sum(axis=1)
+    person = np.where(answered > 0, scaled.sum(axis=1) / np.maximum(answered, 1), 0.5)
+    m_i = mask.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mx = x.sum(axis=0) / m_i
+        mz = (mask * person[:, None]).sum(axis=0) / m_i
+        cov = (mask * (x - mx) * (person[:, None] - mz)).sum(axis=0)
+        vx = (mask * (x - mx) ** 2).sum(axis=0)
+        vz = (mask * (person[:, None] - mz) ** 2).sum(axis=0)
+        r = np.nan_to_num(cov / np.sqrt(vx * vz), nan=0.3)
+    r = np.clip(r, 0.05, 0.9)
+    a0 = np.clip(1.702 * r / np.sqrt(1 - r ** 2), 0.3, 3.0)
+    c_start = 0.2
+    if "c" in priors and priors["c"].kind == "beta":
+        c_start = (priors["c"].p1 - 1) / (priors["c"].p1 + priors["c"].p2 - 2)
+    for j, m in enumerate(models):
+        fam = FAMILY_OF[m]
+        phi[j, 0] = 1.0 if m in ("rasch", "pcm", "3pl", "4pl") else a0[j]  # asymptote models start flatter
+        infl = 1.702 * math.sqrt(1.0 + (phi[j, 0] / 1.702) ** 2)
+        if fam == DICH:
+            p = (x[:, j].sum() + 0.5) / (m_i[j] + 1.0)
+            c0 = c_start if m in ("3pl", "4pl") else 0.0
+            u0 = 0.98 if m == "4pl" else 1.0
+            pstar = float(np.clip((p - c0) / (u0 - c0), 0.02, 0.98))
+            phi[j, 1] = infl * norm.ppf(pstar)
+            with np.errstate(divide="ignore"):
+                phi[j, 2] = logit(c0)
+                phi[j, 3] = logit(u0)
+        else:
+            k = int(n_cat[j])
+            counts = np.bincount(x[mask[:, j], j].astype(int), minlength=k)[:k] + 0.5
+            if fam == GRADED:
+                tail = np.cumsum(counts[::-1])[::-1][1:] / counts.sum()  # P(X >= k), k = 1..K-1
+                d = infl * norm.ppf(np.clip(tail, 0.01, 0.99))
+                d = np.minimum.accumulate(d - np.arange(d.size) * 1e-3)  # strictly decreasing
+                phi[j, 1:k] = d
+            else:
+                phi[j, 1:k] = np.log(counts[1:] / counts[0])
+    return phi
+
+
+def _free_mask(models, n_cat, p_int):
+    free = np.zeros((len(models), p_int), dtype=bool)
+    tied = np.zeros(len(models), dtype=bool)
+    for j, m in enumerate(models):
+        if m == "rasch":
+            free[j, 1] = True
+        elif m == "1pl":
+            free[j, 1] = True
+            tied[j] = True
+        elif m in ("2pl", "3pl", "4pl"):
+            free[j, :2] = True
+            free[j, 2] = m in ("3pl", "4pl")
+            free[j, 3] = m == "4pl"
+        elif m == "pcm":
+            free[j, 1:n_cat[j]] = True
+        else:
+            free[j, : n_cat[j]] = True
+    return free, tied
+
+
+def calibrate(responses, model="2pl", quadrature=61, priors=None, fixed=None, groups=None, *,
+              item_ids=None, bounds=(-6.0, 6.0), reference_group=None, estimate_latent=None, tol=1e-4,
+              max_iter=2000, accelerate="squarem", progress=None, name="calibrated") -> CalibrationResult:
+    """Fit item parameters by marginal maximum likelihood (EM; MAP with ``priors``).
+
+    Parameters
+    ----------
+    responses : (N, I) array (NaN = not administered), a response CSV path (wide or long; see
+        :func:`adaptive.data_io.read_responses`), a :class:`~adaptive.data_io.ResponseTable` or a data frame.
+    model : one of ``rasch, 1pl, 2pl, 3pl, 4pl, graded, gpcm, pcm`` for every item, a list (one per
+        column) or ``{item_id: model}``. ``rasch``/``pcm`` fix slopes at 1 and estimate the latent SD;
+        ``1pl`` estimates one common slope with N(0, 1).
+    quadrature : number of equally spaced nodes on ``bounds`` (default 61 on [-6, 6]), or the nodes.
+    priors : ``None`` (ML), a named set (``"3pl"``, ``"bilog"``) or ``{param: "beta(6, 16)", ...}``;
+        see :mod:`adaptive.calibration.priors`.
+    fixed : ItemBank -- items of the data found in it keep its parameters (fixed-parameter calibration:
+        the latent mean and SD are then estimated, as in FIPC with multiple EM cycles updating the prior).
+    groups : (N,) labels -- multiple-group calibration with all items shared (anchors); the reference
+        group (``reference_group``, default the first label in sorted order) is N(0, 1), the others'
+        means and SDs are estimated. Give group-specific items separate columns.
+    estimate_latent : override which latent moments are estimated: ``None`` (automatic), ``False``
+        (all fixed at N(0, 1)) or ``True`` (means and SDs of every group but the reference).
+    tol : largest absolute parameter change of an EM step at convergence (internal scale).
+    accelerate : ``"squarem"`` (default) or ``"none"``.
+    progress : callable ``(iteration, loglik, max_change)`` called once per cycle.
+
+    Returns
+    -------
+    CalibrationResult -- frozen; ``.bank``, ``.loglik``, ``.converged``, ``.n_iter``,
+    ``.standard_errors``, ``.summary()``, ``.item_fit()``, ``.person_fit()``.
+    """
+    started = time.perf_counter()
+    values, ids, person_ids = as_response_data(responses, item_ids)
+    priors_d = parse_priors(priors)
+    if accelerate not in ("squarem", "none"):
+        raise CalibrationError(f"accelerate={accelerate!r}: choose 'squarem' or 'none'")
+    if isinstance(quadrature, (int, np.integer)):
+        if quadrature < 5:
+            raise CalibrationError(f"quadrature={quadrature}: use at least 5 nodes (61 is the default)")
+        theta = theta_grid((float(bounds[0]), float(bounds[1]), int(quadrature)))
+    else:
+        theta = theta_grid(np.asarray(quadrature, dtype=float))
+    # fixed items
+    fixed_items = {}
+    if fixed is not None:
+        if not isinstance(fixed, ItemBank):
+            fixed = ItemBank(items=list(fixed))
+        fixed_items = {it.id: it for it in fixed.items if it.id in set(ids)}
+        if not fixed_items:
+            raise CalibrationError(f"none of the fixed bank's {len(fixed)} items is a column of the data; "
+                                   "fixed-parameter calibration needs anchor items in the data")
+    models = _models_for(model, ids, {i: it.model for i, it in fixed_items.items()})
+    n_items = len(ids)
+    # categories
+    observed_max = np.nanmax(np.where(np.isnan(values), -1, values), axis=0).astype(int)
+    n_cat = np.empty(n_items, dtype=int)
+    problems = []
+    answered = (~np.isnan(values)).sum(axis=0)
+    top = int(max(observed_max.max(), 1))
+    cat_counts = np.stack([(values == k).sum(axis=0) for k in range(top + 1)], axis=1)  # (I, categories)
+    for j, (iid, m) in enumerate(zip(ids, models)):
+        fam = FAMILY_OF[m]
+        if iid in fixed_items:
+            n_cat[j] = fixed_items[iid].n_cat
+        elif fam == DICH:
+            n_cat[j] = 2
+        else:
+            n_cat[j] = max(observed_max[j] + 1, 2)
+        if observed_max[j] >= n_cat[j]:
+            problems.append(f"item {iid!r} ({m}): response {observed_max[j]} but the model has categories "
+                            f"0..{n_cat[j] - 1}" + ("; a dichotomous model needs 0/1 responses (use 'graded' or "
+                                                    "'gpcm' for more categories)" if fam == DICH else ""))
+            continue
+        if iid in fixed_items:
+            continue
+        if answered[j] == 0:
+            problems.append(f"item {iid!r}: no responses; drop the column or fix the item's parameters")
+            continue
+        seen = np.flatnonzero(cat_counts[j])
+        if seen.size < 2:
+            problems.append(f"item {iid!r}: every response is {seen[0]}; its parameters cannot be estimated (drop it "
+                            "or give it fixed parameters)")
+        elif fam != DICH and seen.size < n_cat[j]:
+            gap = sorted(set(range(n_cat[j])) - set(seen.tolist()))
+            problems.append(f"item {iid!r}: categories {gap} are never observed; recode the item's categories to "
+                            f"0..{seen.size - 1}")
+    if problems:
+        raise CalibrationError("the data cannot be calibrated as given:\n  " + "\n  ".join(problems))
+    family = np.array([FAMILY_OF[m] for m in models])
+    phi0 = _start_values(values, models, n_cat, priors_d)
+    free, tied = _free_mask(models, n_cat, phi0.shape[1])
+    is_fixed = np.array([i in fixed_items for i in ids])
+    if is_fixed.any():
+        fixed_bank = ItemBank(items=[fixed_items[i] for i in np.array(ids)[is_fixed]], scaling=fixed.scaling)
+        arr = fixed_bank.compile()
+        fam_f = family[is_fixed]
+        phi_f = from_irt(fam_f, n_cat[is_fixed], arr.a, arr.thresholds, arr.c, arr.d, phi0.shape[1])
+        phi0[is_fixed] = phi_f
+        free[is_fixed] = False
+        tied[is_fixed] = False
+    if tied.sum() == 1:  # one 1PL item: its slope is simply free
+        free[tied, 0] = True
+        tied[:] = False
+    # groups
+    if groups is None:
+        gidx = np.zeros(values.shape[0], dtype=int)
+        labels = ("all",)
+    else:
+        garr = np.asarray(groups)
+        if garr.shape != (values.shape[0],):
+            raise CalibrationError(f"groups has shape {garr.shape}; give one label per response row "
+                                   f"({values.shape[0]})")
+        labels_sorted = sorted(set(garr.tolist()), key=str)
+        if reference_group is not None:
+            if reference_group not in labels_sorted:
+                raise CalibrationError(f"reference_group {reference_group!r} is not among the group labels "
+                                       f"{labels_sorted[:10]}")
+            labels_sorted.remove(reference_group)
+            labels_sorted.insert(0, reference_group)
+        labels = tuple(labels_sorted)
+        lookup = {g: k for k, g in enumerate(labels)}
+        gidx = np.array([lookup[g] for g in garr.tolist()])
+    n_groups = len(labels)
+    latent = np.tile([0.0, 1.0], (n_groups, 1))
+    latent_free = np.zeros((n_groups, 2), dtype=bool)
+    slopes_free = bool(free[:, 0].any() or tied.any())
+    if estimate_latent is None:
+        if is_fixed.any():
+            latent_free[:] = True
+        elif n_groups > 1:
+            latent_free[1:] = True
+        if not slopes_free and not is_fixed.any():
+            latent_free[0, 1] = True  # Rasch family: the scale comes from the latent SD
+    elif estimate_latent:
+        latent_free[1:] = True
+        if is_fixed.any():
+            latent_free[0] = True
+    problem = Problem(values, family, n_cat, phi0, free, tied, theta, gidx, latent, latent_free, priors_d)
+    settings = EMSettings(tol=tol, max_iter=max_iter, accelerate=accelerate)
+    state = run_em(problem, settings, progress=progress)
+    names = problem.names(ids)
+    if not state.converged:
+        what = names[state.where_change] if 0 <= state.where_change < len(names) else "a parameter"
+        hint = ("a prior on c (priors='3pl') or a simpler model (2pl)" if any(m in ("3pl", "4pl") for m in models)
+                else "a larger max_iter")
+        warnings.warn(ConvergenceWarning(
+            f"EM did not converge in {state.n_iter} cycles: the last step still moved {what} by "
+            f"{state.max_change:.2g} (tol {tol:g}) and changed the log-likelihood by {state.loglik_gain:.3g}; "
+            f"try {hint}"), stacklevel=2)
+    return CalibrationResult.build(
+        problem=problem, state=state, ids=ids, person_ids=person_ids, models=tuple(models), fixed_items=fixed_items,
+        group_labels=labels, priors=priors_d, settings=settings, elapsed=time.perf_counter() - started, name=name,
+    )

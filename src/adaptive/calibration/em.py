@@ -1,0 +1,487 @@
+"""Marginal maximum likelihood by EM (Bock-Aitkin) on a fixed quadrature grid, with SQUAREM acceleration.
+
+The E-step is two matrix products (DESIGN.md): with ``Z`` the indicator
+matrix of observed categories ``k >= 1`` (plus one "answered" column per item
+when data are missing) and ``T`` the matching table of log-probability
+differences on the grid, the log-likelihood of every person at every node is
+``Z @ T`` (N x Q); the expected counts are ``Z.T @ posterior``. The M-step
+maximizes the expected complete-data log-likelihood (plus log priors) for all
+items at once by Fisher scoring with step halving; the latent mean and
+variance (when free) are updated from the posterior moments. SQUAREM
+(Varadhan & Roland 2008, scheme S3) extrapolates two EM steps and is guarded
+by the log-likelihood, so every accepted step keeps the ascent property.
+
+Convergence: the largest absolute change of any free parameter (internal
+scale: slopes, intercepts, logit asymptotes, latent mean and log-SD) over a
+plain EM step is below ``tol`` *and* that step raised the log-likelihood by
+less than ``tol``-scaled noise (``loglik_tol``). Both traces are kept.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from .models import DICH, dich_prob_hessian, log_prob, log_prob_and_grad
+from .priors import prior_terms
+
+__all__ = ["Problem", "EMSettings", "EMState", "run_em"]
+
+
+@dataclass
+class EMSettings:
+    tol: float = 1e-4
+    loglik_tol: float = 1e-3
+    max_iter: int = 2000
+    accelerate: str = "squarem"
+    max_newton: int = 30
+
+
+@dataclass
+class EMState:
+    x: np.ndarray
+    loglik: float
+    objective: float
+    n_iter: int
+    n_estep: int
+    converged: bool
+    max_change: float
+    where_change: int
+    loglik_gain: float
+    trace: list = field(default_factory=list)
+
+
+class Problem:
+    """Data, item layout and latent structure of one calibration, with its E- and M-steps.
+
+    Parameters
+    ----------
+    values : (N, I) float, NaN = not administered, categories 0..K-1
+    family, n_cat : (I,) item families (models.DICH/GRADED/GPCM) and category counts
+    phi0 : (I, p) start (or fixed) internal parameters
+    free : (I, p) bool -- parameters estimated item by item
+    tied : (I,) bool -- items sharing one estimated common slope (1PL)
+    theta : (Q,) quadrature points
+    groups : (N,) int group index 0..G-1
+    latent : (G, 2) start mean and SD; latent_free (G, 2) bool
+    priors : dict name -> Prior
+    """
+
+    def __init__(self, values, family, n_cat, phi0, free, tied, theta, groups, latent, latent_free, priors,
+                 dtype=np.float64):
+        self.family = np.asarray(family)
+        self.n_cat = np.asarray(n_cat)
+        self.phi0 = np.array(phi0, dtype=float)
+        self.free = np.asarray(free, dtype=bool)
+        self.tied = np.asarray(tied, dtype=bool)
+        self.theta = np.asarray(theta, dtype=float)
+        self.groups = np.asarray(groups, dtype=np.intp)
+        self.n_groups = int(self.groups.max()) + 1 if self.groups.size else 1
+        self.latent0 = np.array(latent, dtype=float)
+        self.latent_free = np.asarray(latent_free, dtype=bool)
+        self.priors = priors
+        self.dtype = dtype
+        n, n_items = values.shape
+        self.n_persons, self.n_items = n, n_items
+        mask = ~np.isnan(values)
+        self.complete = bool(mask.all())
+        cat = np.where(mask, values, 0).astype(np.int64)
+        self.category, self.mask = cat, mask
+        # indicator columns for every (item, category >= 1)
+        cols_item, cols_cat = [], []
+        for k in range(1, int(self.n_cat.max())):
+            items_k = np.flatnonzero(self.n_cat > k)
+            cols_item.append(items_k)
+            cols_cat.append(np.full(items_k.size, k))
+        self.col_item = np.concatenate(cols_item)
+        self.col_cat = np.concatenate(cols_cat)
+        blocks = [(cat[:, self.col_item] == self.col_cat[None, :]) & mask[:, self.col_item]]
+        if not self.complete:
+            blocks.append(mask)
+        z = np.concatenate(blocks, axis=1)
+        density = z.mean() if z.size else 1.0
+        if density < 0.08 and z.size > 20_000_000:
+            self.z = sp.csr_matrix(z.astype(dtype))
+            self.zt = self.z.T.tocsr()
+        else:
+            self.z = z.astype(dtype)
+            self.zt = None
+        self.n_ycols = self.col_item.size
+        one_hot = np.zeros((n, self.n_groups))
+        one_hot[np.arange(n), self.groups] = 1.0
+        self.group_onehot = one_hot
+        self.group_sizes = one_hot.sum(axis=0)
+        # parameter vector layout
+        self.free_idx = np.flatnonzero(self.free.ravel())
+        self.n_item_free = self.free_idx.size
+        self.has_tie = bool(self.tied.any())
+        self.n_latent_free = int(self.latent_free.sum())
+        self.n_free = self.n_item_free + int(self.has_tie) + self.n_latent_free
+
+    # ------------------------------------------------------------------ parameter vector
+    def pack(self, phi, latent) -> np.ndarray:
+        parts = [phi.ravel()[self.free_idx]]
+        if self.has_tie:
+            parts.append(phi[self.tied, 0][:1])
+        lat = np.column_stack([latent[:, 0], np.log(latent[:, 1])])
+        parts.append(lat[self.latent_free])
+        return np.concatenate(parts)
+
+    def unpack(self, x):
+        phi = self.phi0.copy()
+        flat = phi.ravel()
+        flat[self.free_idx] = x[: self.n_item_free]
+        phi = flat.reshape(self.phi0.shape)
+        pos = self.n_item_free
+        if self.has_tie:
+            phi[self.tied, 0] = x[pos]
+            pos += 1
+        lat = np.column_stack([self.latent0[:, 0], np.log(self.latent0[:, 1])])
+        lat[self.latent_free] = x[pos:]
+        return phi, np.column_stack([lat[:, 0], np.exp(lat[:, 1])])
+
+    def names(self, ids) -> list[str]:
+        """A readable name for every entry of the free vector."""
+        out = []
+        labels = {DICH: ["a", "intercept", "logit(c)", "logit(d)"]}
+        for flat in self.free_idx:
+            i, j = divmod(int(flat), self.phi0.shape[1])
+            fam = int(self.family[i])
+            lab = labels[DICH][j] if fam == DICH else ("a" if j == 0 else f"d{j}")
+            out.append(f"{ids[i]} {lab}")
+        if self.has_tie:
+            out.append("common slope a")
+        for g in range(self.n_groups):
+            if self.latent_free[g, 0]:
+                out.append(f"group {g} mean")
+            if self.latent_free[g, 1]:
+                out.append(f"group {g} log SD")
+        return out
+
+    # ------------------------------------------------------------------ latent weights
+    def log_weights(self, latent) -> np.ndarray:
+        """Normalized log prior weights of the grid per group, ``(G, Q)`` (the normal density at the nodes)."""
+        mu, sd = latent[:, 0:1], latent[:, 1:2]
+        lw = -0.5 * ((self.theta[None, :] - mu) / sd) ** 2
+        return lw - np.logaddexp.reduce(lw, axis=1, keepdims=True)
+
+    # ------------------------------------------------------------------ E-step
+    def loglik_table(self, logp):
+        """``(N, Q)`` log-likelihood of every person at every node."""
+        t_y = logp[self.col_item, :, self.col_cat] - logp[self.col_item, :, 0]
+        if self.complete:
+            table = t_y
+            base = logp[:, :, 0].sum(axis=0)
+        else:
+            table = np.concatenate([t_y, logp[:, :, 0]], axis=0)
+            base = None
+        out = self.z @ table.astype(self.dtype, copy=False)
+        out = np.asarray(out, dtype=np.float64)
+        if base is not None:
+            out += base
+        return out
+
+    def posterior(self, logp, latent):
+        """Posterior weights ``(N, Q)`` (in place of the log-likelihood table) and the marginal log-likelihood."""
+        a = self.loglik_table(logp)
+        lw = self.log_weights(latent)
+        if self.n_groups == 1:
+            a += lw[0]
+        else:
+            a += lw[self.groups]
+        m = a.max(axis=1, keepdims=True)
+        a -= m
+        np.exp(a, out=a)
+        s = a.sum(axis=1, keepdims=True)
+        a /= s
+        ll = float(m.sum() + np.log(s).sum())
+        return a, ll
+
+    @property
+    def _z_counts(self):
+        """The indicator matrix in single precision for the count product (counts feed the M-step only; their
+        float32 rounding, ~1e-7 relative, moves no estimate visibly, while the log-likelihood stays in float64)."""
+        if "_z32" not in self.__dict__:
+            src = self.zt if self.zt is not None else self.z.T
+            self.__dict__["_z32"] = src.astype(np.float32)
+        return self.__dict__["_z32"]
+
+    def counts(self, post):
+        """Expected counts ``R (I, Q, K)`` and per-group node masses ``(G, Q)``."""
+        u = self._z_counts @ post.astype(np.float32)
+        u = np.asarray(u, dtype=np.float64)
+        k_max = int(self.n_cat.max())
+        r = np.zeros((self.n_items, self.theta.size, k_max))
+        r[self.col_item, :, self.col_cat] = u[: self.n_ycols]
+        g_mass = self.group_onehot.T @ post
+        n_i = np.broadcast_to(post.sum(axis=0), (self.n_items, self.theta.size)) if self.complete else u[self.n_ycols:]
+        r[:, :, 0] = n_i - r[:, :, 1:].sum(axis=2)
+        np.maximum(r, 0.0, out=r)
+        return r, g_mass
+
+    def estep(self, x):
+        phi, latent = self.unpack(x)
+        with np.errstate(invalid="ignore"):
+            logp = log_prob(self.family, self.n_cat, phi, self.theta)
+        if not np.all(np.isfinite(logp)):
+            return None
+        post, ll = self.posterior(logp, latent)
+        r, g_mass = self.counts(post)
+        lp = self.log_prior(phi)
+        return ll, ll + lp, r, g_mass
+
+    def log_prior(self, phi) -> float:
+        if not self.priors:
+            return 0.0
+        lp = prior_terms(self.priors, self.family, self.n_cat, phi, self.free | self.tied[:, None] & (np.arange(
+            phi.shape[1]) == 0)[None, :])[0]
+        return float(lp.sum())
+
+    # ------------------------------------------------------------------ M-step
+    def _item_objective(self, phi, r, idx=None):
+        """Each item's expected complete-data log-likelihood plus log prior (rows ``idx`` of the bank)."""
+        idx = np.arange(self.n_items) if idx is None else idx
+        with np.errstate(invalid="ignore"):
+            logp = log_prob(self.family[idx], self.n_cat[idx], phi, self.theta)
+        f = np.einsum("iqk,iqk->i", r, logp)
+        if self.priors:
+            f = f + prior_terms(self.priors, self.family[idx], self.n_cat[idx], phi, self._prior_free[idx])[0]
+        return np.where(np.isfinite(f), f, -np.inf)
+
+    @property
+    def _prior_free(self):
+        return self.free | (self.tied[:, None] & (np.arange(self.phi0.shape[1]) == 0)[None, :])
+
+    def item_grad_fisher(self, phi, r, exact=False, idx=None):
+        """Gradient ``(I, p)`` and curvature ``(I, p, p)`` of each item's M-step objective (rows ``idx``).
+
+        The curvature is the Fisher information; with ``exact`` the negative Hessian replaces it for
+        dichotomous items (Newton's method: quadratic convergence for 3PL/4PL, where Fisher scoring
+        crawls along the flat direction of ``c``). GPCM's Fisher information is its exact Hessian.
+        """
+        idx = np.arange(self.n_items) if idx is None else idx
+        family = self.family[idx]
+        logp, g = log_prob_and_grad(family, self.n_cat[idx], phi, self.theta)
+        n_i, n_q, k, p = g.shape
+        g2 = g.reshape(n_i, n_q * k, p)
+        grad = (r.reshape(n_i, 1, n_q * k) @ g2)[:, 0, :]
+        prob = np.exp(logp) * (logp > -999.0)
+        w = np.sqrt(r.sum(axis=2)[:, :, None] * prob).reshape(n_i, n_q * k, 1)  # Fisher weights n_q P_k
+        wg = w * g2
+        fisher = wg.transpose(0, 2, 1) @ wg
+        neg_h = None
+        if exact:
+            dich = np.flatnonzero(family == DICH)
+            neg_h = fisher.copy()
+            if dich.size:
+                rg = np.sqrt(r[dich]).reshape(dich.size, n_q * k, 1) * g2[dich]
+                outer = rg.transpose(0, 2, 1) @ rg  # sum_qk R_k G_k G_k^T
+                coef = r[dich, :, 1] / prob[dich, :, 1] - r[dich, :, 0] / prob[dich, :, 0]
+                second = np.einsum("iq,iqrs->irs", coef, dich_prob_hessian(phi[dich], self.theta))
+                neg_h[dich, :4, :4] = outer[:, :4, :4] - second
+        if self.priors:
+            _, pg, ph = prior_terms(self.priors, family, self.n_cat[idx], phi, self._prior_free[idx])
+            grad += pg
+            fisher -= ph
+            if neg_h is not None:
+                neg_h -= ph
+        return grad, (fisher if neg_h is None else (fisher, neg_h))
+
+    def mstep_items(self, phi, r, max_newton=30, tol=1e-9):
+        """Maximize every item's expected complete-data log-likelihood plus log prior.
+
+        Newton (3PL/4PL, where the negative Hessian is positive definite) or Fisher scoring, with a trust
+        region and step halving, on the items that have not converged yet.
+        """
+        free = self.free
+        if not free.any() and not self.has_tie:
+            return phi
+        phi = phi.copy()
+        # asymptotes (logit scale) move at most one unit per EM cycle: an early, poor posterior must not push
+        # c to 0 (logit -> -inf), where its gradient vanishes and later cycles could never bring it back
+        lo, hi = phi - self._cycle_cap, phi + self._cycle_cap
+        f = self._item_objective(phi, r)
+        eye = np.eye(phi.shape[1])
+        exact = self._use_newton
+        active = free.any(axis=1)
+        max_step = self._max_step
+        for _ in range(max_newton):
+            idx = np.flatnonzero(active)
+            if idx.size:
+                ph, rr = phi[idx], r[idx]
+                grad, curv = self.item_grad_fisher(ph, rr, exact=exact, idx=idx)
+                # parameters at their per-cycle bound and pushed outward stay put this iteration
+                fr = free[idx] & ~((ph <= lo[idx]) & (grad < 0)) & ~((ph >= hi[idx]) & (grad > 0))
+                fm = fr[:, :, None] & fr[:, None, :]
+                if exact:
+                    fisher, neg_h = curv
+                    mat = np.where(fm, neg_h, eye[None])
+                    bad = np.linalg.eigvalsh(mat)[:, 0] <= 1e-10 * np.abs(mat).max(axis=(1, 2))
+                    mat[bad] = np.where(fm, fisher, eye[None])[bad]
+                else:
+                    mat = np.where(fm, curv, eye[None])
+                grad = np.where(fr, grad, 0.0)
+                diag = np.maximum(np.abs(np.diagonal(mat, axis1=1, axis2=2)), 1e-12)
+                mat = mat + 1e-10 * diag[:, :, None] * eye[None]
+                try:
+                    step = np.linalg.solve(mat, grad[:, :, None])[:, :, 0]
+                except np.linalg.LinAlgError:
+                    step = grad / diag
+                step = np.where(fr, step, 0.0)
+                step /= np.maximum(1.0, (np.abs(step) / max_step[idx]).max(axis=1, keepdims=True))
+                taken = np.zeros(idx.size)
+                pend = np.arange(idx.size)
+                mult = 1.0
+                for _half in range(30):
+                    rows = idx[pend]
+                    trial = np.clip(ph[pend] + mult * step[pend], lo[rows], hi[rows])
+                    f_new = self._item_objective(trial, r[rows], rows)
+                    ok = f_new >= f[rows] - 1e-12 * np.abs(f[rows])
+                    acc = pend[ok]
+                    phi[idx[acc]] = trial[ok]
+                    taken[acc] = np.abs(mult * step[acc]).max(axis=1)
+                    f[idx[acc]] = f_new[ok]
+                    pend = pend[~ok]
+                    if pend.size == 0:
+                        break
+                    mult /= 2
+                active[idx[taken < tol]] = False
+            if self.has_tie:
+                phi, f = self._tied_slope_step(phi, r, f)
+                if self._last_tie_move >= tol:
+                    active |= free.any(axis=1)
+            if not active.any() and (not self.has_tie or self._last_tie_move < tol):
+                break
+        return phi
+
+    _last_tie_move = 0.0
+
+    @property
+    def _cycle_cap(self):
+        cap = np.full(self.phi0.shape, np.inf)
+        if cap.shape[1] >= 4:
+            cap[self.family == DICH, 2:4] = 1.0
+        return cap
+
+    @property
+    def _max_step(self):
+        cap = np.full(self.phi0.shape, 2.0)
+        if cap.shape[1] >= 4:
+            cap[self.family == DICH, 2:4] = 1.0
+        return cap
+
+    @property
+    def _use_newton(self) -> bool:
+        """Newton pays where an item estimates an asymptote (3PL/4PL); 2PL's Fisher scoring is Newton already."""
+        return bool((self.free[:, 2:4] & (self.family == DICH)[:, None]).any()) if self.free.shape[1] >= 4 else False
+
+    def _tied_slope_step(self, phi, r, f_old):
+        grad, fisher = self.item_grad_fisher(phi, r)
+        g = grad[self.tied, 0].sum()
+        h = fisher[self.tied, 0, 0].sum()
+        step = float(np.clip(g / max(h, 1e-12), -1.0, 1.0))
+        total_old = f_old[self.tied].sum()
+        for _ in range(25):
+            trial = phi.copy()
+            trial[self.tied, 0] += step
+            f_new = self._item_objective(trial, r)
+            if f_new[self.tied].sum() >= total_old - 1e-12 * abs(total_old):
+                self._last_tie_move = abs(step)
+                return trial, np.where(self.tied, f_new, f_old)
+            step /= 2
+        self._last_tie_move = 0.0
+        return phi, f_old
+
+    def mstep_latent(self, latent, g_mass):
+        """Posterior-moment update of the free latent means and SDs."""
+        if not self.latent_free.any():
+            return latent
+        latent = latent.copy()
+        mass = g_mass.sum(axis=1)
+        m1 = g_mass @ self.theta / mass
+        for g in range(self.n_groups):
+            mu = m1[g] if self.latent_free[g, 0] else latent[g, 0]
+            if self.latent_free[g, 0]:
+                latent[g, 0] = mu
+            if self.latent_free[g, 1]:
+                var = float(g_mass[g] @ (self.theta - mu) ** 2 / mass[g])
+                latent[g, 1] = math.sqrt(max(var, 1e-6))
+        return latent
+
+    def em_map(self, x, stats):
+        """One EM step from the E-step statistics at ``x``."""
+        phi, latent = self.unpack(x)
+        _, _, r, g_mass = stats
+        phi = self.mstep_items(phi, r)
+        latent = self.mstep_latent(latent, g_mass)
+        return self.pack(phi, latent)
+
+
+def run_em(problem: Problem, settings: EMSettings, progress=None) -> EMState:
+    """Iterate EM (SQUAREM-accelerated unless ``settings.accelerate == "none"``) to convergence."""
+    x = problem.pack(problem.phi0, problem.latent0)
+    stats = problem.estep(x)
+    if stats is None:
+        raise FloatingPointError("the start values give a non-finite likelihood")
+    n_estep, n_iter = 1, 0
+    trace = [stats[0]]
+    converged = False
+    change, where, gain = math.inf, -1, math.inf
+
+    def plain(x_cur, st):
+        nonlocal n_iter, n_estep, change, where, gain
+        x_new = problem.em_map(x_cur, st)
+        n_iter += 1
+        st_new = problem.estep(x_new)
+        n_estep += 1
+        diff = np.abs(x_new - x_cur)
+        where = int(np.argmax(diff)) if diff.size else -1
+        change = float(diff.max()) if diff.size else 0.0
+        gain = st_new[1] - st[1]
+        trace.append(st_new[0])
+        return x_new, st_new
+
+    def done():
+        return change < settings.tol and abs(gain) < settings.loglik_tol
+
+    while n_iter < settings.max_iter:
+        x1, st1 = plain(x, stats)
+        if done() or settings.accelerate == "none":
+            x, stats = x1, st1
+            if progress:
+                progress(n_iter, stats[0], change)
+            if done():
+                converged = True
+                break
+            continue
+        x2, st2 = plain(x1, st1)
+        if done():
+            x, stats = x2, st2
+            converged = True
+            break
+        r = x1 - x
+        v = (x2 - x1) - r
+        nr, nv = np.linalg.norm(r), np.linalg.norm(v)
+        alpha = -nr / nv if nv > 0 else -1.0
+        alpha = min(alpha, -1.0)
+        accepted = None
+        while alpha < -1.0:
+            x_try = x - 2 * alpha * r + alpha ** 2 * v
+            st_try = problem.estep(x_try)
+            n_estep += 1
+            if st_try is not None and np.isfinite(st_try[1]) and st_try[1] >= st2[1] - 1e-9 * abs(st2[1]):
+                accepted = (x_try, st_try)
+                break
+            alpha = (alpha - 1.0) / 2.0
+            if alpha > -1.05:
+                break
+        x, stats = accepted if accepted is not None else (x2, st2)
+        trace.append(stats[0])
+        if progress:
+            progress(n_iter, stats[0], change)
+    phi, latent = problem.unpack(x)
+    return EMState(x=x, loglik=stats[0], objective=stats[1], n_iter=n_iter, n_estep=n_estep, converged=converged,
+                   max_change=change, where_change=where, loglik_gain=gain, trace=trace)

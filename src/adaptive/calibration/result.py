@@ -1,0 +1,232 @@
+"""The frozen result of a calibration."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from ..bank import Item, ItemBank, Provenance
+from ..exceptions import CalibrationError
+from .models import to_irt
+
+__all__ = ["CalibrationResult"]
+
+_DICH = ("rasch", "1pl", "2pl", "3pl", "4pl")
+
+
+@dataclass(frozen=True, eq=False)
+class CalibrationResult:
+    """What :func:`adaptive.calibrate` returns (immutable; derived quantities are computed on first use).
+
+    Attributes
+    ----------
+    item_ids, models : per item
+    a, thresholds, c, d : IRT parameters (``thresholds[:, 0]`` is ``b`` for dichotomous items)
+    latent : (G, 2) mean and SD of each group's latent distribution; ``group_labels`` names them
+    loglik : marginal log-likelihood at the estimates (without the log prior)
+    converged, n_iter (EM cycles), n_estep (E-steps, including SQUAREM's), trace (log-likelihood per E-step)
+    n_persons : persons with at least one response; n_parameters : free parameters
+    """
+
+    item_ids: tuple
+    models: tuple
+    n_cat: np.ndarray
+    a: np.ndarray
+    thresholds: np.ndarray
+    c: np.ndarray
+    d: np.ndarray
+    latent: np.ndarray
+    group_labels: tuple
+    loglik: float
+    converged: bool
+    n_iter: int
+    n_estep: int
+    trace: tuple
+    n_persons: int
+    n_parameters: int
+    elapsed: float
+    quadrature: np.ndarray
+    priors: dict
+    person_ids: tuple = field(repr=False)
+    name: str = "calibrated"
+    _problem: object = field(default=None, repr=False)
+    _state: object = field(default=None, repr=False)
+    _fixed_items: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def build(cls, *, problem, state, ids, person_ids, models, fixed_items, group_labels, priors, settings, elapsed,
+              name):
+        phi, latent = problem.unpack(state.x)
+        a, thr, c, d = to_irt(problem.family, problem.n_cat, phi)
+        answered = problem.mask.any(axis=1)
+        return cls(item_ids=tuple(ids), models=tuple(models), n_cat=problem.n_cat.copy(), a=a, thresholds=thr, c=c,
+                   d=d, latent=latent, group_labels=tuple(group_labels), loglik=float(state.loglik),
+                   converged=bool(state.converged), n_iter=int(state.n_iter), n_estep=int(state.n_estep),
+                   trace=tuple(float(v) for v in state.trace), n_persons=int(answered.sum()),
+                   n_parameters=int(problem.n_free), elapsed=float(elapsed), quadrature=problem.theta.copy(),
+                   priors=dict(priors), person_ids=tuple(person_ids), name=name, _problem=problem, _state=state,
+                   _fixed_items=dict(fixed_items))
+
+    # ------------------------------------------------------------------ information criteria
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.loglik + 2.0 * self.n_parameters
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.loglik + self.n_parameters * math.log(self.n_persons)
+
+    # ------------------------------------------------------------------ parameters
+    def item_parameters(self, item_id: str) -> dict:
+        """IRT parameters of one item: ``{"a", "b", "c", "d"}`` or ``{"a", "b1", ...}``."""
+        i = self.item_ids.index(item_id)
+        if self.models[i] in _DICH:
+            return {"a": float(self.a[i]), "b": float(self.thresholds[i, 0]), "c": float(self.c[i]),
+                    "d": float(self.d[i])}
+        k = int(self.n_cat[i]) - 1
+        out = {"a": float(self.a[i])}
+        out.update({f"b{t + 1}": float(self.thresholds[i, t]) for t in range(k)})
+        return out
+
+    @cached_property
+    def bank(self) -> ItemBank:
+        """The calibrated items as an :class:`~adaptive.ItemBank` with provenance (fixed items unchanged)."""
+        bad = [f"{iid} (a = {self.a[i]:.3f})" for i, iid in enumerate(self.item_ids)
+               if iid not in self._fixed_items and not self.a[i] > 0]
+        if bad:
+            raise CalibrationError(f"{len(bad)} item(s) have a slope <= 0, which a bank cannot hold: {bad[:10]}; such "
+                                   "items discriminate the wrong way (check their keys) -- drop or re-key them and "
+                                   "recalibrate")
+        answered = self._problem.mask.sum(axis=0)
+        nodes = self.quadrature
+        prior_txt = (", MAP with priors " + ", ".join(f"{k} ~ {v}" for k, v in self.priors.items())) if self.priors else ""
+        items = []
+        for i, iid in enumerate(self.item_ids):
+            if iid in self._fixed_items:
+                items.append(self._fixed_items[iid])
+                continue
+            m = self.models[i]
+            prov = Provenance(
+                method=f"MML-EM {m} ({nodes.size} quadrature points on [{nodes[0]:g}, {nodes[-1]:g}]{prior_txt})",
+                software=f"adaptive {_version()}", sample_size=int(max(answered[i], 1)), date=_dt.date.today(),
+                note=f"log-likelihood {self.loglik:.3f}; {'converged' if self.converged else 'NOT converged'} after "
+                     f"{self.n_iter} EM cycles",
+            )
+            rec = {"id": iid, "model": m, "a": float(self.a[i]), "provenance": prov}
+            if m in _DICH:
+                rec.update(b=float(self.thresholds[i, 0]), c=float(self.c[i]), d=float(self.d[i]))
+                if m == "rasch":
+                    rec["a"] = 1.0
+            else:
+                rec["thresholds"] = [float(v) for v in self.thresholds[i, : int(self.n_cat[i]) - 1]]
+                if m == "pcm":
+                    rec["a"] = 1.0
+            items.append(Item(**rec))
+        return ItemBank(name=self.name, items=items)
+
+    # ------------------------------------------------------------------ errors and fit
+    @cached_property
+    def standard_errors(self):
+        """Oakes (observed-information) standard errors; see :func:`se` for the other methods."""
+        return self.se("oakes")
+
+    def se(self, method: str = "oakes"):
+        """Standard errors by ``"oakes"``, ``"crossprod"`` or ``"sandwich"``; see :mod:`adaptive.calibration.se`."""
+        from .se import standard_errors
+
+        if method == "oakes" and "standard_errors" in self.__dict__:
+            return self.__dict__["standard_errors"]
+        return standard_errors(self, method)
+
+    def item_fit(self, **kwargs):
+        """Item fit (S-X2, infit, outfit) as a list of rows; see :func:`adaptive.calibration.fit.item_fit`."""
+        from .fit import item_fit
+
+        return item_fit(self, **kwargs)
+
+    def person_fit(self, **kwargs):
+        """Person fit lz per response row; see :func:`adaptive.calibration.fit.person_fit`."""
+        from .fit import person_fit
+
+        return person_fit(self, **kwargs)
+
+    def theta(self):
+        """EAP ability and posterior SD of every response row under the fitted model and its group's prior."""
+        problem = self._problem
+        phi, latent = problem.unpack(self._state.x)
+        from .models import log_prob
+
+        post, _ = problem.posterior(log_prob(problem.family, problem.n_cat, phi, problem.theta), latent)
+        mean = post @ problem.theta
+        sd = np.sqrt(np.maximum(post @ problem.theta ** 2 - mean ** 2, 0.0))
+        return mean, sd
+
+    # ------------------------------------------------------------------ report
+    def summary(self, se: bool = True, fit: bool = True) -> str:
+        """A text report: run facts, latent distribution, one row per item with SEs and fit flags."""
+        lines = [
+            f"Calibration {self.name!r}: {len(self.item_ids)} items, {self.n_persons} persons, "
+            f"{self.quadrature.size} quadrature points on [{self.quadrature[0]:g}, {self.quadrature[-1]:g}]",
+            f"log-likelihood {self.loglik:.3f}   AIC {self.aic:.1f}   BIC {self.bic:.1f}   free parameters "
+            f"{self.n_parameters}",
+            f"{'converged' if self.converged else 'NOT CONVERGED'} after {self.n_iter} EM cycles ({self.n_estep} "
+            f"E-steps, SQUAREM) in {self.elapsed:.2f} s",
+        ]
+        if self.priors:
+            lines.append("priors: " + ", ".join(f"{k} ~ {v}" for k, v in self.priors.items()))
+        for g, label in enumerate(self.group_labels):
+            lines.append(f"latent distribution ({label}): mean {self.latent[g, 0]:.3f}, SD {self.latent[g, 1]:.3f}")
+        ses = None
+        se_note = ""
+        if se:
+            try:
+                ses = self.standard_errors.items
+            except CalibrationError as err:
+                se_note = f"standard errors unavailable: {err}"
+        flags = {}
+        if fit:
+            for row in self.item_fit():
+                f = []
+                if row.get("p_sx2") is not None and row["p_sx2"] < 0.01:
+                    f.append("S-X2 p<.01")
+                if not 0.7 <= row["infit"] <= 1.3:
+                    f.append("infit")
+                if not 0.7 <= row["outfit"] <= 1.3:
+                    f.append("outfit")
+                flags[row["id"]] = ",".join(f)
+        lines.append("")
+        head = f"{'item':<14}{'model':<7}{'a':>8}{'se':>7}  {'b / thresholds (se)':<38}{'c':>7}{'se':>7}  flags"
+        lines.append(head)
+        lines.append("-" * len(head))
+        for i, iid in enumerate(self.item_ids):
+            e = (ses or {}).get(iid, {})
+            par = self.item_parameters(iid)
+            fixed = iid in self._fixed_items
+
+            def fmt_se(key):
+                v = e.get(key)
+                return f"{v:7.3f}" if v is not None else ("  fixed" if fixed else "      -")
+
+            if self.models[i] in _DICH:
+                bpart = f"{par['b']:8.3f} ({fmt_se('b').strip()})"
+                cpart = f"{par['c']:7.3f}{fmt_se('c')}" if self.models[i] in ("3pl", "4pl") else f"{'':7}{'':7}"
+            else:
+                bpart = " ".join(f"{par[f'b{t + 1}']:.2f}" for t in range(int(self.n_cat[i]) - 1))
+                cpart = f"{'':7}{'':7}"
+            lines.append(f"{iid:<14}{self.models[i]:<7}{par['a']:8.3f}{fmt_se('a')}  {bpart:<38}{cpart}  "
+                         f"{flags.get(iid, '')}")
+        if se_note:
+            lines.append(se_note)
+        if fit:
+            lines.append("flags: S-X2 p<.01 (Orlando-Thissen item fit), infit/outfit outside [0.7, 1.3]")
+        return "\n".join(lines)
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
