@@ -15,7 +15,7 @@ from ..bank import ItemBank, theta_grid
 from ..data_io import ResponseTable, read_responses
 from ..exceptions import CalibrationError, ConvergenceWarning, ResponseValidationError
 from .em import EMSettings, Problem, run_em
-from .models import DICH, FAMILY_OF, GPCM, GRADED, from_irt, n_internal
+from .models import DICH, FAMILY_OF, GRADED, from_irt, n_internal
 from .priors import parse_priors
 from .result import CalibrationResult
 
