@@ -204,14 +204,19 @@ class Problem:
     def _z_counts(self):
         """The indicator matrix in single precision for the count product (counts feed the M-step only; their
         float32 rounding, ~1e-7 relative, moves no estimate visibly, while the log-likelihood stays in float64)."""
+        src = self.zt if self.zt is not None else self.z.T
+        if self.count_dtype == np.float64:
+            return src
         if "_z32" not in self.__dict__:
-            src = self.zt if self.zt is not None else self.z.T
             self.__dict__["_z32"] = src.astype(np.float32)
         return self.__dict__["_z32"]
 
+    #: float32 counts unless a tolerance below 1e-5 asks for more digits than they carry
+    count_dtype = np.float32
+
     def counts(self, post):
         """Expected counts ``R (I, Q, K)`` and per-group node masses ``(G, Q)``."""
-        u = self._z_counts @ post.astype(np.float32)
+        u = self._z_counts @ post.astype(self.count_dtype, copy=False)
         u = np.asarray(u, dtype=np.float64)
         k_max = int(self.n_cat.max())
         r = np.zeros((self.n_items, self.theta.size, k_max))
@@ -422,6 +427,7 @@ class Problem:
 
 def run_em(problem: Problem, settings: EMSettings, progress=None) -> EMState:
     """Iterate EM (SQUAREM-accelerated unless ``settings.accelerate == "none"``) to convergence."""
+    problem.count_dtype = np.float32 if settings.tol >= 1e-5 else np.float64
     x = problem.pack(problem.phi0, problem.latent0)
     stats = problem.estep(x)
     if stats is None:
