@@ -61,7 +61,7 @@ def as_response_data(responses, item_ids=None):
         bad = ~np.isnan(values) & ((values < 0) | (values != np.round(values)) | ~np.isfinite(values))
     if bad.any():
         rows, cols = np.nonzero(bad)
-        listed = "; ".join(f"row {r + 1} (person {person_ids[r]}), item {ids[c]!r}: {values[r, c]!r}"
+        listed = "; ".join(f"row {r + 1} (person {person_ids[r]}), item {ids[c]!r}: {float(values[r, c])!r}"
                            for r, c in zip(rows[:10], cols[:10]))
         raise ResponseValidationError(f"{rows.size} response(s) are not categories 0, 1, 2, ... (empty/NaN = not "
                                       f"administered): {listed}")

@@ -203,9 +203,10 @@ def to_irt(family, n_cat, phi):
     c = np.zeros(phi.shape[0])
     d = np.ones(phi.shape[0])
     dich = family == DICH
-    thr[dich, 0] = -phi[dich, 1] / a[dich]
-    c[dich] = expit(phi[dich, 2])
-    d[dich] = expit(phi[dich, 3])
+    if dich.any():
+        thr[dich, 0] = -phi[dich, 1] / a[dich]
+        c[dich] = expit(phi[dich, 2])
+        d[dich] = expit(phi[dich, 3])
     for fam in (GRADED, GPCM):
         idx = np.flatnonzero(family == fam)
         if idx.size == 0:
@@ -229,10 +230,11 @@ def from_irt(family, n_cat, a, thresholds, c, d, p):
     phi[:, 0] = a
     thr = np.atleast_2d(np.asarray(thresholds, dtype=float))
     dich = family == DICH
-    phi[dich, 1] = -a[dich] * thr[dich, 0]
-    with np.errstate(divide="ignore"):
-        phi[dich, 2] = logit(np.asarray(c, dtype=float)[dich])
-        phi[dich, 3] = logit(np.asarray(d, dtype=float)[dich])
+    if dich.any():
+        phi[dich, 1] = -a[dich] * thr[dich, 0]
+        with np.errstate(divide="ignore"):
+            phi[dich, 2] = logit(np.asarray(c, dtype=float)[dich])
+            phi[dich, 3] = logit(np.asarray(d, dtype=float)[dich])
     for fam in (GRADED, GPCM):
         idx = np.flatnonzero(family == fam)
         for i in idx:
