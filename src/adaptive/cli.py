@@ -209,6 +209,78 @@ def cmd_bank_schema(args) -> int:
     return 0
 
 
+def _parse_priors(specs):
+    if not specs:
+        return None
+    if len(specs) == 1 and "=" not in specs[0]:
+        return specs[0]
+    out = {}
+    for spec in specs:
+        name, _, value = spec.partition("=")
+        if not value:
+            raise AdaptiveError(f"--prior {spec!r}: write NAME=DIST, e.g. c='beta(5, 17)', or a set name (3pl, bilog)")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def _write_parameter_csv(result, path):
+    k_max = max(int(result.n_cat.max()) - 1, 1)
+    poly = any(m not in ("rasch", "1pl", "2pl", "3pl", "4pl") for m in result.models)
+    head = ["id", "a", "b", "c", "d"] + ([f"b{k + 1}" for k in range(k_max)] if poly else []) + ["model"]
+    ses = {}
+    try:
+        ses = result.standard_errors.items
+    except AdaptiveError:
+        pass
+    head += ["se_a", "se_b", "se_c"]
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(head)
+        for iid, m in zip(result.item_ids, result.models):
+            par = result.item_parameters(iid)
+            e = ses.get(iid, {})
+            dich = "b" in par
+            row = [iid, repr(par["a"]), repr(par["b"]) if dich else "", repr(par["c"]) if dich else "",
+                   repr(par["d"]) if dich else ""]
+            if poly:
+                row += [repr(par[f"b{k + 1}"]) if f"b{k + 1}" in par else "" for k in range(k_max)]
+            row += [m] + [repr(e[key]) if key in e else "" for key in ("a", "b", "c")]
+            w.writerow(row)
+
+
+def cmd_calibrate(args) -> int:
+    from .calibration import calibrate
+
+    table = read_responses(args.data, layout=args.layout)
+    fixed = load_bank(args.fixed) if args.fixed else None
+    quiet = args.quiet
+
+    def progress(cycle, loglik, change):
+        if not quiet:
+            print(f"  EM cycle {cycle:4d}   log-likelihood {loglik:16.4f}   largest change {change:9.2e}",
+                  file=sys.stderr, flush=True)
+
+    if not quiet:
+        n_miss = float(np.isnan(table.values).mean())
+        print(f"calibrating {len(table.item_ids)} items x {len(table.person_ids)} persons ({n_miss:.0%} missing), "
+              f"model {args.model}, {args.quadrature} quadrature points", file=sys.stderr, flush=True)
+    result = calibrate(table, model=args.model, quadrature=args.quadrature, priors=_parse_priors(args.prior),
+                       fixed=fixed, tol=args.tol, max_iter=args.max_iter, progress=progress,
+                       name=Path(args.out).stem if args.out else "calibrated")
+    print(result.summary(se=not args.no_se, fit=not args.no_fit))
+    if args.out:
+        out = Path(args.out)
+        if out.suffix.lower() == ".json":
+            result.bank.to_json(out)
+        elif out.suffix.lower() == ".csv":
+            _write_parameter_csv(result, out)
+        else:
+            raise AdaptiveError(f"--out {args.out!r}: end the name in .json (a bank with provenance) or .csv (a "
+                                "parameter table)")
+        print(f"wrote {out}")
+    return 0 if result.converged else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="adaptive", description="Adaptive testing and IRT scoring for certification exams")
     p.add_argument("--version", action="version", version=f"adaptive {__version__}")
@@ -238,6 +310,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="write a CSV of estimates instead of printing a table")
     s.set_defaults(func=cmd_score)
 
+    c = sub.add_parser("calibrate", help="fit item parameters (MML-EM) to a response file")
+    c.add_argument("data", help="CSV: wide (one column per item, empty = missing) or long (person,item,response)")
+    c.add_argument("--model", default="2pl", choices=["rasch", "1pl", "2pl", "3pl", "4pl", "graded", "gpcm", "pcm"])
+    c.add_argument("--out", help="OUT.json: a bank with provenance; OUT.csv: a parameter table (id,a,b,c,d,...)")
+    c.add_argument("--quadrature", type=int, default=61, help="quadrature points on [-6, 6] (default 61)")
+    c.add_argument("--prior", action="append", help="a prior set (3pl, bilog) or NAME=DIST, e.g. c='beta(5, 17)'; "
+                   "repeat for several")
+    c.add_argument("--fixed", help="a bank whose items keep their parameters (fixed-parameter calibration)")
+    c.add_argument("--layout", default="auto", choices=["auto", "wide", "long"])
+    c.add_argument("--tol", type=float, default=1e-4)
+    c.add_argument("--max-iter", type=int, default=2000)
+    c.add_argument("--no-se", action="store_true", help="skip standard errors in the summary")
+    c.add_argument("--no-fit", action="store_true", help="skip item-fit flags in the summary")
+    c.add_argument("--quiet", action="store_true", help="no progress lines")
+    c.set_defaults(func=cmd_calibrate)
+
     b = sub.add_parser("bank", help="item bank tools")
     bsub = b.add_subparsers(dest="bank_command", required=True)
     bc = bsub.add_parser("check", help="validate a bank and report every problem")
@@ -253,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except AdaptiveError as err:
+    except (AdaptiveError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
