@@ -1,0 +1,178 @@
+"""Calibration benchmark: adaptive vs PyPI ``mirt`` (61 points) vs girth on the five mirt reference sets.
+
+Run (the peers need numpy < 2.4, so they live in their own environment)::
+
+    bash benchmarks/make_peers_env.sh
+    benchmarks/.peers-venv/bin/python benchmarks/bench_calibration.py [--repeat 3] [--no-girth]
+
+Data: ``tests/data/calibration/*.csv.gz`` (copied from the shared reference folder: R mirt 1.45.1 fits
+with 61 points on [-6, 6], TOL 1e-4). Each engine fits the same matrix in this process, one after the
+other; the time is the best wall time of ``--repeat`` runs (girth: one run, it is slow) and covers the
+fit only (no standard errors). Every engine's estimates are then scored by one likelihood evaluator
+(ours, 61 points, the function whose value at R mirt's estimates equals R mirt's logLik), so the
+log-likelihood column compares where each engine stopped. R mirt's CPU seconds come from
+``mirt_runs.jsonl`` (same machine class; R cannot be installed here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+import adaptive
+from adaptive.calibration.em import Problem
+from adaptive.calibration.models import from_irt, log_prob
+
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "calibration"
+SETS = [("2pl_5000x50", "2pl"), ("2pl_20000x100", "2pl"), ("3pl_10000x60", "3pl"),
+        ("2pl_20000x200_miss70", "2pl"), ("grm_3000x20", "graded")]
+
+
+def load(name):
+    with gzip.open(DATA / f"{name}.csv.gz", "rt") as fh:
+        fh.readline()
+        text = fh.read()
+    lines = []
+    for line in text.splitlines():
+        if line.startswith(","):
+            line = "nan" + line
+        if line.endswith(","):
+            line += "nan"
+        while ",," in line:
+            line = line.replace(",,", ",nan,")
+        lines.append(line)
+    return np.loadtxt(io.StringIO("\n".join(lines)), delimiter=",")
+
+
+def r_mirt_runs():
+    runs = {}
+    for line in (DATA / "mirt_runs.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        if "logLik" in r:
+            runs[r["tag"].removeprefix("calib_")] = r
+    return runs
+
+
+def loglik(x, model, a, thr, c):
+    """Marginal log-likelihood of IRT parameters on 61 points (N(0, 1)), by our evaluator."""
+    n_items = x.shape[1]
+    fam = np.full(n_items, 1 if model == "graded" else 0)
+    n_cat = np.full(n_items, thr.shape[1] + 1 if model == "graded" else 2)
+    p = max(4 if model != "graded" else n_cat[0], 2)
+    phi = from_irt(fam, n_cat, a, thr, c, np.ones(n_items), p)
+    pr = Problem(x, fam, n_cat, phi, np.zeros_like(phi, bool), np.zeros(n_items, bool), np.linspace(-6, 6, 61),
+                 np.zeros(x.shape[0], int), [[0.0, 1.0]], [[False, False]], {})
+    return pr.posterior(log_prob(fam, n_cat, phi, pr.theta), np.array([[0.0, 1.0]]))[1]
+
+
+def run_adaptive(x, model):
+    res = adaptive.calibrate(x, model=model)
+    return res.a, res.thresholds[:, : (3 if model == "graded" else 1)], res.c
+
+
+def run_mirt(x, model):
+    import mirt
+
+    name = {"2pl": "2PL", "3pl": "3PL", "graded": "GRM"}[model]
+    data = np.where(np.isnan(x), -1, x).astype(int)
+    fit = mirt.fit_mirt(data, model=name, n_quadpts=61, tol=1e-4, max_iter=500, compute_standard_errors=False)
+    coef = fit.coef() if callable(fit.coef) else fit.coef
+    return _mirt_irt(coef, model, x.shape[1])
+
+
+def _mirt_irt(coef, model, n_items):
+    cols = {str(k).lower(): k for k in coef.columns}
+
+    def col(*names):
+        for n in names:
+            if n in cols:
+                return np.asarray(coef[cols[n]], dtype=float)
+        raise KeyError(f"none of {names} in mirt's coef columns {list(coef.columns)}")
+
+    a = col("discrimination", "a", "a1")
+    if model == "graded":
+        thr_cols = sorted([k for k in cols if k.startswith("threshold") or k.startswith("b")], key=str)
+        thr = np.column_stack([np.asarray(coef[cols[k]], dtype=float) for k in thr_cols])[:, :3]
+        if np.all(np.diff(thr, axis=1) < 0):
+            thr = -thr / a[:, None]  # intercepts d_k -> thresholds
+        return a, thr, np.zeros(n_items)
+    b = col("difficulty", "b")
+    c = col("guessing", "c", "g") if model == "3pl" else np.zeros(n_items)
+    return a, b[:, None], c
+
+
+def run_girth(x, model):
+    import girth
+
+    data = np.where(np.isnan(x), girth.INVALID_RESPONSE, x).astype(int).T
+    opts = {"quadrature_n": 61, "quadrature_bounds": (-6, 6)}
+    if model == "2pl":
+        r = girth.twopl_mml(data, opts)
+        return np.asarray(r["Discrimination"]), np.asarray(r["Difficulty"])[:, None], np.zeros(x.shape[1])
+    if model == "3pl":
+        r = girth.threepl_mml(data, opts)
+        return np.asarray(r["Discrimination"]), np.asarray(r["Difficulty"])[:, None], np.asarray(r["Guessing"])
+    r = girth.grm_mml(data, opts)
+    return np.asarray(r["Discrimination"]), np.asarray(r["Difficulty"])[:, :3], np.zeros(x.shape[1])
+
+
+def timed(fn, x, model, repeat):
+    best, out = np.inf, None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn(x, model)
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-girth", action="store_true")
+    args = ap.parse_args()
+    runs = r_mirt_runs()
+    engines = [("adaptive", run_adaptive, args.repeat), ("mirt (PyPI, 61 pts)", run_mirt, args.repeat)]
+    if not args.no_girth:
+        engines.append(("girth", run_girth, 1))
+    print(f"# {platform.processor() or platform.machine()}, Python {platform.python_version()}, numpy {np.__version__}")
+    rows = []
+    for name, model in SETS:
+        x = load(name)
+        r = runs[name]
+        line = {"set": name, "R mirt CPU s": r["cpu_s"], "R mirt logLik": r["logLik"]}
+        for eng, fn, rep in engines:
+            try:
+                t, (a, thr, c) = timed(fn, x, model, rep)
+                line[eng] = (t, loglik(x, model, a, thr, c))
+            except Exception as err:  # a peer that cannot fit a set is reported, not fatal
+                line[eng] = (np.nan, f"failed: {type(err).__name__}: {str(err)[:60]}")
+        rows.append(line)
+        ours, peer = line["adaptive"][0], line["mirt (PyPI, 61 pts)"][0]
+        ref = np.nanmin([r["cpu_s"], peer])
+        print(f"{name}: adaptive {ours:.3f} s; PyPI mirt {peer:.3f} s; R mirt {r['cpu_s']:.1f} s; "
+              f"speed-up vs the faster of R/PyPI mirt {ref / ours:.1f}x", flush=True)
+    head = ["set", "adaptive s", "PyPI mirt s", "girth s", "R mirt CPU s", "x faster than faster mirt",
+            "logLik adaptive", "logLik PyPI mirt", "logLik girth", "logLik R mirt"]
+    print("\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+    for line in rows:
+        ours = line["adaptive"]
+        peer = line["mirt (PyPI, 61 pts)"]
+        gi = line.get("girth", (np.nan, "not run"))
+        ref = np.nanmin([line["R mirt CPU s"], peer[0]])
+
+        def ll(v):
+            return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+        print(f"| {line['set']} | {ours[0]:.3f} | {peer[0]:.3f} | {gi[0]:.2f} | {line['R mirt CPU s']:.1f} | "
+              f"{ref / ours[0]:.1f} | {ll(ours[1])} | {ll(peer[1])} | {ll(gi[1])} | {line['R mirt logLik']:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
