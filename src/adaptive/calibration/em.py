@@ -184,8 +184,12 @@ class Problem:
             out += base
         return out
 
-    def posterior(self, logp, latent):
-        """Posterior weights ``(N, Q)`` (in place of the log-likelihood table) and the marginal log-likelihood."""
+    def posterior(self, logp, latent, fast=False):
+        """Posterior weights ``(N, Q)`` and the marginal log-likelihood.
+
+        With ``fast`` the weights are exponentiated and kept in float32 (they feed only the float32 count
+        product); the per-person sums that make the log-likelihood are accumulated in float64.
+        """
         a = self.loglik_table(logp)
         lw = self.log_weights(latent)
         if self.n_groups == 1:
@@ -194,9 +198,11 @@ class Problem:
             a += lw[self.groups]
         m = a.max(axis=1, keepdims=True)
         a -= m
+        if fast:
+            a = a.astype(np.float32)
         np.exp(a, out=a)
-        s = a.sum(axis=1, keepdims=True)
-        a /= s
+        s = a.sum(axis=1, keepdims=True, dtype=np.float64)
+        a /= s.astype(a.dtype)
         ll = float(m.sum() + np.log(s).sum())
         return a, ll
 
@@ -221,8 +227,9 @@ class Problem:
         k_max = int(self.n_cat.max())
         r = np.zeros((self.n_items, self.theta.size, k_max))
         r[self.col_item, :, self.col_cat] = u[: self.n_ycols]
-        g_mass = self.group_onehot.T @ post
-        n_i = np.broadcast_to(post.sum(axis=0), (self.n_items, self.theta.size)) if self.complete else u[self.n_ycols:]
+        g_mass = (self.group_onehot.T @ post).astype(np.float64) if self.n_groups > 1 else \
+            post.sum(axis=0, dtype=np.float64)[None, :]
+        n_i = np.broadcast_to(g_mass.sum(axis=0), (self.n_items, self.theta.size)) if self.complete else u[self.n_ycols:]
         r[:, :, 0] = n_i - r[:, :, 1:].sum(axis=2)
         np.maximum(r, 0.0, out=r)
         return r, g_mass
@@ -233,7 +240,7 @@ class Problem:
             logp = log_prob(self.family, self.n_cat, phi, self.theta)
         if not np.all(np.isfinite(logp)):
             return None
-        post, ll = self.posterior(logp, latent)
+        post, ll = self.posterior(logp, latent, fast=self.count_dtype == np.float32)
         r, g_mass = self.counts(post)
         lp = self.log_prior(phi)
         return ll, ll + lp, r, g_mass
