@@ -37,7 +37,6 @@ class EMSettings:
     loglik_tol: float = 1e-3
     max_iter: int = 2000
     accelerate: str = "squarem"
-    max_newton: int = 30
 
 
 @dataclass

@@ -136,6 +136,19 @@ def _at_theta(problem, phi, theta):
     return np.exp(lp).transpose(1, 0, 2) * (lp > -999.0).transpose(1, 0, 2)
 
 
+def _mean_squares(problem, pr, axis):
+    """Infit and outfit mean squares summed over persons (``axis=0``, per item) or items (``axis=1``)."""
+    kk = np.arange(pr.shape[2])
+    e = pr @ kk
+    m = problem.mask
+    resid2 = np.where(m, (problem.category - e) ** 2, 0.0)
+    var = np.where(m, pr @ kk ** 2 - e ** 2, 0.0)
+    n = m.sum(axis=axis)
+    outfit = np.where(m, resid2 / np.maximum(var, 1e-12), 0.0).sum(axis=axis) / np.maximum(n, 1)
+    infit = resid2.sum(axis=axis) / np.maximum(var.sum(axis=axis), 1e-12)
+    return infit, outfit, n
+
+
 def _mixture_weights(problem, latent):
     lw = problem.log_weights(latent)
     share = problem.group_sizes / problem.group_sizes.sum()
@@ -170,17 +183,7 @@ def item_fit(result, *, min_expected=1.0, imputations=5, seed=0):
         df = np.round(np.mean([s[1] for s in stats], axis=0)).astype(int)
         p = np.where(df > 0, chi2.sf(stat, np.maximum(df, 1)), np.nan)
     theta_hat, _ = result.theta()
-    pr = _at_theta(problem, phi, theta_hat)  # (N, I, K)
-    kk = np.arange(pr.shape[2])
-    e = pr @ kk
-    var = pr @ kk ** 2 - e ** 2
-    m = problem.mask
-    resid2 = np.where(m, (cat - e) ** 2, 0.0)
-    var_m = np.where(m, var, 0.0)
-    n = m.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        outfit = np.where(m, resid2 / np.maximum(var_m, 1e-12), 0.0).sum(axis=0) / np.maximum(n, 1)
-        infit = resid2.sum(axis=0) / np.maximum(var_m.sum(axis=0), 1e-12)
+    infit, outfit, n = _mean_squares(problem, _at_theta(problem, phi, theta_hat), axis=0)
     rows = []
     for i, iid in enumerate(result.item_ids):
         rows.append({"id": iid, "sx2": float(stat[i]), "df": int(df[i]),
@@ -204,15 +207,8 @@ def person_fit(result):
     var_i = (pr * logp ** 2).sum(axis=2) - mean_i ** 2
     el = np.where(m, mean_i, 0.0).sum(axis=1)
     vl = np.where(m, var_i, 0.0).sum(axis=1)
-    kk = np.arange(pr.shape[2])
-    e = pr @ kk
-    var = pr @ kk ** 2 - e ** 2
-    resid2 = np.where(m, (cat - e) ** 2, 0.0)
-    vm = np.where(m, var, 0.0)
-    n = m.sum(axis=1)
+    infit, outfit, n = _mean_squares(problem, pr, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         lz = np.where(vl > 0, (l0 - el) / np.sqrt(vl), np.nan)
-        outfit = np.where(m, resid2 / np.maximum(vm, 1e-12), 0.0).sum(axis=1) / np.maximum(n, 1)
-        infit = resid2.sum(axis=1) / np.maximum(vm.sum(axis=1), 1e-12)
     return [{"person": pid, "theta": float(t), "lz": float(z), "infit": float(a), "outfit": float(b), "n": int(k)}
             for pid, t, z, a, b, k in zip(result.person_ids, theta_hat, lz, infit, outfit, n)]
