@@ -11,29 +11,64 @@ import sys
 import numpy as np
 
 from adaptive import ItemBank, estimate_ability
-from adaptive.cli import demo_bank_path, main
+from adaptive.cat import ExamDesign
+from adaptive.cli import demo_bank_path, demo_design_path, main
 from adaptive.data_io import read_responses
+from adaptive.synthetic import synthetic_bank
 
 
 def test_demo_runs_the_adaptive_exam(capsys):
+    design = ExamDesign.load(demo_design_path())
     assert main(["demo", "--seed", "5", "--theta", "1.5"]) == 0
     out = capsys.readouterr().out
-    steps = [line for line in out.splitlines() if line.strip()[:1].isdigit() and "CMCS" in line]
-    assert 40 <= len(steps) <= 75
+    steps = [line for line in out.splitlines() if line.strip()[:1].isdigit() and "CMCS-" in line]
+    # scored items within the design's bounds, plus its unscored pretest items
+    assert design.min_length + design.pretest_items <= len(steps) <= design.max_length + design.pretest_items
     assert "decision:       PASS" in out and "scaled score:" in out
     assert main(["demo", "--seed", "5", "--theta", "1.5"]) == 0
     assert capsys.readouterr().out == out  # seeded: the same transcript
+    assert main(["demo", "--pool", "cmrs", "--seed", "5", "--theta", "-1.0"]) == 0
+    out = capsys.readouterr().out
+    assert "CMRS-" in out and "decision:       FAIL" in out
+
+
+class _Candidate:
+    """stdin of a candidate who reads the last question printed and answers it (keyed or always 'A')."""
+
+    def __init__(self, capsys, bank, lines=(), knows=True):
+        self.out, self.bank, self.lines, self.knows = capsys, bank, list(lines), knows
+        self.stems = {it.content.stem: it.content.key for it in bank.items if it.content}
+
+    def readline(self):
+        if self.lines:
+            return self.lines.pop(0)
+        shown = __import__("sys").stdout.getvalue()
+        question = shown[shown.rindex("Question "):].split("\n")[0]
+        stem = question.split("): ", 1)[1]
+        return (self.stems[stem] if self.knows else "A") + "\n"
 
 
 def test_take_in_the_terminal(monkeypatch, capsys):
-    import io
+    bank = json.loads(demo_bank_path().read_text())
+    from adaptive import ItemBank as _Bank
 
-    monkeypatch.setattr("sys.stdin", io.StringIO("maybe\n" + "1\n" * 80))
+    cand = _Candidate(capsys, _Bank(**bank), lines=["maybe\n"])
+    monkeypatch.setattr("sys.stdin", cand)
     assert main(["take", "--seed", "3"]) == 0
     out = capsys.readouterr().out
     assert "not an answer; try again" in out and "decision:       PASS" in out
-    monkeypatch.setattr("sys.stdin", io.StringIO("0\nq\n"))
+    assert "your answer (A-D)" in out
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("B\nq\n"))
     assert main(["take", "--seed", "3"]) == 1
+
+
+def test_take_a_bank_without_item_text(tmp_path, monkeypatch, capsys):
+    bank_path = tmp_path / "bank.json"
+    synthetic_bank(200, pretest=0.1, rng=4).to_json(bank_path)
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("maybe\n" + "1\n" * 80))
+    assert main(["take", "--seed", "3", "--bank", str(bank_path)]) == 0
+    out = capsys.readouterr().out
+    assert "has no text in this bank" in out and "decision:       PASS" in out
 
 
 def test_console_script_is_installed():
@@ -99,8 +134,9 @@ def test_bank_check_ok_and_broken(tmp_path, capsys):
     data["items"][4]["enemies"] = ["NO-SUCH-ITEM"]
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps(data))
-    assert main(["bank", "check", str(broken)]) == 2
-    err = capsys.readouterr().err
+    assert main(["bank", "check", str(broken)]) == 1
+    err = capsys.readouterr().out
+    assert "4 problems" in err
     it = data["items"]
     assert f"item {it[0]['id']!r}" in err and "field 'id'" in err
     assert f"item {it[2]['id']!r} (position 2), field 'a'" in err
@@ -116,5 +152,7 @@ def test_bank_schema(tmp_path):
 
 
 def test_missing_bank_file_message(capsys):
-    assert main(["bank", "check", "/nonexistent/bank.json"]) == 2
+    assert main(["bank", "check", "/nonexistent/bank.json"]) == 1
+    assert "/nonexistent/bank.json: no such file" in capsys.readouterr().out
+    assert main(["score", "x.csv", "--bank", "/nonexistent/bank.json"]) == 2
     assert "does not exist" in capsys.readouterr().err

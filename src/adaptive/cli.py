@@ -5,7 +5,8 @@ Subcommands
 ``adaptive demo``            a simulated candidate takes the CMCS adaptive exam (transcript and score report)
 ``adaptive take``            take the adaptive exam yourself in the terminal
 ``adaptive score FILE``      estimate ability for every row of a response file
-``adaptive bank check PATH`` validate a bank (JSON or CSV) and report every problem
+``adaptive bank check PATH`` validate a bank (JSON, CSV or a pool directory) and report every problem
+``adaptive bank info PATH``  counts by domain and status, parameter summary, test information curve (PNG)
 ``adaptive bank schema``     print the JSON Schema of the bank format
 """
 
@@ -28,16 +29,26 @@ from .cat import CatEngine, ExamDesign, Session
 from .cat.posthoc import draw_responses
 from .scoring import ScoreScale, estimate_ability, pass_probability, theta_for_raw_score
 
-__all__ = ["main", "load_bank", "demo_bank_path", "demo_design_path", "demo_responses_path"]
+__all__ = ["main", "load_bank", "pool_path", "demo_bank_path", "demo_design_path", "demo_responses_path"]
+
+#: item pools bundled with the package (copies of item_pools/<name>/ written by calibration/calibrate_item_pools.py)
+BUNDLED_POOLS = ("cmcs", "cmrs")
+
+
+def pool_path(name: str = "cmcs") -> Path:
+    """Directory of a bundled item pool (``bank.json``, ``design.json``, ``standard.json``)."""
+    if name not in BUNDLED_POOLS:
+        raise AdaptiveError(f"no bundled pool {name!r}; choose from {list(BUNDLED_POOLS)}")
+    return Path(str(resources.files("adaptive") / "data" / "pools" / name))
 
 
 def demo_bank_path() -> Path:
-    """Path of the bundled synthetic CMCS demo bank."""
-    return Path(str(resources.files("adaptive") / "data" / "cmcs_demo_bank.json"))
+    """Path of the bundled CMCS bank (authored items with calibrated parameters)."""
+    return pool_path("cmcs") / "bank.json"
 
 
 def demo_responses_path() -> Path:
-    """Path of the bundled demo response file (12 candidates, 75-item reference form)."""
+    """Path of the bundled demo response file (12 candidates on the CMCS 75-item reference form)."""
     return Path(str(resources.files("adaptive") / "data" / "cmcs_demo_responses.csv"))
 
 
@@ -80,12 +91,18 @@ def _score_rows(bank, table, method, theta_cut, scale):
 
 def demo_design_path() -> Path:
     """Path of the bundled CMCS adaptive exam design."""
-    return Path(str(resources.files("adaptive") / "data" / "cmcs_demo_design.json"))
+    return pool_path("cmcs") / "design.json"
 
 
 def _exam_inputs(args):
-    bank = load_bank(args.bank) if args.bank else ItemBank.from_json(demo_bank_path())
-    design = ExamDesign.load(args.design or demo_design_path())
+    pool = pool_path(args.pool)
+    bank = load_bank(args.bank) if args.bank else ItemBank.from_json(pool / "bank.json")
+    if args.design:
+        design = ExamDesign.load(args.design)
+    elif args.bank and Path(args.bank).is_dir() and (Path(args.bank) / "design.json").exists():
+        design = ExamDesign.load(Path(args.bank) / "design.json")
+    else:
+        design = ExamDesign.load(pool / "design.json")
     return bank, design
 
 
@@ -191,12 +208,34 @@ def cmd_score(args) -> int:
 
 
 def cmd_bank_check(args) -> int:
-    bank = load_bank(args.path)
+    from .pools import check_pool
+
+    bank, problems = check_pool(args.path)
+    if problems:
+        print(f"{args.path}: {len(problems)} problem{'s' if len(problems) != 1 else ''}")
+        for line in problems:
+            print(f"  - {line}")
+        return 1
     arrays = bank.compile()
     counts = {d: int(np.sum(arrays.domain == k)) for k, d in enumerate(arrays.domains)}
     print(f"{args.path}: OK -- {len(bank)} items, {arrays.enemy_pairs.shape[0]} enemy pairs")
     for d, n in counts.items():
         print(f"  {d}: {n}")
+    return 0
+
+
+def cmd_bank_info(args) -> int:
+    from .pools import pool_info
+
+    info = pool_info(args.path)
+    bank = info.bank
+    print(f"{bank.name} v{bank.version}: {len(bank)} items, models {sorted({it.model for it in bank.items})}")
+    print(info.table())
+    print(info.parameter_summary())
+    if not args.no_plot:
+        out = Path(args.plot or f"{bank.name}_information.png")
+        info.plot(out)
+        print(f"wrote the test information curve to {out}")
     return 0
 
 
@@ -289,14 +328,16 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="a simulated candidate takes the CMCS adaptive exam, with a transcript")
     d.add_argument("--theta", type=float, help="the candidate's true ability (default: drawn from the seed)")
     d.add_argument("--seed", type=int, default=2026)
-    d.add_argument("--bank", help="another bank (default: the bundled CMCS demo bank)")
-    d.add_argument("--design", help="another exam design, JSON or TOML (default: the CMCS demo design)")
+    d.add_argument("--pool", default="cmcs", choices=BUNDLED_POOLS, help="bundled pool (default: cmcs)")
+    d.add_argument("--bank", help="another bank file or pool directory (default: the bundled pool's bank)")
+    d.add_argument("--design", help="another exam design, JSON or TOML (default: the pool's design)")
     d.set_defaults(func=cmd_demo)
 
     t = sub.add_parser("take", help="take the adaptive exam yourself in the terminal")
     t.add_argument("--seed", type=int, default=None)
-    t.add_argument("--bank")
-    t.add_argument("--design")
+    t.add_argument("--pool", default="cmcs", choices=BUNDLED_POOLS, help="bundled pool (default: cmcs)")
+    t.add_argument("--bank", help="another bank file or pool directory")
+    t.add_argument("--design", help="another exam design, JSON or TOML")
     t.set_defaults(func=cmd_take)
 
     s = sub.add_parser("score", help="estimate ability for every row of a response file")
@@ -329,8 +370,13 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bank", help="item bank tools")
     bsub = b.add_subparsers(dest="bank_command", required=True)
     bc = bsub.add_parser("check", help="validate a bank and report every problem")
-    bc.add_argument("path")
+    bc.add_argument("path", help="bank .json/.csv, or a pool directory (bank.json with design.json, standard.json)")
     bc.set_defaults(func=cmd_bank_check)
+    bi = bsub.add_parser("info", help="counts by domain and status, parameters, test information curve (PNG)")
+    bi.add_argument("path", help="bank .json/.csv, or a pool directory")
+    bi.add_argument("--plot", help="PNG file for the information curve (default: NAME_information.png)")
+    bi.add_argument("--no-plot", action="store_true", help="print the tables only")
+    bi.set_defaults(func=cmd_bank_info)
     bs = bsub.add_parser("schema", help="print the JSON Schema of the bank format")
     bs.add_argument("--out")
     bs.set_defaults(func=cmd_bank_schema)

@@ -56,6 +56,8 @@ def synthetic_bank(
     code_set_year: int = 2025,
     prefix: str = "CMCS",
     name: str = "synthetic",
+    pretest: float = 0.0,
+    blueprint=None,
     rng=0,
 ) -> ItemBank:
     """A bank of ``n_items`` items with realistic parameters and domain tags.
@@ -67,6 +69,9 @@ def synthetic_bank(
     domains : mapping of domain -> proportion (default :data:`CMCS_DOMAINS`); items are
         allocated to domains by largest remainder, so counts match proportions, and the
         bank declares the same proportions as its blueprint.
+    pretest : share of items (per domain, rounded) marked ``status = "pretest"``
+    blueprint : a :class:`~adaptive.bank.Blueprint` (e.g. an item pool's, with its sources) to take
+        the domains and proportions from instead of ``domains``; the bank declares it as is.
     rng : Generator or int seed
 
     Examples
@@ -76,6 +81,10 @@ def synthetic_bank(
     (60, '3pl')
     """
     rng = as_generator(rng)
+    if blueprint is not None:
+        domains = {d.name: d.proportion for d in blueprint.domains}
+        if any(p is None for p in domains.values()):
+            raise ValueError("synthetic_bank(blueprint=...) needs a proportion for every domain")
     domains = dict(domains or CMCS_DOMAINS)
     names = list(domains)
     counts = allocate(list(domains.values()), n_items)
@@ -85,10 +94,15 @@ def synthetic_bank(
     c = np.round(rng.beta(5, 17, n_items), 4)
     prov = Provenance(method=f"synthetic ({model}); seeded generator adaptive.synthetic.synthetic_bank",
                       software="adaptive")
+    # the last round(pretest * n_d) items of each domain are pretest items
+    rank = np.arange(n_items) - np.repeat(np.cumsum(counts) - counts, counts)
+    is_pretest = rank >= np.repeat(counts - np.round(pretest * counts).astype(int), counts)
+    width = max(4, len(str(n_items)))
     items = []
     for k in range(n_items):
         dom = names[tags[k]]
-        rec = {"id": f"{prefix}{k + 1:04d}", "model": model, "a": float(a[k]), "domain": dom,
+        rec = {"id": f"{prefix}{k + 1:0{width}d}", "model": model, "a": float(a[k]), "domain": dom,
+               "status": "pretest" if is_pretest[k] else "operational",
                "code_set": _CODE_SETS.get(dom), "code_set_year": code_set_year if dom in _CODE_SETS else None,
                "provenance": prov}
         if model == "graded":
@@ -101,8 +115,9 @@ def synthetic_bank(
             if model == "3pl":
                 rec["c"] = float(c[k])
         items.append(rec)
-    total = sum(domains.values())
-    blueprint = {"domains": [{"name": d, "proportion": p / total} for d, p in domains.items()]}
+    if blueprint is None:
+        total = sum(domains.values())
+        blueprint = {"domains": [{"name": d, "proportion": p / total} for d, p in domains.items()]}
     return ItemBank(name=name, items=items, blueprint=blueprint)
 
 
