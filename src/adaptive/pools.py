@@ -454,8 +454,9 @@ def _check_design_and_standard(bank: ItemBank, pool_dir: Path) -> list[str]:
             design = ExamDesign.load(pool_dir / "design.json")
             CatEngine(design, bank)
         except DesignError as err:
-            problems += [f"design.json: {line.strip().removeprefix('- ')}" for line in str(err).splitlines()
-                         if line.strip()]
+            lines = [ln.strip() for ln in str(err).splitlines()]
+            listed = [ln.removeprefix("- ") for ln in lines if ln.startswith("- ")]
+            problems += [f"design.json: {ln}" for ln in (listed or lines[:1])]
     std_path = pool_dir / "standard.json"
     if std_path.exists():
         std = json.loads(std_path.read_text(encoding="utf-8"))
