@@ -8,6 +8,7 @@ Subcommands
 ``adaptive bank check PATH`` validate a bank (JSON, CSV or a pool directory) and report every problem
 ``adaptive bank info PATH``  counts by domain and status, parameter summary, test information curve (PNG)
 ``adaptive bank schema``     print the JSON Schema of the bank format
+``adaptive simulate STUDY``  run a simulation study (TOML) and write its tables, figures and HTML report
 """
 
 from __future__ import annotations
@@ -320,6 +321,59 @@ def cmd_calibrate(args) -> int:
     return 0 if result.converged else 1
 
 
+def cmd_simulate(args) -> int:
+    from .simulation.report import write_report
+    from .simulation.study import load_study, run_study
+
+    cfg = load_study(args.study)
+    bar = None
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is in the simulation extra
+        tqdm = None
+
+    def progress(done, total):
+        nonlocal bar
+        if args.quiet:
+            return
+        if tqdm is not None:
+            if bar is None:
+                bar = tqdm(total=total, desc=cfg.name, unit="cell", file=sys.stderr)
+            bar.update(1)
+        else:
+            print(f"  {done}/{total} cells", file=sys.stderr, flush=True)
+
+    client = cluster = None
+    if args.scheduler or args.workers:
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError:
+            raise AdaptiveError("--scheduler/--workers need Dask: pip install 'adaptive-cat[simulation]'") from None
+        if args.scheduler:
+            client = Client(args.scheduler)
+        else:
+            cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+            client = Client(cluster)
+    try:
+        result = run_study(cfg, client=client, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    report = write_report(result, args.out, plots=not args.no_plots)
+    cols = list(cfg.sweep) + ["replication", "rmse", "bias", "mean_se", "mean_length", "max_exposure"]
+    if any("accuracy" in m for m in result.metrics):
+        cols += ["pass_rate", "accuracy"]
+    rows = [[f"{m[c]:.4f}" if isinstance(m[c], float) else str(m[c]) for c in cols] for m in result.metrics]
+    print(_table(cols, rows))
+    print(f"wrote {report} and the tables beside it")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="adaptive", description="Adaptive testing and IRT scoring for certification exams")
     p.add_argument("--version", action="version", version=f"adaptive {__version__}")
@@ -366,6 +420,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-fit", action="store_true", help="skip item-fit flags in the summary")
     c.add_argument("--quiet", action="store_true", help="no progress lines")
     c.set_defaults(func=cmd_calibrate)
+
+    sim = sub.add_parser("simulate", help="run a simulation study (TOML) and write its report")
+    sim.add_argument("study", help="study file, e.g. simulations/cmcs.toml")
+    sim.add_argument("--out", required=True, help="output directory (tables, figures, report.html)")
+    sim.add_argument("--scheduler", help="run the cells on a Dask cluster: tcp://HOST:PORT")
+    sim.add_argument("--workers", type=int, help="run the cells on a local Dask cluster with this many workers")
+    sim.add_argument("--no-plots", action="store_true", help="tables only (no matplotlib needed)")
+    sim.add_argument("--quiet", action="store_true", help="no progress bar")
+    sim.set_defaults(func=cmd_simulate)
 
     b = sub.add_parser("bank", help="item bank tools")
     bsub = b.add_subparsers(dest="bank_command", required=True)

@@ -280,22 +280,6 @@ class PoolBuild:
         return out
 
 
-def _field_test_mask(items: list[AuthoredItem], spec: FieldTestSpec, rng) -> np.ndarray:
-    """(forms, I) booleans: which items each form carries (anchors on every form, the rest dealt round-robin)."""
-    n = len(items)
-    operational = [k for k, it in enumerate(items) if it.status == "operational"]
-    n_anchor = min(spec.anchor_items, len(operational)) if spec.forms > 1 else 0
-    # anchors evenly spaced through the operational items (items are grouped by domain in the file)
-    anchor = [operational[k] for k in np.linspace(0, len(operational) - 1, n_anchor).round().astype(int)]
-    rest = [k for k in range(n) if k not in set(anchor)]
-    rest = list(rng.permutation(rest))
-    mask = np.zeros((spec.forms, n), dtype=bool)
-    mask[:, anchor] = True
-    for j, k in enumerate(rest):
-        mask[j % spec.forms, k] = True
-    return mask
-
-
 def build_pool(pool_dir: str | Path, *, progress=None) -> PoolBuild:
     """Simulate the field test, calibrate, and derive the standard and the design of one pool.
 
@@ -305,6 +289,7 @@ def build_pool(pool_dir: str | Path, *, progress=None) -> PoolBuild:
     from .calibration import calibrate
     from .cat.design import ExamDesign
     from .scoring import theta_for_raw_score
+    from .simulation.recovery import forms_mask
 
     pool_dir = Path(pool_dir)
     cfg = load_pool_config(pool_dir)
@@ -318,7 +303,7 @@ def build_pool(pool_dir: str | Path, *, progress=None) -> PoolBuild:
     b_true = rng.normal(level_mean, spec.b_sd)
     c_true = rng.beta(*spec.c_beta, n)
     # field-test design and responses
-    forms = _field_test_mask(items, spec, rng)
+    forms = forms_mask(np.array([it.status == "operational" for it in items]), spec.forms, spec.anchor_items, rng)
     n_cand = spec.forms * spec.candidates_per_form
     form_of = np.repeat(np.arange(spec.forms), spec.candidates_per_form)
     theta = rng.normal(0.0, 1.0, n_cand)

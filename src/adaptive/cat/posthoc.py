@@ -15,13 +15,14 @@ from .engine import CatEngine, CatResult
 __all__ = ["simulate_cat", "draw_responses"]
 
 
-def draw_responses(engine: CatEngine, keys, steps, items, true_theta) -> np.ndarray:
+def draw_responses(engine: CatEngine, keys, steps, items, true_theta, arrays=None) -> np.ndarray:
     """Answers of simulees with abilities ``true_theta`` to ``items``, from their own streams.
 
     The category is the number of cumulative probabilities a uniform draw exceeds
-    (inverse-CDF sampling), so one draw per answer serves every model.
+    (inverse-CDF sampling), so one draw per answer serves every model. ``arrays``: the
+    compiled "true" bank answers are drawn from (default: the engine's scoring bank).
     """
-    arr = engine.arrays
+    arr = engine.arrays if arrays is None else arrays
     items = np.asarray(items, dtype=np.int64)
     theta = np.asarray(true_theta, dtype=float)
     if np.all(arr.family[items] == mixed.DICHOTOMOUS):
@@ -40,7 +41,8 @@ def draw_responses(engine: CatEngine, keys, steps, items, true_theta) -> np.ndar
 
 
 def simulate_cat(design: ExamDesign, bank: ItemBank, thetas=None, responses=None, seed=0, *,
-                 item_seconds=None, engine: CatEngine | None = None) -> CatResult:
+                 item_seconds=None, engine: CatEngine | None = None, keys=None, true_bank: ItemBank | None = None
+                 ) -> CatResult:
     """Run N simulees through the batch engine.
 
     Parameters
@@ -54,6 +56,10 @@ def simulate_cat(design: ExamDesign, bank: ItemBank, thetas=None, responses=None
         sequence, simulee ``k`` equals ``Session.start(..., seed=seed[k])``)
     item_seconds : float or array ``(N, I)`` -- time per item for the time limit (default:
         the design's ``stopping.seconds_per_item``)
+    keys : uint64 array ``(N,)`` -- the simulees' session keys, instead of ``seed`` (a study hands
+        each chunk its slice of one key array, so results do not depend on the chunking)
+    true_bank : the bank answers are drawn from (same item ids, in the same order); default the
+        scoring bank. Differences between the two show the effect of item-parameter error.
 
     Returns
     -------
@@ -74,7 +80,14 @@ def simulate_cat(design: ExamDesign, bank: ItemBank, thetas=None, responses=None
         n = thetas.size
     else:
         raise ValueError("give thetas (answers drawn from the model) or responses (post-hoc)")
-    keys = batch_keys(seed, n)
+    keys = batch_keys(seed, n) if keys is None else np.asarray(keys, dtype=np.uint64).ravel()
+    if keys.size != n:
+        raise ValueError(f"{keys.size} keys given for {n} simulees")
+    true_arrays = None
+    if true_bank is not None:
+        if true_bank.ids != bank.ids:
+            raise ValueError("true_bank must hold the scoring bank's item ids in the same order")
+        true_arrays = true_bank.compile()
     state = engine.start(keys, blocked=blocked)
     secs = None if item_seconds is None else np.asarray(item_seconds, dtype=float)
     while state.active.any():
@@ -86,7 +99,7 @@ def simulate_cat(design: ExamDesign, bank: ItemBank, thetas=None, responses=None
         if responses is not None:
             ans = x[rows, it]
         else:
-            ans = draw_responses(engine, keys[rows], state.n_given[rows], it, thetas[rows])
+            ans = draw_responses(engine, keys[rows], state.n_given[rows], it, thetas[rows], true_arrays)
         sec = None if secs is None else (secs[rows, it] if secs.ndim == 2 else secs)
         engine.record(state, rows, it, ans, sec)
     return engine.result(state)

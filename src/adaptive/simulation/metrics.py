@@ -16,8 +16,26 @@ import numpy as np
 
 from ..cat.constraints import BlueprintBounds
 
-__all__ = ["domain_counts", "blueprint_conformance", "Classification", "classification", "exposure_rates",
-           "overlap_rate"]
+__all__ = ["precision", "domain_counts", "blueprint_conformance", "Classification", "classification",
+           "exposure_rates", "overlap_rate"]
+
+
+def precision(true_theta, theta, se) -> dict[str, float]:
+    """Recovery of θ: bias, RMSE, correlation, mean SE, root mean squared SE, empirical reliability.
+
+    ``empirical_reliability = var(θ̂) / (var(θ̂) + mean(SE²))`` (as mirt's ``empirical_rxx`` for EAP
+    scores); ``rms_se = sqrt(mean(SE²))`` is the SE a long test's RMSE should match.
+    """
+    t = np.asarray(true_theta, dtype=float)
+    e = np.asarray(theta, dtype=float)
+    s = np.asarray(se, dtype=float)
+    err = e - t
+    var_hat = float(np.var(e))
+    ms_se = float(np.mean(s**2))
+    corr = float(np.corrcoef(t, e)[0, 1]) if t.size > 1 and np.std(t) > 0 and np.std(e) > 0 else float("nan")
+    return {"bias": float(err.mean()), "rmse": float(np.sqrt(np.mean(err**2))), "corr": corr,
+            "mean_se": float(s.mean()), "rms_se": float(np.sqrt(ms_se)),
+            "empirical_reliability": var_hat / (var_hat + ms_se) if var_hat + ms_se > 0 else float("nan")}
 
 
 def domain_counts(result, item_domain: np.ndarray, n_domains: int) -> np.ndarray:
