@@ -24,13 +24,13 @@ import numpy as np
 
 from . import __version__
 from .bank import ItemBank
-from .data_io import read_responses
-from .exceptions import AdaptiveError
 from .cat import CatEngine, ExamDesign, Session
 from .cat.posthoc import draw_responses
+from .data_io import read_responses
+from .exceptions import AdaptiveError
 from .scoring import ScoreScale, estimate_ability, pass_probability, theta_for_raw_score
 
-__all__ = ["main", "load_bank", "pool_path", "demo_bank_path", "demo_design_path", "demo_responses_path"]
+__all__ = ["demo_bank_path", "demo_design_path", "demo_responses_path", "load_bank", "main", "pool_path"]
 
 #: item pools bundled with the package (copies of item_pools/<name>/ written by calibration/calibrate_item_pools.py)
 BUNDLED_POOLS = ("cmcs", "cmrs")

@@ -50,16 +50,16 @@ from .synthetic import allocate
 
 __all__ = [
     "AuthoredItem",
-    "PoolConfig",
     "PoolBuild",
-    "load_pool_config",
-    "load_authored_items",
-    "reference_form",
-    "build_pool",
-    "write_pool",
-    "check_pool",
-    "pool_info",
+    "PoolConfig",
     "PoolInfo",
+    "build_pool",
+    "check_pool",
+    "load_authored_items",
+    "load_pool_config",
+    "pool_info",
+    "reference_form",
+    "write_pool",
 ]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)

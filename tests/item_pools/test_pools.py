@@ -14,7 +14,14 @@ from adaptive import ItemBank
 from adaptive.cat import ExamDesign, simulate_cat
 from adaptive.cli import main, pool_path
 from adaptive.exceptions import BankValidationError
-from adaptive.pools import build_pool, check_pool, load_authored_items, load_pool_config, pool_info, write_pool
+from adaptive.pools import (
+    build_pool,
+    check_pool,
+    load_authored_items,
+    load_pool_config,
+    pool_info,
+    write_pool,
+)
 from adaptive.simulation import blueprint_conformance, classification
 from adaptive.synthetic import synthetic_bank
 

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from adaptive.cat import ExamDesign, simulate_cat
-from adaptive.simulation import blueprint_conformance, classification, domain_counts, exposure_rates, overlap_rate
+from adaptive.simulation import (
+    blueprint_conformance,
+    classification,
+    domain_counts,
+    exposure_rates,
+    overlap_rate,
+)
 from adaptive.synthetic import synthetic_bank
 
 
@@ -22,7 +28,7 @@ def run():
 
 
 def test_domain_counts_and_conformance_match_a_per_simulee_count(run):
-    bank, design, _, res = run
+    bank, _, _, res = run
     names = list(bank.blueprint.names)
     dom = np.array([names.index(it.domain) for it in bank.items])
     counts = domain_counts(res, dom, len(names))

@@ -47,8 +47,7 @@ def test_long_tests_mean_squared_se_matches_squared_rmse():
     """For long tests the reported SEs are calibrated: mean(SE²) within 10% of RMSE²."""
     bank = synthetic_bank(400, model="3pl", rng=5)
     design = ExamDesign(min_length=60, max_length=60, content={"method": "none"}, exposure={"randomesque": 2})
-    cfg = StudyConfig(bank={"path": "unused"}, design={}, seed=3)  # only the simulee spec and seed are used
-    cell = run_cell(design, bank, SimuleeSpec(n=5000), seed=cfg.seed)
+    cell = run_cell(design, bank, SimuleeSpec(n=5000), seed=3)
     p = precision(cell.true_theta, cell.theta, cell.se)
     assert p["rms_se"] ** 2 == pytest.approx(p["rmse"] ** 2, rel=0.10)
 

@@ -16,8 +16,15 @@ import numpy as np
 
 from ..cat.constraints import BlueprintBounds
 
-__all__ = ["precision", "domain_counts", "blueprint_conformance", "Classification", "classification",
-           "exposure_rates", "overlap_rate"]
+__all__ = [
+    "Classification",
+    "blueprint_conformance",
+    "classification",
+    "domain_counts",
+    "exposure_rates",
+    "overlap_rate",
+    "precision",
+]
 
 
 def precision(true_theta, theta, se) -> dict[str, float]:

@@ -21,7 +21,7 @@ import numpy as np
 from ..bank import ItemBank
 from ..cat.design import ExamDesign
 
-__all__ = ["forms_mask", "RecoveryResult", "recovery_study"]
+__all__ = ["RecoveryResult", "forms_mask", "recovery_study"]
 
 
 def forms_mask(operational: np.ndarray, forms: int, anchors: int, rng: np.random.Generator) -> np.ndarray:

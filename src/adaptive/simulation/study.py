@@ -39,8 +39,16 @@ from ..cat.posthoc import simulate_cat
 from ..exceptions import DesignError
 from .metrics import Classification, classification, domain_counts
 
-__all__ = ["StudyConfig", "Condition", "CellResult", "StudyResult", "run_cell", "run_study", "load_study",
-           "cell_seed_sequence"]
+__all__ = [
+    "CellResult",
+    "Condition",
+    "StudyConfig",
+    "StudyResult",
+    "cell_seed_sequence",
+    "load_study",
+    "run_cell",
+    "run_study",
+]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 _DECISIONS = np.array(["no decision", "fail", "pass"])
@@ -361,7 +369,7 @@ def run_study(cfg: StudyConfig | str | Path, *, client=None, progress=None) -> S
         bank_f = client.scatter(bank, broadcast=True)
         true_f = client.scatter(true_bank, broadcast=True) if true_bank is not None else None
         futures = [client.submit(run_cell, conds[ci].design, bank_f, cfg.simulees, cfg.seed, ci, r, true_f,
-                                 pure=False, key=f"{cfg.name}-cell-{ci}-{r}-{cfg.seed}") for ci, r in tasks]
+                                 pure=False) for ci, r in tasks]
         done = {}
         for k, fut in enumerate(as_completed(futures)):
             cell = fut.result()
