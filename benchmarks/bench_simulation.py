@@ -88,7 +88,7 @@ def main() -> None:
             t1 = time.perf_counter()
             write_tables(res, out / "million")
             m = res.metrics[0]
-            print(f"\n1,000,000 simulees (chunks of 20,000): {t1 - t0:.1f} s ({(t1 - t0) / 1e6 * 1e6:.0f} µs per "
+            print(f"\n1,000,000 simulees (chunks of 20,000): {t1 - t0:.1f} s ({(t1 - t0) * 1e6 / 1_000_000:.0f} µs per "
                   f"simulee), peak RSS {peak_mb():.0f} MB (before: {before:.0f} MB); RMSE {m['rmse']:.4f}, bias "
                   f"{m['bias']:+.4f}, mean SE {m['mean_se']:.4f}, max exposure {m['max_exposure']:.3f}")
 

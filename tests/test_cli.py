@@ -33,10 +33,10 @@ def test_demo_runs_the_adaptive_exam(capsys):
 
 
 class _Candidate:
-    """stdin of a candidate who reads the last question printed and answers it (keyed or always 'A')."""
+    """stdin of a candidate who reads the last question printed and answers it with its key."""
 
-    def __init__(self, capsys, bank, lines=(), knows=True):
-        self.out, self.bank, self.lines, self.knows = capsys, bank, list(lines), knows
+    def __init__(self, bank, lines=()):
+        self.lines = list(lines)
         self.stems = {it.content.stem: it.content.key for it in bank.items if it.content}
 
     def readline(self):
@@ -45,14 +45,14 @@ class _Candidate:
         shown = __import__("sys").stdout.getvalue()
         question = shown[shown.rindex("Question "):].split("\n")[0]
         stem = question.split("): ", 1)[1]
-        return (self.stems[stem] if self.knows else "A") + "\n"
+        return self.stems[stem] + "\n"
 
 
 def test_take_in_the_terminal(monkeypatch, capsys):
     bank = json.loads(demo_bank_path().read_text())
     from adaptive import ItemBank as _Bank
 
-    cand = _Candidate(capsys, _Bank(**bank), lines=["maybe\n"])
+    cand = _Candidate(_Bank(**bank), lines=["maybe\n"])
     monkeypatch.setattr("sys.stdin", cand)
     assert main(["take", "--seed", "3"]) == 0
     out = capsys.readouterr().out
@@ -153,6 +153,6 @@ def test_bank_schema(tmp_path):
 
 def test_missing_bank_file_message(capsys):
     assert main(["bank", "check", "/nonexistent/bank.json"]) == 1
-    assert "/nonexistent/bank.json: no such file" in capsys.readouterr().out
+    assert "bank file '/nonexistent/bank.json' does not exist" in capsys.readouterr().out
     assert main(["score", "x.csv", "--bank", "/nonexistent/bank.json"]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -420,6 +420,17 @@ class ItemBank(BaseModel):
             raise BankValidationError(err.problems, source) from None
 
     @classmethod
+    def load(cls, path: str | Path) -> ItemBank:
+        """Read a bank from ``.json`` or ``.csv``, or from a pool directory's ``bank.json``."""
+        p = Path(path)
+        if p.is_dir():
+            p = p / "bank.json"
+        if not p.exists():
+            raise BankValidationError([f"bank file {str(p)!r} does not exist; give a .json or .csv bank, or a "
+                                       "directory holding bank.json"])
+        return cls.from_csv(p) if p.suffix.lower() == ".csv" else cls.from_json(p)
+
+    @classmethod
     def from_json(cls, path: str | Path) -> ItemBank:
         """Read a bank written by :meth:`to_json` (or any JSON matching :meth:`json_schema`)."""
         path = Path(path)

@@ -54,13 +54,8 @@ def demo_responses_path() -> Path:
 
 
 def load_bank(path: str | Path) -> ItemBank:
-    """Load a bank from ``.json`` or ``.csv`` (a directory: its ``bank.json``)."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / "bank.json"
-    if not p.exists():
-        raise AdaptiveError(f"bank file {str(p)!r} does not exist; give a .json or .csv bank")
-    return ItemBank.from_csv(p) if p.suffix.lower() == ".csv" else ItemBank.from_json(p)
+    """Load a bank from ``.json`` or ``.csv`` (a directory: its ``bank.json``); see :meth:`ItemBank.load`."""
+    return ItemBank.load(path)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:

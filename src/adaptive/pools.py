@@ -372,18 +372,10 @@ def write_pool(build: PoolBuild, out_dir: str | Path) -> list[Path]:
 
 
 # ---------------------------------------------------------------------------------------------- checks
-def _resolve(path: str | Path) -> tuple[Path, Path | None]:
-    """``(bank file, pool directory or None)`` for a bank file or a pool directory."""
+def _pool_dir(path: str | Path) -> Path | None:
+    """The pool directory when ``path`` is one (design.json and standard.json live there)."""
     p = Path(path)
-    if p.is_dir():
-        return p / "bank.json", p
-    return p, None
-
-
-def _load_any_bank(bank_path: Path) -> ItemBank:
-    if bank_path.suffix.lower() == ".csv":
-        return ItemBank.from_csv(bank_path)
-    return ItemBank.from_json(bank_path)
+    return p if p.is_dir() else None
 
 
 def check_pool(path: str | Path) -> tuple[ItemBank | None, list[str]]:
@@ -398,11 +390,9 @@ def check_pool(path: str | Path) -> tuple[ItemBank | None, list[str]]:
       and enemies, pretest count), and ``standard.json``: its reference form is in the bank and
       its θ cut is the one the bank's parameters give.
     """
-    bank_path, pool_dir = _resolve(path)
-    if not bank_path.exists():
-        return None, [f"{bank_path}: no such file; give a bank (.json or .csv) or a pool directory with bank.json"]
+    pool_dir = _pool_dir(path)
     try:
-        bank = _load_any_bank(bank_path)
+        bank = ItemBank.load(path)
     except BankValidationError as err:
         return None, list(err.problems)
     problems = []
@@ -535,8 +525,8 @@ class PoolInfo:
 
 def pool_info(path: str | Path) -> PoolInfo:
     """Counts by domain and status, and information curves, of a bank file or pool directory."""
-    bank_path, pool_dir = _resolve(path)
-    bank = _load_any_bank(bank_path)
+    pool_dir = _pool_dir(path)
+    bank = ItemBank.load(path)
     domains = list(bank.blueprint.names) if bank.blueprint else []
     domains += sorted({it.domain or "(none)" for it in bank.items} - set(domains))
     counts = {d: {} for d in domains}

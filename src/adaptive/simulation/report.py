@@ -69,6 +69,16 @@ def _figures(result: StudyResult):
     conds = result.conditions
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
+    def finish(name, fig, ax, title, xlabel, ylabel, grid=True):
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if grid:
+            ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        figs[name] = fig
+
     def pooled_conditional(ci):
         rows = [r for r in result.conditional if r["condition"] == ci and np.isfinite(r["bin_low"])
                 and np.isfinite(r["bin_high"])]
@@ -107,37 +117,21 @@ def _figures(result: StudyResult):
                 ax.plot(mids, v["p_pass"], marker="o", ms=3, color=colors[c.index % len(colors)], label=c.label)
             if c.design.theta_cut is not None:
                 ax.axvline(c.design.theta_cut, color="tab:red", ls="--", lw=0.8)
-        ax.set_title("operating characteristic: P(pass | θ)")
-        ax.set_xlabel("true θ")
-        ax.set_ylabel("P(pass)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        figs["oc_curve"] = fig
+        finish("oc_curve", fig, ax, "operating characteristic: P(pass | θ)", "true θ", "P(pass)")
 
     fig, ax = plt.subplots(figsize=(6, 3.8), dpi=100)
     for c in conds:
         rates = np.array([r["rate"] for r in result.exposure if r["condition"] == c.index and
                           r["status"] == "operational"])
         ax.hist(rates, bins=np.linspace(0, 1, 41), alpha=0.5, color=colors[c.index % len(colors)], label=c.label)
-    ax.set_title("item exposure rates (operational items)")
-    ax.set_xlabel("exposure rate")
-    ax.set_ylabel("items")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    figs["exposure"] = fig
+    finish("exposure", fig, ax, "item exposure rates (operational items)", "exposure rate", "items", grid=False)
 
     fig, ax = plt.subplots(figsize=(6, 3.8), dpi=100)
     for c in conds:
         rows = [r for r in result.lengths if r["condition"] == c.index]
         ax.bar([r["length"] for r in rows], [r["count"] for r in rows], alpha=0.5,
                color=colors[c.index % len(colors)], label=c.label)
-    ax.set_title("test length (scored items)")
-    ax.set_xlabel("items")
-    ax.set_ylabel("simulees")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    figs["test_length"] = fig
+    finish("test_length", fig, ax, "test length (scored items)", "items", "simulees", grid=False)
 
     fig, ax = plt.subplots(figsize=(6, 3.8), dpi=100)
     theta = np.linspace(-4, 4, 161)
@@ -150,13 +144,7 @@ def _figures(result: StudyResult):
                 label=f"average test ({c.label})")
         if c.design.theta_cut is not None:
             ax.axvline(c.design.theta_cut, color="tab:red", ls=":", lw=0.8)
-    ax.set_title("test information")
-    ax.set_xlabel("θ")
-    ax.set_ylabel("information")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    figs["test_information"] = fig
+    finish("test_information", fig, ax, "test information", "θ", "information")
     return figs, plt
 
 

@@ -157,10 +157,7 @@ class Condition:
 def _resolve_bank(src: BankSource, base: Path) -> ItemBank:
     if src.path is not None:
         p = Path(src.path)
-        p = p if p.is_absolute() else base / p
-        if p.is_dir():
-            p = p / "bank.json"
-        return ItemBank.from_csv(p) if p.suffix.lower() == ".csv" else ItemBank.from_json(p)
+        return ItemBank.load(p if p.is_absolute() else base / p)
     from ..synthetic import synthetic_bank
 
     args = dict(src.synthetic)
