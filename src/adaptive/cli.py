@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from importlib import resources
 from pathlib import Path
@@ -369,6 +370,31 @@ def cmd_simulate(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    try:
+        import uvicorn
+
+        from .service.app import create_app
+    except ImportError:
+        raise AdaptiveError("adaptive serve needs the service extra: pip install 'adaptive-cat[service]'") from None
+    from .service import open_store
+
+    store = open_store(args.db)
+    bank = args.bank
+    if bank is None:
+        from .service.delivery import Delivery
+
+        if not Delivery(store).versions():  # an empty database starts with the bundled CMCS exam
+            bank = pool_path("cmcs")
+    admin_key = args.admin_key or os.environ.get("ADAPTIVE_ADMIN_KEY") or None
+    app = create_app(store, bank=bank, design=args.design, admin_key=admin_key, max_body=args.max_body)
+    print(f"adaptive: serving on http://{args.host}:{args.port}/ (API documentation at /docs; database "
+          f"{store.kind}; admin endpoints {'enabled' if admin_key else 'disabled: no --admin-key'})",
+          file=sys.stderr, flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="adaptive", description="Adaptive testing and IRT scoring for certification exams")
     p.add_argument("--version", action="version", version=f"adaptive {__version__}")
@@ -424,6 +450,20 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--no-plots", action="store_true", help="tables only (no matplotlib needed)")
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
     sim.set_defaults(func=cmd_simulate)
+
+    sv = sub.add_parser("serve", help="run the exam delivery service (HTTP API and browser exam page)")
+    sv.add_argument("--bank", help="bank file or pool directory (with design.json) to deliver; stored as a version "
+                                   "(default: the bundled CMCS pool when the database holds none)")
+    sv.add_argument("--design", help="exam design (.json/.toml) when --bank is a file")
+    sv.add_argument("--db", default="sqlite:///sessions.db",
+                    help="sqlite:///FILE (default sqlite:///sessions.db) or postgresql://USER@HOST:PORT/DB")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--admin-key", help="API key of the admin endpoints (default: $ADAPTIVE_ADMIN_KEY; none: "
+                                        "admin endpoints disabled)")
+    sv.add_argument("--max-body", type=int, default=16_384, help="largest candidate request body in bytes")
+    sv.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+    sv.set_defaults(func=cmd_serve)
 
     b = sub.add_parser("bank", help="item bank tools")
     bsub = b.add_subparsers(dest="bank_command", required=True)

@@ -143,6 +143,16 @@ class Session:
         return int(self._state.n_scored[0])
 
     @property
+    def n_answered(self) -> int:
+        """Answers recorded so far, scored and pretest."""
+        return len(self._answers)
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds used by the recorded answers (what the time limit is checked against)."""
+        return float(self._state.elapsed[0])
+
+    @property
     def pending_item(self) -> str | None:
         return None if self._pending is None else self.engine.arrays.ids[self._pending]
 
@@ -264,14 +274,25 @@ class Session:
         if data.get("bank", {}).get("fingerprint") != fingerprint(bank):
             raise SessionStateError(f"{where} was started with bank {data.get('bank', {}).get('name')!r} "
                                     f"v{data.get('bank', {}).get('version')}, not this one; resume it with the same bank")
-        s = cls.start(design, bank, seed=data["seed"], session_id=sid, engine=engine)
-        for step, (item_id, response, seconds) in enumerate(data.get("answers", []), start=1):
+        return cls.replay(design, bank, data["seed"], data.get("answers", []), session_id=sid,
+                          pending=data.get("pending"), engine=engine)
+
+    @classmethod
+    def replay(cls, design: ExamDesign, bank: ItemBank, seed: int, answers, *, session_id: str | None = None,
+               pending: str | None = None, engine: CatEngine | None = None) -> Session:
+        """Rebuild a session from its seed and its ``(item_id, response, seconds)`` answers.
+
+        Every stored item is checked against the item the engine presents at that step, and
+        ``pending`` (if given) against the item it presents next; a mismatch raises
+        :class:`~adaptive.exceptions.SessionStateError` naming the step.
+        """
+        s = cls.start(design, bank, seed=seed, session_id=session_id, engine=engine)
+        for step, (item_id, response, seconds) in enumerate(answers, start=1):
             presented = s.next_item()
             if presented != item_id:
-                raise SessionStateError(f"{where}: replay diverged at step {step}: stored item {item_id!r}, "
+                raise SessionStateError(f"{s.where}: replay diverged at step {step}: stored item {item_id!r}, "
                                         f"engine gives {presented!r}")
             s.answer(item_id, response, seconds)
-        if data.get("pending") is not None:
-            if s.next_item() != data["pending"]:
-                raise SessionStateError(f"{where}: replay diverged at the pending item {data['pending']!r}")
+        if pending is not None and s.next_item() != pending:
+            raise SessionStateError(f"{s.where}: replay diverged at the pending item {pending!r}")
         return s

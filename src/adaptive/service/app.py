@@ -1,0 +1,286 @@
+"""The HTTP application: candidate endpoints, admin endpoints, the browser exam page.
+
+Build it with :func:`create_app` (``adaptive serve`` does, and runs it with uvicorn). The OpenAPI
+document is at ``/openapi.json`` and the interactive documentation at ``/docs``.
+
+Candidate endpoints take the session's token as ``Authorization: Bearer <token>``; they return
+stems and options only, never a key, a parameter, θ̂ or anything of another session. Admin
+endpoints take ``X-API-Key``. Errors are JSON ``{"detail": "..."}`` with a 4xx status that says
+what was wrong and what to do; request bodies over the limit get 413.
+"""
+
+
+import csv
+import hmac
+import io
+import logging
+import re
+from importlib import resources
+from typing import Annotated, Literal
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+from ..bank import ItemBank
+from ..cat.design import ExamDesign
+from ..exceptions import (
+    AdaptiveError,
+    BankValidationError,
+    ResponseValidationError,
+    SessionStateError,
+)
+from .delivery import Delivery, NotFound, ServiceError
+from .store import Store, open_store
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("adaptive.service")
+
+API = "/api/v1"
+SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StartRequest(_Body):
+    candidate: StrictStr | None = Field(None, max_length=200, description="your own label for the candidate")
+
+
+class AnswerRequest(_Body):
+    item_id: StrictStr = Field(max_length=200, description="the id of the item being answered")
+    seq: StrictInt = Field(ge=1, description="the step number the item was presented with")
+    choice: StrictInt | StrictStr = Field(description="the option chosen: its letter ('A'...) or its index (0...)")
+
+
+class BankUpload(_Body):
+    bank: dict = Field(description="an item bank (the JSON `adaptive bank schema` describes)")
+    design: dict | None = Field(None, description="the exam design; omitted: the active version's design")
+    activate: StrictBool = Field(True, description="make it the version new sessions take")
+
+
+def _problem(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"detail": message}, status_code=status)
+
+
+def _body_error_text(err: RequestValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = [str(p) for p in e.get("loc", ())]
+        if e.get("type") == "json_invalid":
+            return f"the request body is not valid JSON: {e.get('ctx', {}).get('error', e.get('msg'))}"
+        where = loc[0] if loc else "request"
+        field = ".".join(loc[1:])
+        lines.append(f"{where} field '{field}': {e.get('msg')}" if field else f"{where}: {e.get('msg')}")
+    return "; ".join(lines) or "the request is not valid"
+
+
+class _BodyLimit:
+    """Refuse request bodies over ``limit`` bytes (``admin_limit`` under /api/v1/admin) with 413,
+    by Content-Length when it is given and by counting when it is not."""
+
+    def __init__(self, app, limit: int, admin_limit: int):
+        self.app, self.limit, self.admin_limit = app, limit, admin_limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = self.admin_limit if scope["path"].startswith(API + "/admin") else self.limit
+        too_big = HTTPException(413, f"the request body is larger than {limit} bytes")
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None:
+            try:
+                n = int(declared)
+            except ValueError:
+                return await _problem(400, "the Content-Length header is not a number")(scope, receive, send)
+            if n > limit:
+                return await _problem(413, too_big.detail)(scope, receive, send)
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise too_big
+            return message
+
+        return await self.app(scope, counted, send)
+
+
+def create_app(database: str | Store = "sqlite:///sessions.db", *, bank: str | ItemBank | None = None,
+               design: str | ExamDesign | None = None, admin_key: str | None = None,
+               max_body: int = 16_384, max_admin_body: int = 50_000_000) -> FastAPI:
+    """The delivery application over ``database`` (a URL or an open store).
+
+    ``bank`` (a bank file, or a pool directory whose ``design.json`` is the design) is stored as a
+    version and activated if the database does not hold it yet. ``admin_key`` enables the admin
+    endpoints; without one they refuse every request.
+    """
+    store = open_store(database) if isinstance(database, str) else database
+    delivery = Delivery(store)
+    if bank is not None:
+        b, d, source = _bank_and_design(bank, design)
+        known = {(v["bank_fingerprint"], v["design_fingerprint"]) for v in delivery.versions()}
+        from ..cat.session import fingerprint
+
+        if (fingerprint(b), fingerprint(d)) not in known:
+            delivery.add_version(b, d, source=source, activate=True)
+
+    app = FastAPI(
+        title="adaptive exam delivery",
+        version="1",
+        description="Computerized adaptive exams over HTTP: candidates start a session, answer one item at a time "
+                    "and get their result; administrators load bank versions, list sessions, export responses "
+                    "and read audit trails.",
+    )
+    app.state.delivery = delivery
+    app.add_middleware(_BodyLimit, limit=max_body, admin_limit=max_admin_body)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, err: RequestValidationError):
+        return _problem(422, _body_error_text(err))
+
+    @app.exception_handler(AdaptiveError)
+    async def _adaptive(_request: Request, err: AdaptiveError):
+        if isinstance(err, ServiceError):
+            return _problem(err.status, str(err))
+        if isinstance(err, SessionStateError):
+            return _problem(409, str(err))
+        if isinstance(err, (ResponseValidationError, BankValidationError, ValueError)):
+            return _problem(422, str(err))
+        log.exception("unexpected engine error")
+        return _problem(500, "internal error; it has been logged")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, err: Exception):
+        log.error("unhandled error", exc_info=err)
+        return _problem(500, "internal error; it has been logged")
+
+    def token_of(authorization: Annotated[str | None, Header()] = None) -> str | None:
+        if authorization is None:
+            return None
+        scheme, _, value = authorization.partition(" ")
+        return value.strip() if scheme.lower() == "bearer" else None
+
+    def session_id(session_id: str) -> str:
+        if not SESSION_ID.match(session_id):
+            raise NotFound(f"session {session_id[:64]!r} was not found, or the token does not belong to it")
+        return session_id
+
+    def admin(x_api_key: Annotated[str | None, Header()] = None) -> None:
+        if admin_key is None:
+            raise HTTPException(403, "admin endpoints are disabled: start the server with --admin-key "
+                                     "(or ADAPTIVE_ADMIN_KEY)")
+        if not x_api_key:
+            raise HTTPException(401, "admin endpoints need the API key in the X-API-Key header")
+        if not hmac.compare_digest(x_api_key.encode(), admin_key.encode()):
+            raise HTTPException(403, "the API key is not valid")
+
+    Token = Annotated[str | None, Depends(token_of)]
+    Sid = Annotated[str, Depends(session_id)]
+
+    # ---------------------------------------------------------------- candidates
+    @app.post(API + "/sessions", status_code=201, tags=["candidate"],
+              summary="Start a session: its id, its secret token (shown once) and the first item")
+    def start_session(body: StartRequest | None = None):
+        return delivery.start(candidate=body.candidate if body else None)
+
+    @app.get(API + "/sessions/{session_id}/item", tags=["candidate"],
+             summary="The item to answer now (stem and options), or that the exam has finished")
+    def current_item(sid: Sid, token: Token):
+        return delivery.current(sid, token)
+
+    @app.post(API + "/sessions/{session_id}/answers", tags=["candidate"],
+              summary="Answer the presented item; a repeat of a stored answer is acknowledged, not scored twice")
+    def answer(sid: Sid, token: Token, body: AnswerRequest):
+        return delivery.answer(sid, token, item_id=body.item_id, seq=body.seq, choice=body.choice)
+
+    @app.get(API + "/sessions/{session_id}/result", tags=["candidate"],
+             summary="The result of a finished exam: decision, scaled score, P(pass)")
+    def result(sid: Sid, token: Token):
+        return delivery.result(sid, token)
+
+    @app.get(API + "/health", tags=["service"], summary="Liveness and the database in use")
+    def health():
+        delivery.versions()
+        return {"status": "ok", "database": store.kind}
+
+    # ---------------------------------------------------------------- administrators
+    Admin = [Depends(admin)]
+
+    @app.get(API + "/admin/banks", tags=["admin"], dependencies=Admin, summary="Stored bank versions")
+    def list_banks():
+        return delivery.versions()
+
+    @app.post(API + "/admin/banks", status_code=201, tags=["admin"], dependencies=Admin,
+              summary="Load a bank version (and optionally its design); running sessions keep theirs")
+    def load_bank(body: BankUpload):
+        b = ItemBank.from_dict(body.bank, source="request body field 'bank'")
+        d = (ExamDesign.from_dict(body.design, source="request body field 'design'") if body.design is not None
+             else delivery.active_version().design)
+        return delivery.add_version(b, d, source="admin upload", activate=body.activate)
+
+    @app.post(API + "/admin/banks/{version_id}/activate", tags=["admin"], dependencies=Admin,
+              summary="Make a stored version the one new sessions take")
+    def activate_bank(version_id: int):
+        return delivery.activate(version_id)
+
+    @app.get(API + "/admin/sessions", tags=["admin"], dependencies=Admin, summary="Sessions, oldest first")
+    def list_sessions(status: Literal["active", "finished"] | None = None, bank_version: int | None = None,
+                      limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+                      offset: Annotated[int, Query(ge=0)] = 0):
+        return delivery.sessions(status, bank_version, limit, offset)
+
+    @app.get(API + "/admin/sessions/{session_id}/audit", tags=["admin"], dependencies=Admin,
+             summary="A session's audit trail: every answer with θ̂ and SE before and after, and events")
+    def audit(sid: Sid):
+        return delivery.audit(sid)
+
+    @app.get(API + "/admin/responses", tags=["admin"], dependencies=Admin,
+             summary="Responses in long format (person, item, response) for `adaptive calibrate`")
+    def export(format: Literal["csv", "json"] = "csv", status: Literal["active", "finished"] | None = None,
+               bank_version: int | None = None):
+        rows = delivery.export_responses(status, bank_version)
+        if format == "json":
+            return rows
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["person", "item", "response"])
+        w.writerows((r["person"], r["item"], r["response"]) for r in rows)
+        return Response(buf.getvalue(), media_type="text/csv",
+                        headers={"Content-Disposition": 'attachment; filename="responses.csv"'})
+
+    # ---------------------------------------------------------------- browser page
+    page = resources.files("adaptive.service").joinpath("static/exam.html").read_text(encoding="utf-8")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def exam_page():
+        return HTMLResponse(page, headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+                                           "Content-Security-Policy": "default-src 'self'; style-src 'self' "
+                                           "'unsafe-inline'; script-src 'self' 'unsafe-inline'"})
+
+    return app
+
+
+def _bank_and_design(bank, design):
+    """A bank and its design from objects, a bank file, or a pool directory (bank.json + design.json)."""
+    from pathlib import Path
+
+    if isinstance(bank, ItemBank):
+        b, source = bank, f"{bank.name} v{bank.version}"
+    else:
+        b, source = ItemBank.load(bank), str(bank)
+    if isinstance(design, ExamDesign):
+        d = design
+    elif design is not None:
+        d = ExamDesign.load(design)
+    elif not isinstance(bank, ItemBank) and Path(bank).is_dir() and (Path(bank) / "design.json").exists():
+        d = ExamDesign.load(Path(bank) / "design.json")
+    else:
+        raise AdaptiveError("give the exam design (--design), or a pool directory holding design.json")
+    return b, d, source

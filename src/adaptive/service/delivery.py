@@ -1,0 +1,515 @@
+"""Exam delivery: sessions kept in a database, the engine behind them, no HTTP.
+
+:class:`Delivery` is what the HTTP application calls. It owns
+
+- bank versions (bank + design, stored as JSON; new sessions take the active version and keep
+  it to the end, however often the version is replaced);
+- sessions: a random id, a secret token (only its SHA-256 is stored), a seed, and the answers.
+  A session's state is a pure function of (version, seed, answers), so a server that was killed
+  rebuilds any session by replaying its stored answers through the engine and presents the same
+  next item (:meth:`adaptive.cat.Session.replay` checks every step);
+- the audit trail: one row per answer (θ̂ and SE before and after, P(pass), time) and events
+  (started, resumed, retried, refused, finished).
+
+An answer is acknowledged only after the transaction that stores it has committed. Answers carry
+the item id and the sequence number of the step; the same answer sent again is acknowledged
+again without being scored twice, and anything stale, ahead or not presented is refused with the
+reason (:class:`Conflict`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+import uuid
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..bank import ItemBank
+from ..cat.design import ExamDesign
+from ..cat.engine import CatEngine
+from ..cat.session import Session, fingerprint
+from ..exceptions import AdaptiveError
+from .store import Store
+
+__all__ = [
+    "Conflict",
+    "Delivery",
+    "Invalid",
+    "NotFound",
+    "ServiceError",
+    "Unauthorized",
+    "Version",
+    "delivery_problems",
+]
+
+CANDIDATE_RESULT_FIELDS = ("decision", "scaled_score", "p_pass", "n_answered", "stopped_by")
+
+
+class ServiceError(AdaptiveError):
+    """An error of the delivery service; ``status`` is its HTTP status code."""
+
+    status = 400
+
+
+class NotFound(ServiceError):
+    status = 404
+
+
+class Unauthorized(ServiceError):
+    status = 401
+
+
+class Conflict(ServiceError):
+    status = 409
+
+
+class Invalid(ServiceError):
+    status = 422
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def delivery_problems(bank: ItemBank) -> list[str]:
+    """What keeps ``bank`` from being delivered to candidates: every item needs a stem and its
+    options, and a dichotomous item its key; a polytomous item has one option per category."""
+    problems = []
+    for item in bank.items:
+        c = item.content
+        if c is None:
+            problems.append(f"item {item.id!r}: no content (stem and options) to show a candidate")
+            continue
+        if len(c.options) < 2:
+            problems.append(f"item {item.id!r}: field 'content.options': a candidate needs at least 2 options")
+        elif item.n_cat == 2 and len(c.options) > 2 and c.key is None:
+            problems.append(f"item {item.id!r}: field 'content.key': a multiple-choice item needs its key to be scored")
+        elif item.n_cat > 2 and len(c.options) != item.n_cat:
+            problems.append(f"item {item.id!r}: field 'content.options': {len(c.options)} options for "
+                            f"{item.n_cat} score categories; give one option per category, lowest first")
+    return problems
+
+
+@dataclass
+class Version:
+    """One stored bank version with the design it is delivered under."""
+
+    id: int
+    name: str
+    version: str
+    bank: ItemBank
+    design: ExamDesign
+    engine: CatEngine
+    key_index: np.ndarray  # option index of the key (-1: the option index is the score category)
+
+    def score(self, item_id: str, choice: int) -> int:
+        k = int(self.key_index[self.bank.index[item_id]])
+        return int(choice == k) if k >= 0 else int(choice)
+
+    def item_payload(self, item_id: str) -> dict:
+        """What a candidate sees of an item: the stem and the options, nothing else."""
+        c = self.bank.items[self.bank.index[item_id]].content
+        return {"item_id": item_id, "stem": c.stem,
+                "options": [{"label": chr(ord("A") + k), "text": t} for k, t in enumerate(c.options)]}
+
+
+class Delivery:
+    """Sessions in a :class:`~adaptive.service.store.Store`, run by the engine.
+
+    ``clock`` gives wall-clock seconds (item times are the difference between presenting an item
+    and receiving its answer, kept in the database so they survive a restart).
+    """
+
+    def __init__(self, store: Store, *, clock=time.time, cache_size: int = 5000):
+        self.store = store
+        self.clock = clock
+        self.cache_size = int(cache_size)
+        self._versions: dict[int, Version] = {}
+        self._live: OrderedDict[str, Session] = OrderedDict()
+        self._stripes = [threading.Lock() for _ in range(256)]
+        self._cache_lock = threading.Lock()
+        self._version_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ bank versions
+    def add_version(self, bank: ItemBank, design: ExamDesign, *, source: str = "", activate: bool = True) -> dict:
+        """Store a bank version (after checking it can be delivered); the same bank and design
+        again returns the stored version. ``activate`` makes it the version new sessions take."""
+        problems = delivery_problems(bank)
+        if problems:
+            raise Invalid(f"bank {bank.name!r} v{bank.version} cannot be delivered: {len(problems)} problem(s):\n  - "
+                          + "\n  - ".join(problems[:50]))
+        try:
+            CatEngine(design, bank)
+        except AdaptiveError as err:
+            raise Invalid(f"bank {bank.name!r} v{bank.version} does not fit the design: {err}") from None
+        bfp, dfp = fingerprint(bank), fingerprint(design)
+        with self.store.transaction() as tx:
+            row = tx.one("SELECT id FROM bank_versions WHERE bank_fingerprint = ? AND design_fingerprint = ?",
+                         (bfp, dfp))
+            if row is None:
+                vid = tx.insert_id(
+                    "INSERT INTO bank_versions (name, version, bank_fingerprint, design_fingerprint, bank_json, "
+                    "design_json, source, created_at, active) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                    (bank.name, bank.version, bfp, dfp, bank.to_json(indent=None),
+                     design.model_dump_json(), source, self.clock()))
+            else:
+                vid = int(row["id"])
+            if activate:
+                tx.run("UPDATE bank_versions SET active = CASE WHEN id = ? THEN 1 ELSE 0 END", (vid,))
+        return self.version_info(vid)
+
+    def activate(self, version_id: int) -> dict:
+        with self.store.transaction() as tx:
+            if tx.one("SELECT id FROM bank_versions WHERE id = ?", (version_id,)) is None:
+                raise NotFound(f"bank version {version_id} does not exist; GET /api/v1/admin/banks lists them")
+            tx.run("UPDATE bank_versions SET active = CASE WHEN id = ? THEN 1 ELSE 0 END", (version_id,))
+        return self.version_info(version_id)
+
+    def versions(self) -> list[dict]:
+        with self.store.transaction() as tx:
+            rows = tx.rows("SELECT v.id, v.name, v.version, v.bank_fingerprint, v.design_fingerprint, v.source, "
+                           "v.created_at, v.active, (SELECT COUNT(*) FROM sessions s WHERE s.bank_version = v.id) "
+                           "AS n_sessions FROM bank_versions v ORDER BY v.id")
+        for r in rows:
+            r["active"] = bool(r["active"])
+            r["n_sessions"] = int(r["n_sessions"])
+        return rows
+
+    def version_info(self, version_id: int) -> dict:
+        for r in self.versions():
+            if r["id"] == version_id:
+                v = self.version(version_id)
+                r.update(n_items=len(v.bank), design=v.design.name)
+                return r
+        raise NotFound(f"bank version {version_id} does not exist")
+
+    def version(self, version_id: int) -> Version:
+        v = self._versions.get(version_id)
+        if v is not None:
+            return v
+        with self._version_lock:
+            if version_id in self._versions:
+                return self._versions[version_id]
+            with self.store.transaction() as tx:
+                row = tx.one("SELECT * FROM bank_versions WHERE id = ?", (version_id,))
+            if row is None:
+                raise NotFound(f"bank version {version_id} does not exist")
+            bank = ItemBank.model_validate_json(row["bank_json"])
+            design = ExamDesign.model_validate_json(row["design_json"])
+            keys = np.array([-1 if it.n_cat > 2 or it.content.key is None else ord(it.content.key) - ord("A")
+                             for it in bank.items])
+            v = Version(int(row["id"]), row["name"], row["version"], bank, design, CatEngine(design, bank), keys)
+            self._versions[version_id] = v
+            return v
+
+    def active_version(self) -> Version:
+        with self.store.transaction() as tx:
+            row = tx.one("SELECT id FROM bank_versions WHERE active = 1")
+        if row is None:
+            raise Conflict("no bank version is active; an administrator must load one (POST /api/v1/admin/banks)")
+        return self.version(int(row["id"]))
+
+    # ------------------------------------------------------------------ candidates
+    def start(self, candidate: str | None = None) -> dict:
+        """Start a session on the active version: its id, its token (shown once) and the first item."""
+        ver = self.active_version()
+        sid = uuid.uuid4().hex
+        token = secrets.token_urlsafe(32)
+        seed = secrets.randbits(63)
+        live = Session.start(ver.design, ver.bank, seed, session_id=sid, engine=ver.engine)
+        item = live.next_item()
+        now = self.clock()
+        with self._lock(sid):
+            with self.store.transaction() as tx:
+                tx.run("INSERT INTO sessions (id, token_hash, bank_version, seed, candidate, status, n_answered, "
+                       "pending_item, presented_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'active', 0, ?, ?, "
+                       "?, ?)", (sid, _hash_token(token), ver.id, seed, candidate, item, now, now, now))
+                self._event(tx, sid, "started", {"bank_version": ver.id, "candidate": candidate, "item": item})
+            self._cache(sid, live)
+        return {"session_id": sid, "token": token, "exam": self._exam_info(ver),
+                "item": self._item(sid, ver, live, 0, now)}
+
+    def authorize(self, session_id: str, token: str | None) -> dict:
+        """The session's row if ``token`` is its token; otherwise :class:`Unauthorized`/:class:`NotFound`."""
+        if not token:
+            raise Unauthorized("this endpoint needs the session's token: send 'Authorization: Bearer <token>'")
+        row = self._row(session_id)
+        if row is None or not hmac.compare_digest(row["token_hash"], _hash_token(token)):
+            raise NotFound(f"session {session_id!r} was not found, or the token does not belong to it")
+        return row
+
+    def current(self, session_id: str, token: str | None) -> dict:
+        """The item to answer now (or that the exam has finished)."""
+        with self._lock(session_id):
+            row = self.authorize(session_id, token)
+            ver = self.version(int(row["bank_version"]))
+            if row["status"] == "finished":
+                return {"session_id": session_id, "finished": True, "item": None,
+                        "progress": self._progress(ver, int(row["n_answered"]))}
+            live = self._session(row, ver)
+            return {"session_id": session_id, "finished": False,
+                    "item": self._item(session_id, ver, live, int(row["n_answered"]), row["presented_at"]),
+                    "progress": self._progress(ver, int(row["n_answered"]))}
+
+    def answer(self, session_id: str, token: str | None, *, item_id: str, seq: int, choice) -> dict:
+        """Record the answer to step ``seq``; a repeat of a stored answer is acknowledged again unchanged."""
+        with self._lock(session_id):
+            row = self.authorize(session_id, token)
+            ver = self.version(int(row["bank_version"]))
+            n = int(row["n_answered"])
+            where = f"session {session_id!r}"
+            if seq <= n:
+                return self._repeat(row, ver, item_id, seq, choice)
+            if row["status"] == "finished":
+                raise Conflict(f"{where}: the exam has ended after {n} answers; nothing more is taken")
+            if seq > n + 1:
+                raise self._refuse(session_id, f"{where}: seq {seq} is ahead of the session; the item awaiting an "
+                                   f"answer is seq {n + 1}", item_id, seq)
+            live = self._session(row, ver)
+            if item_id != live.pending_item:
+                why = "was answered already" if item_id in ver.bank.index and self._answered(session_id, item_id) \
+                    else "was not presented"
+                raise self._refuse(session_id, f"{where}: item {item_id!r} {why}; the item awaiting an answer "
+                                   f"(seq {seq}) is {live.pending_item!r}", item_id, seq)
+            idx = self._choice_index(ver, item_id, choice, where)
+            response = ver.score(item_id, idx)
+            now = self.clock()
+            seconds = max(0.0, now - float(row["presented_at"] or now))
+            try:
+                entry = live.answer(item_id, response, seconds)
+                nxt = live.next_item()
+                finished = live.finished
+                result = self._result_dict(live, ver) if finished else None
+                with self.store.transaction() as tx:
+                    cur = tx.one("SELECT n_answered FROM sessions WHERE id = ?" + tx.for_update, (session_id,))
+                    if int(cur["n_answered"]) != n:
+                        raise Conflict(f"{where}: another request recorded seq {n + 1} first; get the current item")
+                    tx.run("INSERT INTO answers (session_id, seq, item_id, choice, response, pretest, seconds, "
+                           "answered_at, theta_before, se_before, theta_after, se_after, p_pass) VALUES (?, ?, ?, ?, "
+                           "?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           (session_id, seq, item_id, idx, response, int(entry.pretest), seconds, now,
+                            entry.theta_before, entry.se_before, entry.theta_after, entry.se_after, entry.p_pass))
+                    tx.run("UPDATE sessions SET n_answered = ?, pending_item = ?, presented_at = ?, status = ?, "
+                           "updated_at = ?, finished_at = ?, result_json = ? WHERE id = ?",
+                           (seq, nxt, now, "finished" if finished else "active", now, now if finished else None,
+                            json.dumps(result) if finished else None, session_id))
+                    if finished:
+                        self._event(tx, session_id, "finished", {"stopped_by": result["stopped_by"],
+                                                                 "decision": result["decision"]})
+            except BaseException:
+                self._evict(session_id)  # the stored state is the truth; rebuild from it next time
+                raise
+        return {"session_id": session_id, "seq": seq, "item_id": item_id, "accepted": True, "repeated": False,
+                "finished": finished, "next": None if finished else self._item(session_id, ver, live, seq, now),
+                "progress": self._progress(ver, seq)}
+
+    def result(self, session_id: str, token: str | None) -> dict:
+        """The candidate's result: decision, scaled score, P(pass) if the design has a cut."""
+        row = self.authorize(session_id, token)
+        if row["status"] != "finished":
+            raise Conflict(f"session {session_id!r}: the exam is still in progress ({row['n_answered']} answered); "
+                           "the result is ready once it has finished")
+        ver = self.version(int(row["bank_version"]))
+        full = json.loads(row["result_json"])
+        out = {k: full[k] for k in CANDIDATE_RESULT_FIELDS}
+        if ver.design.scale is None:  # no reporting scale: θ̂ is the score
+            out["theta"] = full["theta"]
+        out.update(session_id=session_id, finished=True, exam=ver.design.name, scale=self._scale(ver))
+        return out
+
+    # ------------------------------------------------------------------ administrators
+    def sessions(self, status: str | None = None, bank_version: int | None = None, limit: int = 100,
+                 offset: int = 0) -> list[dict]:
+        sql = ("SELECT id, bank_version, candidate, status, n_answered, created_at, updated_at, finished_at, "
+               "result_json FROM sessions")
+        cond, params = self._filters(status, bank_version)
+        with self.store.transaction() as tx:
+            rows = tx.rows(sql + cond + " ORDER BY created_at, id LIMIT ? OFFSET ?", params + [limit, offset])
+        for r in rows:
+            res = r.pop("result_json")
+            r["result"] = json.loads(res) if res else None
+        return rows
+
+    def export_responses(self, status: str | None = None, bank_version: int | None = None) -> list[dict]:
+        """Scored responses in long format (person, item, response), for ``adaptive calibrate``."""
+        cond, params = self._filters(status, bank_version, prefix="s.")
+        with self.store.transaction() as tx:
+            return tx.rows("SELECT a.session_id AS person, a.item_id AS item, a.response AS response, a.seq AS seq, "
+                           "a.pretest AS pretest, a.seconds AS seconds, s.bank_version AS bank_version FROM answers a "
+                           "JOIN sessions s ON s.id = a.session_id" + cond + " ORDER BY s.created_at, a.session_id, "
+                           "a.seq", params)
+
+    def audit(self, session_id: str) -> dict:
+        """Everything about one session: the row, every answer with θ̂/SE before and after, and events."""
+        with self.store.transaction() as tx:
+            row = tx.one("SELECT id, bank_version, seed, candidate, status, n_answered, pending_item, presented_at, "
+                         "created_at, updated_at, finished_at, result_json FROM sessions WHERE id = ?", (session_id,))
+            if row is None:
+                raise NotFound(f"session {session_id!r} does not exist")
+            answers = tx.rows("SELECT seq, item_id, choice, response, pretest, seconds, answered_at, theta_before, "
+                              "se_before, theta_after, se_after, p_pass FROM answers WHERE session_id = ? ORDER BY seq",
+                              (session_id,))
+            events = tx.rows("SELECT at, kind, detail FROM events WHERE session_id = ? ORDER BY id", (session_id,))
+        res = row.pop("result_json")
+        row["result"] = json.loads(res) if res else None
+        for a in answers:
+            a["pretest"] = bool(a["pretest"])
+        for e in events:
+            e["detail"] = json.loads(e["detail"]) if e["detail"] else None
+        return {"session": row, "answers": answers, "events": events}
+
+    def replay(self, session_id: str) -> Session:
+        """The session rebuilt from its stored answers alone (what a restarted server does)."""
+        row = self._row(session_id)
+        if row is None:
+            raise NotFound(f"session {session_id!r} does not exist")
+        ver = self.version(int(row["bank_version"]))
+        return self._rebuild(row, ver)
+
+    # ------------------------------------------------------------------ internals
+    def _lock(self, session_id: str) -> threading.Lock:
+        return self._stripes[zlib.crc32(session_id.encode()) % len(self._stripes)]
+
+    def _row(self, session_id: str) -> dict | None:
+        with self.store.transaction() as tx:
+            return tx.one("SELECT * FROM sessions WHERE id = ?", (session_id,))
+
+    def _cache(self, sid: str, live: Session) -> None:
+        with self._cache_lock:
+            self._live[sid] = live
+            self._live.move_to_end(sid)
+            while len(self._live) > self.cache_size:
+                self._live.popitem(last=False)
+
+    def _evict(self, sid: str) -> None:
+        with self._cache_lock:
+            self._live.pop(sid, None)
+
+    def _session(self, row: dict, ver: Version) -> Session:
+        sid = row["id"]
+        with self._cache_lock:
+            live = self._live.get(sid)
+        if live is not None and live.n_answered == int(row["n_answered"]):
+            return live
+        live = self._rebuild(row, ver)
+        with self.store.transaction() as tx:
+            self._event(tx, sid, "resumed", {"answers_replayed": int(row["n_answered"]), "item": live.pending_item})
+        self._cache(sid, live)
+        return live
+
+    def _rebuild(self, row: dict, ver: Version) -> Session:
+        with self.store.transaction() as tx:
+            stored = tx.rows("SELECT item_id, response, seconds FROM answers WHERE session_id = ? ORDER BY seq",
+                             (row["id"],))
+        answers = [(a["item_id"], int(a["response"]), float(a["seconds"])) for a in stored]
+        live = Session.replay(ver.design, ver.bank, int(row["seed"]), answers, session_id=row["id"],
+                              engine=ver.engine)
+        if not live.finished:
+            nxt = live.next_item()
+            if row["pending_item"] is not None and nxt != row["pending_item"]:
+                raise AdaptiveError(f"session {row['id']!r}: rebuilt from {len(answers)} answers it presents {nxt!r},"
+                                    f" but {row['pending_item']!r} was presented; the engine or the stored version "
+                                    "changed under the session")
+        return live
+
+    def _answered(self, session_id: str, item_id: str) -> bool:
+        with self.store.transaction() as tx:
+            return tx.one("SELECT seq FROM answers WHERE session_id = ? AND item_id = ?",
+                          (session_id, item_id)) is not None
+
+    def _repeat(self, row, ver, item_id, seq, choice) -> dict:
+        """An answer for a step already stored: the same answer again is acknowledged again; anything else is stale."""
+        sid = row["id"]
+        with self.store.transaction() as tx:
+            stored = tx.one("SELECT item_id, choice FROM answers WHERE session_id = ? AND seq = ?", (sid, seq))
+        try:
+            idx = self._choice_index(ver, item_id, choice, f"session {sid!r}") if item_id in ver.bank.index else None
+        except Invalid:
+            idx = None
+        if stored is not None and stored["item_id"] == item_id and int(stored["choice"]) == idx:
+            with self.store.transaction() as tx:
+                self._event(tx, sid, "repeated", {"seq": seq, "item": item_id})
+            n = int(row["n_answered"])
+            finished = row["status"] == "finished"
+            nxt = None
+            if not finished:
+                nxt = self._item(sid, ver, self._session(row, ver), n, row["presented_at"])
+            return {"session_id": sid, "seq": seq, "item_id": item_id, "accepted": True, "repeated": True,
+                    "finished": finished, "next": nxt, "progress": self._progress(ver, n)}
+        what = (f"with item {stored['item_id']!r}" if stored is not None and stored["item_id"] != item_id
+                else "with another answer")
+        raise self._refuse(sid, f"session {sid!r}: seq {seq} was answered already {what}; it cannot be changed. "
+                           f"The item awaiting an answer is seq {int(row['n_answered']) + 1}", item_id, seq)
+
+    def _refuse(self, sid, message, item_id, seq) -> Conflict:
+        with self.store.transaction() as tx:
+            self._event(tx, sid, "refused", {"seq": seq, "item": item_id, "reason": message})
+        return Conflict(message)
+
+    @staticmethod
+    def _choice_index(ver: Version, item_id: str, choice, where: str) -> int:
+        n_opt = len(ver.bank.items[ver.bank.index[item_id]].content.options)
+        labels = [chr(ord("A") + k) for k in range(n_opt)]
+        if isinstance(choice, str) and choice.strip().upper() in labels:
+            return labels.index(choice.strip().upper())
+        if isinstance(choice, int) and not isinstance(choice, bool) and 0 <= choice < n_opt:
+            return choice
+        raise Invalid(f"{where}, item {item_id!r}: field 'choice': {choice!r} is not an option; send one of "
+                      f"{', '.join(labels)} (or its index 0..{n_opt - 1})")
+
+    @staticmethod
+    def _event(tx, sid, kind, detail) -> None:
+        tx.run("INSERT INTO events (session_id, at, kind, detail) VALUES (?, ?, ?, ?)",
+               (sid, time.time(), kind, json.dumps(detail)))
+
+    @staticmethod
+    def _filters(status, bank_version, prefix=""):
+        cond, params = [], []
+        if status is not None:
+            cond.append(f"{prefix}status = ?")
+            params.append(status)
+        if bank_version is not None:
+            cond.append(f"{prefix}bank_version = ?")
+            params.append(bank_version)
+        return (" WHERE " + " AND ".join(cond) if cond else ""), params
+
+    @staticmethod
+    def _scale(ver: Version) -> dict | None:
+        s = ver.design.scale
+        if s is None or s.scaled_cut is None:
+            return None
+        return {"minimum": s.minimum, "maximum": s.maximum, "passing_score": s.scaled_cut}
+
+    def _exam_info(self, ver: Version) -> dict:
+        d = ver.design
+        return {"name": d.name, "min_items": d.min_length + d.pretest_items,
+                "max_items": d.max_length + d.pretest_items, "time_limit_seconds": d.stopping.time_limit,
+                "scale": self._scale(ver)}
+
+    def _progress(self, ver: Version, answered: int) -> dict:
+        d = ver.design
+        return {"answered": answered, "min_items": d.min_length + d.pretest_items,
+                "max_items": d.max_length + d.pretest_items}
+
+    def _item(self, sid, ver: Version, live: Session, answered: int, presented_at) -> dict:
+        out = ver.item_payload(live.pending_item)
+        out["seq"] = answered + 1
+        limit = ver.design.stopping.time_limit
+        if limit is not None:
+            used = live.elapsed + max(0.0, self.clock() - float(presented_at or self.clock()))
+            out["time_remaining_seconds"] = max(0.0, limit - used)
+        return out
+
+    @staticmethod
+    def _result_dict(live: Session, ver: Version) -> dict:
+        r = live.result()
+        return {"decision": r.decision, "scaled_score": r.scaled_score, "p_pass": r.p_pass, "theta": r.theta,
+                "se": r.se, "stopped_by": r.stopped_by, "n_scored": r.n_scored, "n_answered": len(r.items)}
