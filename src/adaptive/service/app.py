@@ -66,15 +66,31 @@ def _problem(status: int, message: str) -> JSONResponse:
     return JSONResponse({"detail": message}, status_code=status)
 
 
+_UNION_TAGS = {"int", "str", "float", "bool", "dict", "list", "none"}
+
+
 def _body_error_text(err: RequestValidationError) -> str:
-    lines = []
+    """One line per wrong field: where, which field, what is wrong (a union's alternatives merged)."""
+    merged: dict[tuple, list[str]] = {}
     for e in err.errors():
-        loc = [str(p) for p in e.get("loc", ())]
         if e.get("type") == "json_invalid":
             return f"the request body is not valid JSON: {e.get('ctx', {}).get('error', e.get('msg'))}"
+        loc = [str(p) for p in e.get("loc", ())]
+        alternative = None
+        if len(loc) > 2 and loc[-1] in _UNION_TAGS:
+            alternative = loc.pop()
+        msgs = merged.setdefault(tuple(loc), [])
+        msg = str(e.get("msg"))
+        if alternative:
+            msg = msg.removeprefix("Input should be ")
+        if msg not in msgs:
+            msgs.append(msg)
+    lines = []
+    for loc, msgs in merged.items():
         where = loc[0] if loc else "request"
         field = ".".join(loc[1:])
-        lines.append(f"{where} field '{field}': {e.get('msg')}" if field else f"{where}: {e.get('msg')}")
+        text = msgs[0] if len(msgs) == 1 else "Input should be " + " or ".join(msgs)
+        lines.append(f"{where} field '{field}': {text}" if field else f"{where}: {text}")
     return "; ".join(lines) or "the request is not valid"
 
 

@@ -1,0 +1,191 @@
+"""Abuse of the delivery API: tokens, other candidates' sessions, keys and parameters, admin
+access, and malformed, mistyped or oversized requests (always a 4xx with a message, never a 500)."""
+
+import base64
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from .conftest import ADMIN_KEY
+from .helpers import API, answer, leaks, start, take_exam
+
+ADMIN = {"X-API-Key": ADMIN_KEY}
+
+
+@pytest.fixture
+def client(make_client, tmp_path):
+    return make_client(f"sqlite:///{tmp_path / 's.db'}")
+
+
+def test_tokens_are_unguessable_and_only_their_hash_is_stored(client):
+    tokens = [start(client)[0]["token"] for _ in range(40)]
+    assert len(set(tokens)) == len(tokens)
+    for t in tokens:
+        raw = base64.urlsafe_b64decode(t + "=" * (-len(t) % 4))
+        assert len(raw) * 8 >= 256  # secrets.token_urlsafe(32): 256 random bits
+    store = client.app.state.delivery.store
+    with store.transaction() as tx:
+        stored = [r["token_hash"] for r in tx.rows("SELECT token_hash FROM sessions")]
+    assert not set(stored) & set(tokens)
+    assert all(len(h) == 64 for h in stored)
+
+
+def test_a_token_opens_its_own_session_only(client, cmcs_bank):
+    a, ha = start(client)
+    b, hb = start(client)
+    sa, sb = a["session_id"], b["session_id"]
+    for method, path, body in [("GET", f"/sessions/{sb}/item", None), ("GET", f"/sessions/{sb}/result", None),
+                               ("POST", f"/sessions/{sb}/answers",
+                                {"item_id": b["item"]["item_id"], "seq": 1, "choice": "A"})]:
+        r = client.request(method, API + path, headers=ha, json=body)  # A's token on B's session
+        assert r.status_code == 404, r.text
+        assert "not found" in r.json()["detail"]
+        assert b["item"]["stem"] not in r.text
+        r = client.request(method, API + path, json=body)  # no token
+        assert r.status_code == 401 and "Bearer" in r.json()["detail"]
+        r = client.request(method, API + path, json=body, headers={"Authorization": "Bearer " + "x" * 43})
+        assert r.status_code == 404
+        r = client.request(method, API + path, json=body, headers={"Authorization": "Basic abc"})
+        assert r.status_code == 401
+    # B's session was not touched by any of that
+    now = client.get(f"{API}/sessions/{sb}/item", headers=hb).json()["item"]
+    assert (now["item_id"], now["seq"]) == (b["item"]["item_id"], 1)
+    trail = client.get(f"{API}/admin/sessions/{sb}/audit", headers=ADMIN).json()
+    assert trail["answers"] == []
+    assert client.get(f"{API}/sessions/{sa}/item", headers=ha).status_code == 200
+
+
+def test_no_candidate_response_carries_keys_parameters_or_other_sessions(client, cmcs_bank):
+    bodies = []
+    other, _ = start(client)
+    data, headers, _ = take_exam(client, cmcs_bank, bodies=bodies)
+    sid = data["session_id"]
+    for path in ("/item", "/result"):
+        bodies.append(client.get(f"{API}/sessions/{sid}{path}", headers=headers).text)
+    # refusals and errors are candidate-facing too
+    bodies.append(client.post(f"{API}/sessions/{sid}/answers", headers=headers,
+                              json={"item_id": "CMCS-ICD-001", "seq": 999, "choice": "A"}).text)
+    bodies.append(client.post(f"{API}/sessions/{sid}/answers", headers=headers, content=b"{").text)
+    item_fields = set()
+    for body in bodies:
+        found = leaks(body, cmcs_bank, own_session=sid, others=(other["session_id"], other["token"], ADMIN_KEY))
+        assert not found, (found, body[:300])
+        doc = json.loads(body)
+        for item in [doc.get("item"), doc.get("next")]:
+            if item:
+                item_fields |= set(item)
+    assert item_fields == {"item_id", "stem", "options", "seq", "time_remaining_seconds"}
+    # the numbers of the bank appear nowhere (a, b, c of every item, to 6 digits)
+    text = "\n".join(bodies)
+    for it in cmcs_bank.items:
+        for v in (it.a, it.b, it.c):
+            if v is not None and not float(v).is_integer():
+                assert f"{v:.6f}" not in text and repr(v) not in text, (it.id, v)
+    # the OpenAPI document describes no endpoint that serves a key
+    spec = client.get("/openapi.json").text
+    assert ADMIN_KEY not in spec and "rationale" not in spec
+
+
+@pytest.mark.parametrize("headers,status", [({}, 401), ({"X-API-Key": "wrong"}, 403), ({"X-API-Key": ""}, 401)])
+def test_admin_endpoints_refuse_without_the_key(client, headers, status):
+    sid = start(client)[0]["session_id"]
+    for method, path in [("GET", "/admin/banks"), ("POST", "/admin/banks"), ("POST", "/admin/banks/1/activate"),
+                         ("GET", "/admin/sessions"), ("GET", f"/admin/sessions/{sid}/audit"),
+                         ("GET", "/admin/responses")]:
+        r = client.request(method, API + path, headers=headers, json={"bank": {}} if method == "POST" else None)
+        assert r.status_code == status, (path, r.text)
+        assert "key" in r.json()["detail"].lower()
+
+
+def test_admin_endpoints_are_off_without_a_configured_key(make_client, tmp_path):
+    client = make_client(f"sqlite:///{tmp_path / 's.db'}", admin_key=None)
+    r = client.get(API + "/admin/sessions", headers={"X-API-Key": "anything"})
+    assert r.status_code == 403 and "--admin-key" in r.json()["detail"]
+
+
+def test_malformed_requests_get_a_clear_4xx(client):
+    data, headers = start(client)
+    sid, item = data["session_id"], data["item"]
+    url = f"{API}/sessions/{sid}/answers"
+    js = {**headers, "Content-Type": "application/json"}
+    cases = [
+        (dict(content=b"{not json", headers=js), 422, "not valid JSON"),
+        (dict(content=b"", headers=js), 422, "body"),
+        (dict(content=b'{"item_id": "x", "seq": NaN, "choice": "A"}', headers=js), 422, "'seq'"),
+        (dict(content=b'{"item_id": "x", "seq": 1, "choice": Infinity}', headers=js), 422, "'choice'"),
+        (dict(json=[1, 2], headers=headers), 422, "body"),
+        (dict(json={"item_id": item["item_id"], "seq": "1", "choice": "A"}, headers=headers), 422, "'seq'"),
+        (dict(json={"item_id": item["item_id"], "seq": 1.5, "choice": "A"}, headers=headers), 422, "'seq'"),
+        (dict(json={"item_id": item["item_id"], "seq": 0, "choice": "A"}, headers=headers), 422, "'seq'"),
+        (dict(json={"item_id": item["item_id"], "seq": 1}, headers=headers), 422, "'choice'"),
+        (dict(json={"item_id": item["item_id"], "seq": 1, "choice": "Q"}, headers=headers), 422, "not an option"),
+        (dict(json={"item_id": item["item_id"], "seq": 1, "choice": 7}, headers=headers), 422, "not an option"),
+        (dict(json={"item_id": item["item_id"], "seq": 1, "choice": True}, headers=headers), 422, "choice"),
+        (dict(json={"item_id": item["item_id"], "seq": 1, "choice": "A", "extra": 1}, headers=headers), 422,
+         "'extra'"),
+        (dict(json={"item_id": None, "seq": 1, "choice": "A"}, headers=headers), 422, "'item_id'"),
+        (dict(json={"item_id": "x" * 201, "seq": 1, "choice": "A"}, headers=headers), 422, "'item_id'"),
+        (dict(json={"item_id": item["item_id"], "seq": 2**70, "choice": "A"}, headers=headers), 409, "ahead"),
+        (dict(json={"item_id": "x" * 10000, "seq": 1, "choice": "A"}, headers=headers), 422, "item_id"),
+        (dict(content=b'{"item_id": "' + b"x" * 20000 + b'"}', headers=js), 413, "larger than"),
+    ]
+    for kwargs, status, words in cases:
+        r = client.post(url, **kwargs)
+        assert r.status_code == status, (kwargs.get("json", kwargs.get("content", b""))[:80], r.text[:300])
+        assert words in r.json()["detail"], r.json()
+    # odd session ids and paths
+    for bad in ["../../etc/passwd", "x" * 5000, "%00", sid.upper(), sid[:-1]]:
+        r = client.get(f"{API}/sessions/{bad}/item", headers=headers)
+        assert r.status_code == 404, (bad[:20], r.status_code)
+    r = client.post(API + "/sessions", json={"candidate": 5})
+    assert r.status_code == 422 and "'candidate'" in r.json()["detail"]
+    # nothing of that reached the session
+    trail = client.get(f"{API}/admin/sessions/{sid}/audit", headers=ADMIN).json()
+    assert trail["answers"] == []
+
+
+def test_oversized_bodies_are_refused_even_without_a_length(client):
+    sid = start(client)[0]["session_id"]
+
+    def chunks():
+        for _ in range(40):
+            yield b"x" * 1024
+
+    r = client.post(f"{API}/sessions/{sid}/answers", content=chunks(),
+                    headers={"Content-Type": "application/json", "Authorization": "Bearer x"})
+    assert r.status_code == 413 and "larger than" in r.json()["detail"]
+    r = client.post(API + "/admin/banks", headers={**ADMIN, "Content-Type": "application/json"}, content=b"[]")
+    assert r.status_code == 422
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12)
+
+
+@pytest.fixture(scope="module")
+def fuzz_client(tmp_path_factory, cmcs_pool):
+    import warnings
+
+    from fastapi.testclient import TestClient
+
+    from adaptive.service.app import create_app
+
+    app = create_app(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 's.db'}", bank=cmcs_pool, admin_key=ADMIN_KEY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield TestClient(app, raise_server_exceptions=False)
+    app.state.delivery.store.close()
+
+
+@given(body=st.dictionaries(st.sampled_from(["item_id", "seq", "choice", "candidate", "x"]), json_values, max_size=4))
+def test_fuzzed_answer_bodies_never_cause_a_server_error(fuzz_client, body):
+    data, headers = start(fuzz_client)  # a fresh session per example
+    r = fuzz_client.post(f"{API}/sessions/{data['session_id']}/answers", headers=headers, json=body)
+    assert 200 <= r.status_code < 500, (body, r.text)
+    assert "detail" in r.json() or r.status_code == 200
+    if r.status_code == 200:  # only a well-formed answer to the presented item is taken
+        assert body["item_id"] == data["item"]["item_id"] and body["seq"] == 1
