@@ -5,13 +5,8 @@ When PostgreSQL or Chromium is not installed the tests that need them are skippe
 ADAPTIVE_REQUIRE_SERVICES=1 (set by .ci/run, which installs both), where they fail instead.
 """
 
-import glob
 import itertools
 import os
-import pwd
-import shutil
-import subprocess
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -21,7 +16,11 @@ pytest.importorskip("fastapi")
 
 from adaptive import ItemBank  # noqa: E402
 from adaptive.cli import pool_path  # noqa: E402
-from adaptive.service.loadtest import free_port  # noqa: E402
+from adaptive.service.loadtest import (  # noqa: E402
+    create_database,
+    postgres_bindir,
+    temporary_postgres,
+)
 
 ADMIN_KEY = "test-admin-key-0123456789"
 REQUIRE = os.environ.get("ADAPTIVE_REQUIRE_SERVICES") == "1"
@@ -43,42 +42,14 @@ def cmcs_bank(cmcs_pool) -> ItemBank:
     return ItemBank.load(cmcs_pool)
 
 
-def _pg_bindir() -> str | None:
-    for d in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
-        if os.path.exists(os.path.join(d, "initdb")):
-            return d
-    initdb = shutil.which("initdb")
-    return os.path.dirname(initdb) if initdb else None
-
-
 @pytest.fixture(scope="session")
 def postgres_server():
     """A PostgreSQL server of our own on 127.0.0.1 (a fresh cluster in a temporary folder)."""
-    bindir = _pg_bindir()
-    if bindir is None:
+    if postgres_bindir() is None:
         missing("PostgreSQL (Debian package postgresql)")
     pytest.importorskip("psycopg")
-    base = tempfile.mkdtemp(prefix="adaptive-pg-")
-    run_as = []
-    if os.geteuid() == 0:  # the server refuses to run as root
-        pw = pwd.getpwnam("postgres")
-        os.chown(base, pw.pw_uid, pw.pw_gid)
-        run_as = ["runuser", "-u", "postgres", "--"]
-    data, port = os.path.join(base, "data"), free_port()
-    log = os.path.join(base, "server.log")
-
-    def run(*cmd):
-        subprocess.run([*run_as, *cmd], check=True, capture_output=True, timeout=120)
-
-    run(f"{bindir}/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-    run(f"{bindir}/pg_ctl", "-D", data, "-l", log, "-w", "-t", "60", "-o",
-        f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c max_connections=200", "start")
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}"
-    finally:
-        subprocess.run([*run_as, f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True,
-                       timeout=60)
-        shutil.rmtree(base, ignore_errors=True)
+    with temporary_postgres() as url:
+        yield url
 
 
 _db_numbers = itertools.count()
@@ -87,12 +58,7 @@ _db_numbers = itertools.count()
 @pytest.fixture
 def postgres_url(postgres_server):
     """A new, empty database on the test server."""
-    import psycopg
-
-    name = f"adaptive_{os.getpid()}_{next(_db_numbers)}"
-    with psycopg.connect(postgres_server + "/postgres", autocommit=True) as con:
-        con.execute(f"CREATE DATABASE {name}")
-    return f"{postgres_server}/{name}"
+    return create_database(postgres_server, f"adaptive_{os.getpid()}_{next(_db_numbers)}")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -216,7 +216,7 @@ def test_audit_trail_explains_each_step(make_client, tmp_path, cmcs_bank):
     answers = trail["answers"]
     assert len(answers) == len(acks)
     assert sum(a["pretest"] for a in answers) == 5
-    for prev, cur in zip(answers, answers[1:]):
+    for prev, cur in zip(answers, answers[1:], strict=False):
         assert cur["theta_before"] == prev["theta_after"] and cur["se_before"] == prev["se_after"]
         assert cur["seconds"] >= 0
     kinds = [e["kind"] for e in trail["events"]]

@@ -12,7 +12,12 @@ import time
 import httpx
 import numpy as np
 
-from adaptive.service.loadtest import ServerProcess, run_candidates, summarize, verify_sessions
+from adaptive.service.loadtest import (
+    ServerProcess,
+    run_candidates,
+    summarize,
+    verify_sessions,
+)
 
 from .helpers import API, keyed_choice, leaks
 

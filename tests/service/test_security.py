@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from .conftest import ADMIN_KEY
-from .helpers import API, answer, leaks, start, take_exam
+from .helpers import API, leaks, start, take_exam
 
 ADMIN = {"X-API-Key": ADMIN_KEY}
 

@@ -15,15 +15,20 @@ Needs httpx (in the test extra).
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import pwd
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +37,7 @@ import numpy as np
 from ..bank import ItemBank
 
 __all__ = ["ServerProcess", "CandidateLog", "run_candidates", "verify_sessions", "free_port", "LoadSummary",
-           "summarize"]
+           "summarize", "postgres_bindir", "temporary_postgres", "create_database"]
 
 API = "/api/v1"
 
@@ -41,6 +46,53 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def postgres_bindir() -> str | None:
+    """The folder of PostgreSQL's server programs (Debian: /usr/lib/postgresql/N/bin), or None."""
+    for d in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if os.path.exists(os.path.join(d, "initdb")):
+            return d
+    initdb = shutil.which("initdb")
+    return os.path.dirname(initdb) if initdb else None
+
+
+@contextmanager
+def temporary_postgres(bindir: str | None = None, max_connections: int = 300):
+    """A PostgreSQL server of our own on 127.0.0.1 (a new cluster in a temporary folder, trust
+    authentication, removed afterwards); yields ``postgresql://postgres@127.0.0.1:PORT``."""
+    bindir = bindir or postgres_bindir()
+    if bindir is None:
+        raise RuntimeError("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    base = tempfile.mkdtemp(prefix="adaptive-pg-")
+    run_as = []
+    if os.geteuid() == 0:  # the server refuses to run as root
+        pw = pwd.getpwnam("postgres")
+        os.chown(base, pw.pw_uid, pw.pw_gid)
+        run_as = ["runuser", "-u", "postgres", "--"]
+    data, port = os.path.join(base, "data"), free_port()
+
+    def run(*cmd, check=True):
+        subprocess.run([*run_as, *cmd], check=check, capture_output=True, timeout=120)
+
+    try:
+        run(f"{bindir}/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+        run(f"{bindir}/pg_ctl", "-D", data, "-l", os.path.join(base, "server.log"), "-w", "-t", "60", "-o",
+            f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c max_connections={max_connections}", "start")
+        yield f"postgresql://postgres@127.0.0.1:{port}"
+    finally:
+        if os.path.exists(os.path.join(data, "postmaster.pid")):
+            run(f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop", check=False)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def create_database(server_url: str, name: str) -> str:
+    """Create database ``name`` on the server; returns its URL."""
+    import psycopg
+
+    with psycopg.connect(server_url + "/postgres", autocommit=True) as con:
+        con.execute(f'CREATE DATABASE "{name}"')
+    return f"{server_url}/{name}"
 
 
 class ServerProcess:

@@ -100,7 +100,7 @@ class _Tx:
     def rows(self, sql: str, params=()) -> list[dict]:
         self._cur.execute(self._sql(sql), tuple(params))
         names = [d[0] for d in self._cur.description]
-        return [dict(zip(names, r)) for r in self._cur.fetchall()]
+        return [dict(zip(names, r, strict=True)) for r in self._cur.fetchall()]
 
     def one(self, sql: str, params=()) -> dict | None:
         rows = self.rows(sql, params)

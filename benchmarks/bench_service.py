@@ -1,0 +1,110 @@
+"""Delivery-service load and fault benchmark.
+
+200 simulated candidates (θ ~ N(0.3, 1), one thread and one keep-alive connection each) take the
+CMCS adaptive exam at the same time against ``adaptive serve`` running in a child process on
+loopback, on SQLite and on a PostgreSQL server started for the run. Each database gets two runs:
+
+- ``steady``: no faults;
+- ``kill``: the server is killed with SIGKILL once 40% of the expected answers are acknowledged,
+  and started again; candidates retry what failed.
+
+After each run every session is checked against the database (every acknowledged answer stored
+once, nothing unacknowledged stored, the stored result equal to a replay of the stored answers).
+Throughput is acknowledged answers per second of wall time; latency is that of each successful
+answer request as the candidate measured it (p50/p99). Server and candidates share the machine's
+cores. No peer package offers an HTTP delivery service, so there is nothing to run beside it.
+
+Run::
+
+    .venv/bin/python benchmarks/bench_service.py [--candidates 200] [--no-postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+from adaptive import ItemBank
+from adaptive.cli import pool_path
+from adaptive.service.loadtest import (
+    ServerProcess,
+    create_database,
+    postgres_bindir,
+    run_candidates,
+    summarize,
+    temporary_postgres,
+    verify_sessions,
+)
+
+MEAN_LENGTH = 49  # CMCS: about 44 scored + 5 pretest answers per candidate (item_pools/simulate_pools.py)
+
+
+def one_run(db: str, n: int, kill: bool, workdir: str, seed: int) -> dict:
+    bank = ItemBank.load(pool_path("cmcs"))
+    server = ServerProcess(db, bank=pool_path("cmcs"), log_path=os.path.join(workdir, "server.log")).start()
+    killed = threading.Event()
+    down = []
+
+    def maybe_kill(acked):
+        if kill and not killed.is_set() and acked >= 0.4 * n * MEAN_LENGTH:
+            killed.set()
+            t = time.perf_counter()
+            server.kill()
+            server.start()
+            down.append(time.perf_counter() - t)
+
+    thetas = np.random.default_rng(seed).normal(0.3, 1.0, n)
+    t0 = time.perf_counter()
+    try:
+        logs = run_candidates(server.url, bank, thetas, seed=seed, timeout=900, on_answer=maybe_kill)
+        seconds = time.perf_counter() - t0
+    finally:
+        server.stop()
+    s = summarize(logs, seconds)
+    problems = verify_sessions(db, logs)
+    return {**s.to_dict(), "problems": len(problems), "first_problem": problems[0] if problems else "",
+            "restart_s": down[0] if down else None}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--candidates", type=int, default=200)
+    ap.add_argument("--no-postgres", action="store_true")
+    args = ap.parse_args()
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        targets = [("SQLite", lambda k: f"sqlite:///{tmp}/bench_{k}.db")]
+        pg = None
+        if not args.no_postgres and postgres_bindir() is not None:
+            pg = temporary_postgres()
+            server_url = pg.__enter__()
+            targets.append(("PostgreSQL", lambda k: create_database(server_url, f"bench_{k}")))
+        try:
+            for name, make_db in targets:
+                for k, kill in enumerate([False, True]):
+                    r = one_run(make_db(k), args.candidates, kill, tmp, seed=100 + k)
+                    rows.append((name, "kill + restart" if kill else "steady", r))
+                    print(f"{name:10s} {'kill' if kill else 'steady':6s} {r}", flush=True)
+        finally:
+            if pg is not None:
+                pg.__exit__(None, None, None)
+    print()
+    print("| database | run | candidates | finished | answers | wall s | answers/s | p50 ms | p99 ms | retries | "
+          "restart s | verification problems |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, run, r in rows:
+        restart = f"{r['restart_s']:.2f}" if r["restart_s"] is not None else "-"
+        print(f"| {name} | {run} | {r['candidates']} | {r['finished']} | {r['answers']} | {r['seconds']:.1f} | "
+              f"{r['throughput']:.0f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {r['retries']} | {restart} | "
+              f"{r['problems']} |")
+
+
+if __name__ == "__main__":
+    main()
