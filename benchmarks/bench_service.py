@@ -72,12 +72,38 @@ def one_run(db: str, n: int, kill: bool, workdir: str, seed: int) -> dict:
             "restart_s": down[0] if down else None}
 
 
+def in_process(n_sessions: int, workdir: str) -> float:
+    """Milliseconds per answer through ``Delivery`` with no HTTP: validate, engine update, next item, commit."""
+    from adaptive.cat import ExamDesign
+    from adaptive.service import Delivery, open_store
+
+    store = open_store(f"sqlite:///{workdir}/in_process.db")
+    delivery = Delivery(store)
+    delivery.add_version(ItemBank.load(pool_path("cmcs")), ExamDesign.load(pool_path("cmcs") / "design.json"))
+    count, t0 = 0, time.perf_counter()
+    for k in range(n_sessions):
+        s = delivery.start()
+        item = s["item"]
+        while item is not None:
+            item = delivery.answer(s["session_id"], s["token"], item_id=item["item_id"], seq=item["seq"],
+                                   choice="ABCD"[(k + item["seq"]) % 4])["next"]
+            count += 1
+    ms = (time.perf_counter() - t0) / count * 1e3
+    store.close()
+    return ms
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--candidates", type=int, default=200)
     ap.add_argument("--no-postgres", action="store_true")
+    ap.add_argument("--in-process-only", action="store_true", help="only the per-answer cost without HTTP")
     args = ap.parse_args()
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        print(f"in-process (Delivery on SQLite, no HTTP): {in_process(40, tmp):.2f} ms per answer", flush=True)
+    if args.in_process_only:
+        return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         targets = [("SQLite", lambda k: f"sqlite:///{tmp}/bench_{k}.db")]

@@ -86,6 +86,9 @@ def test_no_candidate_response_carries_keys_parameters_or_other_sessions(client,
     # the OpenAPI document describes no endpoint that serves a key
     spec = client.get("/openapi.json").text
     assert ADMIN_KEY not in spec and "rationale" not in spec
+    paths = json.loads(spec)["paths"]
+    assert {"/api/v1/sessions", "/api/v1/sessions/{session_id}/item", "/api/v1/sessions/{session_id}/answers",
+            "/api/v1/sessions/{session_id}/result", "/api/v1/admin/banks", "/api/v1/admin/responses"} <= set(paths)
 
 
 @pytest.mark.parametrize("headers,status", [({}, 401), ({"X-API-Key": "wrong"}, 403), ({"X-API-Key": ""}, 401)])
