@@ -44,7 +44,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -193,6 +193,9 @@ class Item(BaseModel):
     enemy_groups: list[str] = Field(default_factory=list, description="items sharing a group are enemies")
     status: Status = "operational"
     exposure: float | None = Field(None, gt=0.0, le=1.0, description="Sympson-Hetter exposure-control parameter")
+    exposure_conditional: list[Annotated[float, Field(gt=0.0, le=1.0)]] | None = Field(
+        None, min_length=2, description="conditional Sympson-Hetter parameters, one per θ̂ stratum of the design's "
+                                        "exposure.strata (Stocking & Lewis 1998)")
     provenance: Provenance | None = None
     content: ItemContent | None = None
 
@@ -703,6 +706,17 @@ class GridTables:
         return self.theta.size
 
 
+def _conditional_exposure(items) -> np.ndarray:
+    n_strata = max((len(it.exposure_conditional) for it in items if it.exposure_conditional), default=0)
+    out = np.ones((len(items), n_strata))
+    for k, it in enumerate(items):
+        if it.exposure_conditional and len(it.exposure_conditional) == n_strata:
+            out[k] = it.exposure_conditional
+        elif it.exposure is not None:
+            out[k] = it.exposure
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class ItemArrays:
     """Struct-of-arrays form of a bank (see DESIGN.md, convention 1).
@@ -719,6 +733,8 @@ class ItemArrays:
     domains : tuple of str
     status : ndarray of int8, ``(I,)`` -- index into :data:`STATUSES`
     exposure : ndarray, ``(I,)`` -- Sympson-Hetter parameter, 1.0 when none is set
+    exposure_conditional : ndarray, ``(I, S)`` -- conditional Sympson-Hetter parameters per θ̂ stratum
+        (``S`` = 0 when no item has them; an item without them repeats its ``exposure``)
     enemy_pairs : ndarray of int, ``(E, 2)`` -- item index pairs that must not meet
     scaling : float
     """
@@ -734,6 +750,7 @@ class ItemArrays:
     domains: tuple[str, ...] = ()
     status: np.ndarray = field(default=None, repr=False)
     exposure: np.ndarray = field(default=None, repr=False)
+    exposure_conditional: np.ndarray = field(default=None, repr=False)
     enemy_pairs: np.ndarray = field(default=None, repr=False)
     scaling: float = 1.0
 
@@ -774,6 +791,7 @@ class ItemArrays:
             domains=domains,
             status=np.array([STATUSES.index(it.status) for it in items], dtype=np.int8),
             exposure=np.array([1.0 if it.exposure is None else it.exposure for it in items]),
+            exposure_conditional=_conditional_exposure(items),
             enemy_pairs=np.array(sorted(pairs), dtype=int).reshape(-1, 2),
             scaling=float(scaling),
         )
@@ -845,6 +863,7 @@ class ItemArrays:
             domains=self.domains,
             status=self.status[idx],
             exposure=self.exposure[idx],
+            exposure_conditional=self.exposure_conditional[idx],
             enemy_pairs=pairs,
             scaling=self.scaling,
         )

@@ -334,10 +334,10 @@ def cmd_simulate(args) -> int:
             return
         if tqdm is not None:
             if bar is None:
-                bar = tqdm(total=total, desc=cfg.name, unit="cell", file=sys.stderr)
-            bar.update(1)
+                bar = tqdm(total=total, desc=cfg.name, unit="simulee", unit_scale=True, file=sys.stderr)
+            bar.update(done - bar.n)
         else:
-            print(f"  {done}/{total} cells", file=sys.stderr, flush=True)
+            print(f"  {done}/{total} simulees", file=sys.stderr, flush=True)
 
     client = cluster = None
     if args.scheduler or args.workers:

@@ -13,7 +13,7 @@ from scipy import integrate
 from scipy.stats import norm
 
 from adaptive import ItemBank
-from adaptive.cat import ExamDesign, simulate_cat
+from adaptive.cat import CatEngine, ExamDesign, simulate_cat
 from adaptive.cli import main
 from adaptive.simulation.exposure import derive_sympson_hetter
 from adaptive.simulation.metrics import precision
@@ -104,8 +104,12 @@ def _small_study(tmp_path, **over):
 
 def test_results_do_not_depend_on_chunking_or_order(tmp_path):
     a = run_study(_small_study(tmp_path))
-    b = run_study(_small_study(tmp_path, simulees={"n": 300, "replications": 2, "chunk_size": 7}))
+    calls = []
+    b = run_study(_small_study(tmp_path, simulees={"n": 300, "replications": 2, "chunk_size": 7}),
+                  progress=lambda done, total: calls.append((done, total)))
     assert len(a.cells) == 8
+    # progress counts simulees chunk by chunk: 8 cells of 300 in chunks of 7 (42 full + one of 6)
+    assert len(calls) == 8 * 43 and calls[-1] == (2400, 2400) and calls[0] == (7, 2400)
     for x, y in zip(a.cells, b.cells):
         # the same simulees, items, lengths and decisions; θ̂ and SE equal up to the rounding of BLAS
         # products over batches of a different size (1e-15)
@@ -165,6 +169,44 @@ def test_sympson_hetter_parameters_hold_the_target_rate():
     assert (check.exposure_counts / 4000).max() < 0.24
     with pytest.raises(ValueError, match="cannot hold every rate"):
         derive_sympson_hetter(ExamDesign(min_length=25, max_length=25), synthetic_bank(60, rng=1), target=0.2)
+
+
+def test_conditional_sympson_hetter_holds_the_rate_in_every_theta_stratum():
+    """Stocking & Lewis (1998): marginal SH leaves candidates of similar ability sharing items
+    (here rates near 1 at θ = ±2); conditional SH holds the target at every ability level."""
+    bank = synthetic_bank(300, rng=6)
+    design = ExamDesign(min_length=25, max_length=25)
+
+    def max_rate_at(res, theta):
+        cell = run_cell(res.design, res.bank, SimuleeSpec(distribution="grid", grid=[theta], n=1000), seed=5)
+        return (cell.exposure_counts / 1000).max()
+
+    plain = derive_sympson_hetter(design, bank, target=0.2, simulees=2000, seed=3)
+    assert max_rate_at(plain, -2.0) > 0.8 and max_rate_at(plain, 2.0) > 0.8
+    cond = derive_sympson_hetter(design, bank, target=0.2, simulees=1500, seed=3, strata=[-1.0, 0.0, 1.0])
+    assert cond.converged and cond.max_rate_trace[-1] <= 0.21
+    assert cond.k.shape == (300, 4) and cond.exposure_rates.shape == (4, 300)
+    assert cond.design.exposure.strata == [-1.0, 0.0, 1.0] and cond.design.exposure.sympson_hetter
+    # fresh simulees at four ability levels: every item near the target (max over 300 items, n = 1000)
+    for theta in (-2.0, -0.5, 0.5, 2.0):
+        assert max_rate_at(cond, theta) < 0.28, theta
+    # the parameters live in the bank and survive JSON
+    again = ItemBank.model_validate_json(cond.bank.to_json())
+    np.testing.assert_array_equal(again.compile().exposure_conditional, cond.bank.compile().exposure_conditional)
+    assert sum(it.exposure_conditional is not None for it in again.items) > 20
+
+
+def test_conditional_sympson_hetter_settings_are_checked():
+    with pytest.raises(ValueError, match="must increase"):
+        ExamDesign(exposure={"sympson_hetter": True, "strata": [0.0, -1.0]})
+    with pytest.raises(ValueError, match="set sympson_hetter"):
+        ExamDesign(exposure={"strata": [0.0]})
+    bank = synthetic_bank(40, rng=2)
+    items = [it.model_copy(update={"exposure_conditional": [0.5, 0.5, 0.5]}) if k == 3 else it
+             for k, it in enumerate(bank.items)]
+    odd = ItemBank(items=items)
+    with pytest.raises(Exception, match="one parameter per stratum"):
+        CatEngine(ExamDesign(max_length=10, exposure={"sympson_hetter": True, "strata": [0.0]}), odd)
 
 
 def test_recovery_study_error_shrinks_with_sample_size():

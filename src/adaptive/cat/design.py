@@ -117,12 +117,25 @@ class ExposureSpec(BaseModel):
       a parameter always pass);
     * ``max_rate``: an item whose exposure rate so far exceeds ``max_rate`` is not eligible
       (restricted maximum exposure, Revuelta & Ponsoda 1998).
+
+    ``strata`` (increasing θ cut points) makes Sympson–Hetter conditional (Stocking & Lewis
+    1998): an item is then administered with probability ``exposure_conditional[s]``, where ``s``
+    is the stratum of the session's current θ̂ (items without those parameters use ``exposure``).
     """
 
     model_config = _STRICT
     randomesque: int = Field(1, ge=1)
     sympson_hetter: bool = False
     max_rate: float | None = Field(None, gt=0.0, le=1.0)
+    strata: list[float] = Field(default_factory=list, description="θ cut points of conditional Sympson-Hetter")
+
+    @model_validator(mode="after")
+    def _check(self) -> ExposureSpec:
+        if any(b <= a for a, b in zip(self.strata, self.strata[1:], strict=False)):
+            raise ValueError(f"exposure.strata must increase, got {self.strata}")
+        if self.strata and not self.sympson_hetter:
+            raise ValueError("exposure.strata are the strata of conditional Sympson-Hetter: set sympson_hetter = true")
+        return self
 
 
 class ContentSpec(BaseModel):

@@ -219,6 +219,12 @@ class CatEngine:
         missing = [i for i in d.start.item_ids if i not in self.bank.index]
         if missing:
             problems.append(f"start.item_ids {missing} are not in the bank")
+        n_strata = len(d.exposure.strata) + 1
+        wrong = [it.id for it in self.bank.items if it.exposure_conditional is not None
+                 and len(it.exposure_conditional) != n_strata]
+        if d.exposure.strata and wrong:
+            problems.append(f"exposure.strata makes {n_strata} θ strata, but items {wrong[:5]} have "
+                            "exposure_conditional of another length; give one parameter per stratum")
         if d.selection.rule == "a_stratified" and d.selection.strata > d.max_length:
             problems.append(f"selection.strata {d.selection.strata} exceeds max_length {d.max_length}")
         lo = hi = None
@@ -496,7 +502,7 @@ class CatEngine:
                 if scored.size == 0:
                     break
                 u = uniforms(state.keys[scored], state.n_given[scored] * 4096 + attempt, "sympson_hetter")
-                rejected = scored[u >= self.arrays.exposure[items[scored]]]
+                rejected = scored[u >= self._sh_parameter(state.theta[scored], items[scored])]
                 if rejected.size == 0:
                     break
                 state.blocked[rejected, items[rejected]] = True  # passed over for the rest of this test
@@ -506,6 +512,16 @@ class CatEngine:
         if gone.size:
             self._stop(state, gone, _POOL)
         return items
+
+    def _sh_parameter(self, theta, items) -> np.ndarray:
+        """Sympson–Hetter K of ``items``; conditional on the θ̂ stratum when the design has strata."""
+        strata = self.design.exposure.strata
+        if not strata:
+            return self.arrays.exposure[items]
+        table = self.arrays.exposure_conditional
+        if table.shape[1] != len(strata) + 1:  # no item has conditional parameters: each keeps its exposure
+            return self.arrays.exposure[items]
+        return table[items, np.searchsorted(np.asarray(strata), theta, side="right")]
 
     def _select_scored_rows(self, state, rows, attempt=0):
         d = self.design

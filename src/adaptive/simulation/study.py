@@ -240,9 +240,12 @@ def _true_thetas(spec: SimuleeSpec, rng: np.random.Generator) -> np.ndarray:
 
 
 def run_cell(design: ExamDesign, bank: ItemBank, simulees: SimuleeSpec, seed: int, condition: int = 0,
-             replication: int = 0, true_bank: ItemBank | None = None, engine: CatEngine | None = None
-             ) -> CellResult:
-    """Run one condition × replication in chunks and reduce it to per-simulee summaries."""
+             replication: int = 0, true_bank: ItemBank | None = None, engine: CatEngine | None = None,
+             on_chunk=None) -> CellResult:
+    """Run one condition × replication in chunks and reduce it to per-simulee summaries.
+
+    ``on_chunk(n)`` is called after each chunk with the number of simulees it held.
+    """
     import time
 
     started = time.perf_counter()
@@ -276,6 +279,8 @@ def run_cell(design: ExamDesign, bank: ItemBank, simulees: SimuleeSpec, seed: in
             counts = domain_counts(res, bp.item_domain, bp.n_domains)
             b_lo, b_hi = bp.bounds(res.n_items)
             ok[lo:hi] = np.all((counts >= b_lo) & (counts <= b_hi), axis=1)
+        if on_chunk is not None:
+            on_chunk(hi - lo)
     return CellResult(condition, replication, true_theta, theta, se, length, decision, ok, exposure, pretest,
                       time.perf_counter() - started)
 
@@ -340,7 +345,8 @@ def run_study(cfg: StudyConfig | str | Path, *, client=None, progress=None) -> S
     """Run every condition × replication (in-process, or on a ``dask.distributed.Client``) and summarize.
 
     Results are identical whichever way the cells run (see the module docstring).
-    ``progress``: callable ``(done, total)`` after each cell.
+    ``progress``: callable ``(done, total)`` counting simulees, called after each chunk in-process
+    and after each cell on Dask.
     """
     if not isinstance(cfg, StudyConfig):
         cfg = load_study(cfg)
@@ -351,15 +357,23 @@ def run_study(cfg: StudyConfig | str | Path, *, client=None, progress=None) -> S
     for c in conds:
         CatEngine(c.design, bank)  # refuse a design the bank cannot meet before anything runs
     tasks = [(c.index, r) for c in conds for r in range(cfg.simulees.replications)]
-    total = len(tasks)
+    per_cell = cfg.simulees.n * (len(cfg.simulees.grid) if cfg.simulees.distribution == "grid" else 1)
+    total = len(tasks) * per_cell
+    done_simulees = 0
+
+    def advance(n):
+        nonlocal done_simulees
+        done_simulees += n
+        if progress:
+            progress(done_simulees, total)
+
     if client is None:
         cells = []
         engines = {}
-        for k, (ci, r) in enumerate(tasks):
+        for ci, r in tasks:
             eng = engines.setdefault(ci, CatEngine(conds[ci].design, bank))
-            cells.append(run_cell(conds[ci].design, bank, cfg.simulees, cfg.seed, ci, r, true_bank, eng))
-            if progress:
-                progress(k + 1, total)
+            cells.append(run_cell(conds[ci].design, bank, cfg.simulees, cfg.seed, ci, r, true_bank, eng,
+                                  on_chunk=advance))
     else:
         from dask.distributed import as_completed
 
@@ -368,11 +382,10 @@ def run_study(cfg: StudyConfig | str | Path, *, client=None, progress=None) -> S
         futures = [client.submit(run_cell, conds[ci].design, bank_f, cfg.simulees, cfg.seed, ci, r, true_f,
                                  pure=False) for ci, r in tasks]
         done = {}
-        for k, fut in enumerate(as_completed(futures)):
+        for fut in as_completed(futures):
             cell = fut.result()
             done[(cell.condition, cell.replication)] = cell
-            if progress:
-                progress(k + 1, total)
+            advance(cell.true_theta.size)
         cells = [done[t] for t in tasks]
     return summarize(cfg, conds, cells, bank)
 
