@@ -230,3 +230,15 @@ def test_delivery_refuses_banks_it_cannot_show(tmp_path):
     with pytest.raises(Exception, match="Q0.*no content"):
         d.add_version(bank, ExamDesign(min_length=1, max_length=3))
     assert d.versions() == []
+
+
+def test_the_first_upload_to_an_empty_database_needs_its_design(make_client, tmp_path, cmcs_bank, cmcs_pool):
+    client = make_client(f"sqlite:///{tmp_path / 's.db'}", bank=None)
+    assert client.post(API + "/sessions", json={}).status_code == 409  # nothing to deliver yet
+    bank = json.loads(cmcs_bank.to_json())
+    r = client.post(API + "/admin/banks", headers=ADMIN, json={"bank": bank})
+    assert r.status_code == 422 and "send the design with the bank" in r.json()["detail"]
+    design = json.loads((cmcs_pool / "design.json").read_text())
+    r = client.post(API + "/admin/banks", headers=ADMIN, json={"bank": bank, "design": design})
+    assert r.status_code == 201 and r.json()["active"] is True
+    assert client.post(API + "/sessions", json={}).status_code == 201

@@ -31,7 +31,7 @@ from ..exceptions import (
     ResponseValidationError,
     SessionStateError,
 )
-from .delivery import Delivery, NotFound, ServiceError
+from .delivery import Delivery, Invalid, NotFound, ServiceError
 from .store import Store, open_store
 
 __all__ = ["create_app"]
@@ -237,8 +237,14 @@ def create_app(database: str | Store = "sqlite:///sessions.db", *, bank: str | I
               summary="Load a bank version (and optionally its design); running sessions keep theirs")
     def load_bank(body: BankUpload):
         b = ItemBank.from_dict(body.bank, source="request body field 'bank'")
-        d = (ExamDesign.from_dict(body.design, source="request body field 'design'") if body.design is not None
-             else delivery.active_version().design)
+        if body.design is not None:
+            d = ExamDesign.from_dict(body.design, source="request body field 'design'")
+        else:
+            try:
+                d = delivery.active_version().design
+            except ServiceError:
+                raise Invalid("request body field 'design': no version is active to take the design from; "
+                              "send the design with the bank") from None
         return delivery.add_version(b, d, source="admin upload", activate=body.activate)
 
     @app.post(API + "/admin/banks/{version_id}/activate", tags=["admin"], dependencies=Admin,
