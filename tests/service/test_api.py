@@ -15,7 +15,7 @@ import pytest
 from adaptive import ItemBank, Session
 from adaptive.cat import ExamDesign
 from adaptive.data_io import read_responses
-from adaptive.service import Delivery, open_store
+from adaptive.service import Delivery, Invalid, delivery_problems, open_store
 
 from .conftest import ADMIN_KEY
 from .helpers import API, answer, keyed_choice, start, take_exam
@@ -225,10 +225,21 @@ def test_audit_trail_explains_each_step(make_client, tmp_path, cmcs_bank):
 
 
 def test_delivery_refuses_banks_it_cannot_show(tmp_path):
-    bank = ItemBank(items=[{"id": f"Q{k}", "a": 1.0, "b": 0.0} for k in range(5)])
     d = Delivery(open_store(f"sqlite:///{tmp_path / 's.db'}"))
-    with pytest.raises(Exception, match="Q0.*no content"):
-        d.add_version(bank, ExamDesign(min_length=1, max_length=3))
+    design = ExamDesign(min_length=1, max_length=3)
+    bank = ItemBank(items=[{"id": f"Q{k}", "a": 1.0, "b": 0.0} for k in range(5)])
+    with pytest.raises(Invalid, match="Q0.*no content"):
+        d.add_version(bank, design)
+    true_false = {"stem": "True or false?", "options": ["True", "False"]}
+    graded = {"id": "G", "model": "graded", "a": 1.0, "thresholds": [-1.0, 1.0],
+              "content": {"stem": "Rate it", "options": ["low", "high"]}}
+    bank = ItemBank(items=[{"id": f"T{k}", "a": 1.0, "b": 0.0, "content": true_false} for k in range(4)] + [graded])
+    problems = delivery_problems(bank)
+    assert problems[0] == "item 'T0': field 'content.key': a right/wrong item needs its key to be scored"
+    assert problems[-1].startswith("item 'G': field 'content.options': 2 options for 3 score categories")
+    assert len(problems) == 5
+    with pytest.raises(Invalid, match="5 problem"):
+        d.add_version(bank, design)
     assert d.versions() == []
 
 

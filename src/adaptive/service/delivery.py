@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..bank import ItemBank
+from ..bank import DICHOTOMOUS_MODELS, ItemBank
 from ..cat.design import ExamDesign
 from ..cat.engine import CatEngine
 from ..cat.session import Session, fingerprint
@@ -81,7 +81,7 @@ def _hash_token(token: str) -> str:
 
 def delivery_problems(bank: ItemBank) -> list[str]:
     """What keeps ``bank`` from being delivered to candidates: every item needs a stem and its
-    options, and a dichotomous item its key; a polytomous item has one option per category."""
+    options, and a right/wrong (1PL-4PL) item its key; a polytomous item has one option per category."""
     problems = []
     for item in bank.items:
         c = item.content
@@ -90,9 +90,9 @@ def delivery_problems(bank: ItemBank) -> list[str]:
             continue
         if len(c.options) < 2:
             problems.append(f"item {item.id!r}: field 'content.options': a candidate needs at least 2 options")
-        elif item.n_cat == 2 and len(c.options) > 2 and c.key is None:
-            problems.append(f"item {item.id!r}: field 'content.key': a multiple-choice item needs its key to be scored")
-        elif item.n_cat > 2 and len(c.options) != item.n_cat:
+        elif item.model in DICHOTOMOUS_MODELS and c.key is None:
+            problems.append(f"item {item.id!r}: field 'content.key': a right/wrong item needs its key to be scored")
+        elif item.model not in DICHOTOMOUS_MODELS and len(c.options) != item.n_cat:
             problems.append(f"item {item.id!r}: field 'content.options': {len(c.options)} options for "
                             f"{item.n_cat} score categories; give one option per category, lowest first")
     return problems
@@ -204,7 +204,7 @@ class Delivery:
                 raise NotFound(f"bank version {version_id} does not exist")
             bank = ItemBank.model_validate_json(row["bank_json"])
             design = ExamDesign.model_validate_json(row["design_json"])
-            keys = np.array([-1 if it.n_cat > 2 or it.content.key is None else ord(it.content.key) - ord("A")
+            keys = np.array([ord(it.content.key) - ord("A") if it.model in DICHOTOMOUS_MODELS else -1
                              for it in bank.items])
             v = Version(int(row["id"]), row["name"], row["version"], bank, design, CatEngine(design, bank), keys)
             self._versions[version_id] = v
