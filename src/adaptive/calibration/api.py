@@ -98,18 +98,25 @@ def _start_values(values, models, n_cat, priors):
     p_int = max(n_internal(FAMILY_OF[m], k) for m, k in zip(models, n_cat))
     phi = np.zeros((n_items, p_int))
     mask = ~np.isnan(values)
-    x = np.where(mask, values, 0.0)
-    scaled = x / np.maximum(n_cat - 1, 1)[None, :]
+    complete = bool(mask.all())
+    x = values if complete else np.fmax(values, 0.0)  # responses are >= 0; fmax maps NaN to 0
+    scale = 1.0 / np.maximum(n_cat - 1, 1)
     answered = mask.sum(axis=1)
-    person = np.where(answered > 0, scaled.sum(axis=1) / np.maximum(answered, 1), 0.5)
-    m_i = mask.sum(axis=0)
+    person = np.where(answered > 0, (x @ scale) / np.maximum(answered, 1), 0.5)
+    m_i = mask.sum(axis=0).astype(float)
+    # item-person correlations over the answered cells, by column sums (no (N, I) temporaries)
+    if complete:
+        s_p, s_pp = np.full(x.shape[1], person.sum()), np.full(x.shape[1], person @ person)
+    else:
+        fmask = mask.astype(float)
+        s_p, s_pp = person @ fmask, (person * person) @ fmask
+    s_x, s_xx, s_xp = x.sum(axis=0), np.einsum("ni,ni->i", x, x), person @ x
     with np.errstate(invalid="ignore", divide="ignore"):
-        mx = x.sum(axis=0) / m_i
-        mz = (mask * person[:, None]).sum(axis=0) / m_i
-        cov = (mask * (x - mx) * (person[:, None] - mz)).sum(axis=0)
-        vx = (mask * (x - mx) ** 2).sum(axis=0)
-        vz = (mask * (person[:, None] - mz) ** 2).sum(axis=0)
-        r = np.nan_to_num(cov / np.sqrt(vx * vz), nan=0.3)
+        mx, mz = s_x / m_i, s_p / m_i
+        cov = s_xp - mx * s_p
+        vx = np.maximum(s_xx - m_i * mx * mx, 0.0)
+        vz = np.maximum(s_pp - m_i * mz * mz, 0.0)
+        r = np.nan_to_num(cov / np.sqrt(vx * vz), nan=0.3, posinf=0.3, neginf=0.3)
     r = np.clip(r, 0.05, 0.9)
     a0 = np.clip(1.702 * r / np.sqrt(1 - r ** 2), 0.3, 3.0)
     c_start = 0.2
@@ -122,7 +129,7 @@ def _start_values(values, models, n_cat, priors):
     dich = np.flatnonzero(fam_arr == DICH)
     if dich.size:  # one vectorized pass (scipy's ppf costs ~0.1 ms a call)
         mods = [models[j] for j in dich]
-        p = (x[:, dich].sum(axis=0) + 0.5) / (m_i[dich] + 1.0)
+        p = (s_x[dich] + 0.5) / (m_i[dich] + 1.0)
         c0 = np.array([c_start if m in ("3pl", "4pl") else 0.0 for m in mods])
         u0 = np.array([0.98 if m == "4pl" else 1.0 for m in mods])
         pstar = np.clip((p - c0) / (u0 - c0), 0.02, 0.98)

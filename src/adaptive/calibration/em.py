@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import expit, log_expit
 
-from .models import DICH, dich_prob_hessian, log_prob, log_prob_and_grad
+from .models import _Z_CLIP, DICH, dich_prob_hessian, log_prob, log_prob_and_grad
 from .priors import prior_terms
 
 __all__ = ["Problem", "EMSettings", "EMState", "run_em"]
@@ -83,12 +84,13 @@ class Problem:
         self.latent_free = np.asarray(latent_free, dtype=bool)
         self.priors = priors
         self.dtype = dtype
+        values = np.asarray(values, dtype=float)
         n, n_items = values.shape
         self.n_persons, self.n_items = n, n_items
+        self.values = values
         mask = ~np.isnan(values)
         self.complete = bool(mask.all())
-        cat = np.where(mask, values, 0).astype(np.int64)
-        self.category, self.mask = cat, mask
+        self.mask = mask
         # indicator columns for every (item, category >= 1)
         cols_item, cols_cat = [], []
         for k in range(1, int(self.n_cat.max())):
@@ -97,16 +99,22 @@ class Problem:
             cols_cat.append(np.full(items_k.size, k))
         self.col_item = np.concatenate(cols_item)
         self.col_cat = np.concatenate(cols_cat)
-        blocks = [(cat[:, self.col_item] == self.col_cat[None, :]) & mask[:, self.col_item]]
+        # written straight into the product's dtype (NaN equals no category, so missing cells are 0)
+        n_y = self.col_item.size
+        z = np.empty((n, n_y + (0 if self.complete else n_items)), dtype=dtype)
+        pos = 0
+        for k, items_k in enumerate(cols_item, start=1):
+            block = values if items_k.size == n_items else values[:, items_k]
+            np.equal(block, float(k), out=z[:, pos:pos + items_k.size], casting="unsafe")
+            pos += items_k.size
         if not self.complete:
-            blocks.append(mask)
-        z = np.concatenate(blocks, axis=1)
-        density = z.mean() if z.size else 1.0
+            np.copyto(z[:, n_y:], mask, casting="unsafe")
+        density = np.count_nonzero(z) / z.size if z.size else 1.0
         if density < 0.08 and z.size > 20_000_000:
-            self.z = sp.csr_matrix(z.astype(dtype))
+            self.z = sp.csr_matrix(z)
             self.zt = self.z.T.tocsr()
         else:
-            self.z = z.astype(dtype)
+            self.z = z
             self.zt = None
         self.n_ycols = self.col_item.size
         one_hot = np.zeros((n, self.n_groups))
@@ -119,6 +127,13 @@ class Problem:
         self.has_tie = bool(self.tied.any())
         self.n_latent_free = int(self.latent_free.sum())
         self.n_free = self.n_item_free + int(self.has_tie) + self.n_latent_free
+
+    @property
+    def category(self) -> np.ndarray:
+        """``(N, I)`` int categories, 0 where not administered (see ``mask``)."""
+        if "_category" not in self.__dict__:
+            self.__dict__["_category"] = np.where(self.mask, self.values, 0).astype(np.int64)
+        return self.__dict__["_category"]
 
     # ------------------------------------------------------------------ parameter vector
     def pack(self, phi, latent) -> np.ndarray:
@@ -305,25 +320,41 @@ class Problem:
         """Maximize every item's expected complete-data log-likelihood plus log prior.
 
         Newton (3PL/4PL, where the negative Hessian is positive definite) or Fisher scoring, with a trust
-        region and step halving, on the items that have not converged yet.
+        region and step halving, on the items that have not converged yet. Two-parameter logistic items
+        (no asymptotes, no common slope) go through a kernel on ``(I, Q)`` arrays: their Fisher scoring is
+        Newton's method on a weighted logistic regression.
         """
         free = self.free
         if not free.any() and not self.has_tie:
             return phi
         phi = phi.copy()
+        plain = self._plain_rows
+        if plain.any():
+            self._newton(phi, r, plain & free.any(axis=1), self._plain_objective, self._plain_grad_fisher, False,
+                         max_newton, tol, tie=False)
+        rest = ~plain
+        if rest.any() and (free[rest].any() or self.has_tie):
+            self._newton(phi, r, rest & free.any(axis=1), self._item_objective, self.item_grad_fisher,
+                         self._use_newton, max_newton, tol, tie=self.has_tie)
+        return phi
+
+    def _newton(self, phi, r, active, objective, grad_curv, exact, max_newton, tol, tie):
+        """Damped Newton / Fisher scoring in place on the rows of ``phi`` marked ``active`` (see mstep_items)."""
+        free = self.free
+        subset = active.copy()
         # asymptotes (logit scale) move at most one unit per EM cycle: an early, poor posterior must not push
         # c to 0 (logit -> -inf), where its gradient vanishes and later cycles could never bring it back
         lo, hi = phi - self._cycle_cap, phi + self._cycle_cap
-        f = self._item_objective(phi, r)
+        f = np.full(self.n_items, -np.inf)
+        rows0 = np.flatnonzero(subset | (self.tied if tie else False))
+        f[rows0] = objective(phi[rows0], r[rows0], rows0)
         eye = np.eye(phi.shape[1])
-        exact = self._use_newton
-        active = free.any(axis=1)
         max_step = self._max_step
         for _ in range(max_newton):
             idx = np.flatnonzero(active)
             if idx.size:
                 ph, rr = phi[idx], r[idx]
-                grad, curv = self.item_grad_fisher(ph, rr, exact=exact, idx=idx)
+                grad, curv = grad_curv(ph, rr, exact=exact, idx=idx)
                 # parameters at their per-cycle bound and pushed outward stay put this iteration
                 fr = free[idx] & ~((ph <= lo[idx]) & (grad < 0)) & ~((ph >= hi[idx]) & (grad > 0))
                 fm = fr[:, :, None] & fr[:, None, :]
@@ -349,7 +380,7 @@ class Problem:
                 for _half in range(30):
                     rows = idx[pend]
                     trial = np.clip(ph[pend] + mult * step[pend], lo[rows], hi[rows])
-                    f_new = self._item_objective(trial, r[rows], rows)
+                    f_new = objective(trial, r[rows], rows)
                     ok = f_new >= f[rows] - 1e-12 * np.abs(f[rows])
                     acc = pend[ok]
                     phi[idx[acc]] = trial[ok]
@@ -360,13 +391,57 @@ class Problem:
                         break
                     mult /= 2
                 active[idx[taken < tol]] = False
-            if self.has_tie:
-                phi, f = self._tied_slope_step(phi, r, f)
+            if tie:
+                phi[:], f = self._tied_slope_step(phi, r, f)
                 if self._last_tie_move >= tol:
-                    active |= free.any(axis=1)
-            if not active.any() and (not self.has_tie or self._last_tie_move < tol):
+                    active |= subset
+            if not active.any() and (not tie or self._last_tie_move < tol):
                 break
-        return phi
+
+    @property
+    def _plain_rows(self) -> np.ndarray:
+        """Items whose only free parameters are a slope and an intercept of a logistic curve without asymptotes."""
+        if "_plain" not in self.__dict__:
+            plain = (self.family == DICH) & ~self.tied
+            if self.phi0.shape[1] >= 4:
+                plain &= ~self.free[:, 2:4].any(axis=1)
+                plain &= (self.phi0[:, 2] == -np.inf) & (self.phi0[:, 3] == np.inf)
+            self.__dict__["_plain"] = plain
+        return self.__dict__["_plain"]
+
+    def _plain_z(self, phi):
+        return np.clip(phi[:, 0, None] * self.theta[None, :] + phi[:, 1, None], -_Z_CLIP, _Z_CLIP)
+
+    def _plain_objective(self, phi, r, idx):
+        """:meth:`_item_objective` of 2PL rows: ``sum_q r1 z + n log(1 - P)``, ``z = a θ + delta``."""
+        z = self._plain_z(phi)
+        r1 = r[:, :, 1]
+        f = np.einsum("iq,iq->i", r1, z) + np.einsum("iq,iq->i", r1 + r[:, :, 0], log_expit(-z))
+        if self.priors:
+            f = f + prior_terms(self.priors, self.family[idx], self.n_cat[idx], phi, self._prior_free[idx])[0]
+        return np.where(np.isfinite(f), f, -np.inf)
+
+    def _plain_grad_fisher(self, phi, r, exact=False, idx=None):
+        """:meth:`item_grad_fisher` of 2PL rows: gradient ``sum_q (r1 - n P) [θ, 1]``, Fisher
+        ``sum_q n P (1 - P) [θ, 1][θ, 1]^T``."""
+        z = self._plain_z(phi)
+        prob = expit(z)
+        r1 = r[:, :, 1]
+        n = r1 + r[:, :, 0]
+        resid = r1 - n * prob
+        w = n * prob * (1.0 - prob)
+        th = self.theta
+        grad = np.zeros(phi.shape)
+        grad[:, 0], grad[:, 1] = resid @ th, resid.sum(axis=1)
+        fisher = np.zeros(phi.shape + (phi.shape[1],))
+        fisher[:, 0, 0] = w @ (th * th)
+        fisher[:, 0, 1] = fisher[:, 1, 0] = w @ th
+        fisher[:, 1, 1] = w.sum(axis=1)
+        if self.priors:
+            _, pg, ph = prior_terms(self.priors, self.family[idx], self.n_cat[idx], phi, self._prior_free[idx])
+            grad += pg
+            fisher -= ph
+        return grad, fisher
 
     _last_tie_move = 0.0
 
