@@ -99,16 +99,20 @@ class Problem:
             cols_cat.append(np.full(items_k.size, k))
         self.col_item = np.concatenate(cols_item)
         self.col_cat = np.concatenate(cols_cat)
-        # written straight into the product's dtype (NaN equals no category, so missing cells are 0)
+        # written straight into the product's dtype (NaN equals no category, so missing cells are 0); then one
+        # "answered" column per item when data are missing and one indicator column per latent group, so that
+        # the product also adds each person's log prior weights and the count product gives the group masses
         n_y = self.col_item.size
-        z = np.empty((n, n_y + (0 if self.complete else n_items)), dtype=dtype)
+        n_mask = 0 if self.complete else n_items
+        z = np.zeros((n, n_y + n_mask + self.n_groups), dtype=dtype)
         pos = 0
         for k, items_k in enumerate(cols_item, start=1):
             block = values if items_k.size == n_items else values[:, items_k]
             np.equal(block, float(k), out=z[:, pos:pos + items_k.size], casting="unsafe")
             pos += items_k.size
-        if not self.complete:
-            np.copyto(z[:, n_y:], mask, casting="unsafe")
+        if n_mask:
+            np.copyto(z[:, n_y:n_y + n_mask], mask, casting="unsafe")
+        z[np.arange(n), n_y + n_mask + self.groups] = 1.0
         density = np.count_nonzero(z) / z.size if z.size else 1.0
         if density < 0.08 and z.size > 20_000_000:
             self.z = sp.csr_matrix(z)
@@ -116,11 +120,8 @@ class Problem:
         else:
             self.z = z
             self.zt = None
-        self.n_ycols = self.col_item.size
-        one_hot = np.zeros((n, self.n_groups))
-        one_hot[np.arange(n), self.groups] = 1.0
-        self.group_onehot = one_hot
-        self.group_sizes = one_hot.sum(axis=0)
+        self.n_ycols, self.n_maskcols = n_y, n_mask
+        self.group_sizes = np.bincount(self.groups, minlength=self.n_groups).astype(float)
         # parameter vector layout
         self.free_idx = np.flatnonzero(self.free.ravel())
         self.n_item_free = self.free_idx.size
@@ -183,20 +184,38 @@ class Problem:
         return lw - np.logaddexp.reduce(lw, axis=1, keepdims=True)
 
     # ------------------------------------------------------------------ E-step
-    def loglik_table(self, logp):
-        """``(N, Q)`` log-likelihood of every person at every node."""
+    #: largest change of a grid-table entry that an incremental single-precision E-step product may carry
+    #: (its log-likelihood error is then below ~1e-4; measured ~1e-6 for the changes of late EM cycles)
+    incremental_limit = 0.5
+
+    def loglik_table(self, logp, log_weights, fast=False):
+        """``(N, Q)`` log-likelihood plus log prior weight of every person at every node (a new array).
+
+        One product ``Z @ T``: ``T`` stacks the log-probability differences of the observed categories, the
+        category-0 log-probabilities (missing data) and, for each group's indicator column, the group's log
+        prior weights (plus, with complete data, the sum of the category-0 log-probabilities).
+
+        With ``fast`` (and a dense indicator matrix) the product is incremental: ``Z @ T`` is kept in double
+        precision from the last exact product, and a table that moved by at most ``incremental_limit`` is
+        evaluated as ``Z @ T_old + Z @ (T - T_old)`` with the small difference product in single precision,
+        which halves the cost of the largest product while its rounding error scales with the change, not
+        with the log-likelihood itself.
+        """
         t_y = logp[self.col_item, :, self.col_cat] - logp[self.col_item, :, 0]
-        if self.complete:
-            table = t_y
-            base = logp[:, :, 0].sum(axis=0)
-        else:
-            table = np.concatenate([t_y, logp[:, :, 0]], axis=0)
-            base = None
-        out = self.z @ table.astype(self.dtype, copy=False)
-        out = np.asarray(out, dtype=np.float64)
-        if base is not None:
-            out += base
-        return out
+        const = log_weights + logp[:, :, 0].sum(axis=0) if self.complete else log_weights
+        parts = [t_y, const] if self.complete else [t_y, logp[:, :, 0], const]
+        table = np.concatenate(parts, axis=0)
+        incremental = fast and self.zt is None and self.dtype == np.float64 and table.shape[0] >= 64
+        prev = self.__dict__.get("_last_product") if incremental else None
+        if prev is not None:
+            delta = table - prev[0]
+            if np.abs(delta).max() <= self.incremental_limit:
+                return np.add(prev[1], self._z_counts.T @ delta.astype(np.float32), dtype=np.float64)
+        full = np.asarray(self.z @ table.astype(self.dtype, copy=False), dtype=np.float64)
+        if incremental:
+            self.__dict__["_last_product"] = (table, full)
+            return full.copy()
+        return full
 
     def posterior(self, logp, latent, fast=False):
         """Posterior weights ``(N, Q)`` and the marginal log-likelihood.
@@ -204,16 +223,12 @@ class Problem:
         With ``fast`` the weights are exponentiated and kept in float32 (they feed only the float32 count
         product); the per-person sums that make the log-likelihood are accumulated in float64.
         """
-        a = self.loglik_table(logp)
-        lw = self.log_weights(latent)
-        if self.n_groups == 1:
-            a += lw[0]
-        else:
-            a += lw[self.groups]
+        a = self.loglik_table(logp, self.log_weights(latent), fast)
         m = a.max(axis=1, keepdims=True)
-        a -= m
         if fast:
-            a = a.astype(np.float32)
+            a = np.subtract(a, m, out=np.empty(a.shape, np.float32), casting="same_kind")
+        else:
+            a -= m
         np.exp(a, out=a)
         s = a.sum(axis=1, keepdims=True, dtype=np.float64)
         a /= s.astype(a.dtype)
@@ -241,9 +256,11 @@ class Problem:
         k_max = int(self.n_cat.max())
         r = np.zeros((self.n_items, self.theta.size, k_max))
         r[self.col_item, :, self.col_cat] = u[: self.n_ycols]
-        g_mass = (self.group_onehot.T @ post).astype(np.float64) if self.n_groups > 1 else \
-            post.sum(axis=0, dtype=np.float64)[None, :]
-        n_i = np.broadcast_to(g_mass.sum(axis=0), (self.n_items, self.theta.size)) if self.complete else u[self.n_ycols:]
+        g_mass = u[self.n_ycols + self.n_maskcols:]
+        if self.complete:
+            n_i = np.broadcast_to(g_mass.sum(axis=0), (self.n_items, self.theta.size))
+        else:
+            n_i = u[self.n_ycols:self.n_ycols + self.n_maskcols]
         r[:, :, 0] = n_i - r[:, :, 1:].sum(axis=2)
         np.maximum(r, 0.0, out=r)
         return r, g_mass
@@ -332,7 +349,11 @@ class Problem:
         if plain.any():
             self._newton(phi, r, plain & free.any(axis=1), self._plain_objective, self._plain_grad_fisher, False,
                          max_newton, tol, tie=False)
-        rest = ~plain
+        asym = self._asymptote_rows
+        if asym.any():
+            self._newton(phi, r, asym & free.any(axis=1), self._asym_objective, self._asym_grad_curv, True,
+                         max_newton, tol, tie=False)
+        rest = ~(plain | asym)
         if rest.any() and (free[rest].any() or self.has_tie):
             self._newton(phi, r, rest & free.any(axis=1), self._item_objective, self.item_grad_fisher,
                          self._use_newton, max_newton, tol, tie=self.has_tie)
@@ -408,6 +429,69 @@ class Problem:
                 plain &= (self.phi0[:, 2] == -np.inf) & (self.phi0[:, 3] == np.inf)
             self.__dict__["_plain"] = plain
         return self.__dict__["_plain"]
+
+    @property
+    def _asymptote_rows(self) -> np.ndarray:
+        """Dichotomous items with a lower or upper asymptote (3PL/4PL), not sharing a common slope."""
+        return (self.family == DICH) & ~self.tied & ~self._plain_rows
+
+    def _asym_parts(self, phi):
+        """``z``, ``s = expit(z)``, ``1 - s``, ``c``, ``u``, ``log P1``, ``log P0`` of 3PL/4PL rows (as models._dich)."""
+        z = self._plain_z(phi)
+        s, sc = expit(z), expit(-z)
+        c, u = expit(phi[:, 2, None]), expit(phi[:, 3, None])
+        with np.errstate(divide="ignore"):
+            lp1 = np.log(c + (u - c) * s)
+            lp0 = np.log((1.0 - u) + (u - c) * sc)
+        return z, s, sc, c, u, lp1, lp0
+
+    def _asym_objective(self, phi, r, idx):
+        """:meth:`_item_objective` of 3PL/4PL rows on ``(I, Q)`` arrays."""
+        *_, lp1, lp0 = self._asym_parts(phi)
+        with np.errstate(invalid="ignore"):
+            f = np.einsum("iq,iq->i", r[:, :, 1], lp1) + np.einsum("iq,iq->i", r[:, :, 0], lp0)
+        if self.priors:
+            f = f + prior_terms(self.priors, self.family[idx], self.n_cat[idx], phi, self._prior_free[idx])[0]
+        return np.where(np.isfinite(f), f, -np.inf)
+
+    def _asym_grad_curv(self, phi, r, exact=True, idx=None):
+        """Gradient, Fisher information and negative Hessian of 3PL/4PL rows, ``phi = [a, delta, gamma, omega]``.
+
+        With ``P = c + (u - c) s``: ``dP/dz = (u - c) s (1 - s)``, ``dP/dgamma = c (1 - c)(1 - s)``,
+        ``dP/domega = u (1 - u) s``; the gradient is ``sum_q e dP`` with ``e = r1 / P - r0 / (1 - P)``, the
+        Fisher information ``sum_q n dP dP^T / (P (1 - P))`` and the negative Hessian
+        ``sum_q (r1 / P^2 + r0 / (1 - P)^2) dP dP^T - e d2P``.
+        """
+        _, s, sc, c, u, lp1, lp0 = self._asym_parts(phi)
+        p1, p0 = np.exp(lp1), np.exp(lp0)
+        r1, r0 = r[:, :, 1], r[:, :, 0]
+        th = self.theta
+        w = s * sc
+        pz = (u - c) * w
+        deriv = np.stack([pz * th, pz, c * (1 - c) * sc, u * (1 - u) * s], axis=2)  # (I, Q, 4) dP/dphi
+        e = r1 / p1 - r0 / p0
+        grad = np.einsum("iq,iqr->ir", e, deriv)
+        wf = np.sqrt((r1 + r0) / (p1 * p0))[:, :, None] * deriv
+        fisher = wf.transpose(0, 2, 1) @ wf
+        wo = np.sqrt(r1 / p1 ** 2 + r0 / p0 ** 2)[:, :, None] * deriv
+        neg_h = wo.transpose(0, 2, 1) @ wo
+        t_zz, t_zc, t_zu = e * (u - c) * w * (sc - s), -e * c * (1 - c) * w, e * u * (1 - u) * w
+        th2 = th * th
+        second = np.zeros_like(neg_h)
+        second[:, 0, 0], second[:, 0, 1], second[:, 1, 1] = t_zz @ th2, t_zz @ th, t_zz.sum(axis=1)
+        second[:, 0, 2], second[:, 1, 2] = t_zc @ th, t_zc.sum(axis=1)
+        second[:, 0, 3], second[:, 1, 3] = t_zu @ th, t_zu.sum(axis=1)
+        second[:, 2, 2] = (e * c * (1 - c) * (1 - 2 * c) * sc).sum(axis=1)
+        second[:, 3, 3] = (e * u * (1 - u) * (1 - 2 * u) * s).sum(axis=1)
+        second[:, 1, 0], second[:, 2, 0], second[:, 2, 1] = second[:, 0, 1], second[:, 0, 2], second[:, 1, 2]
+        second[:, 3, 0], second[:, 3, 1] = second[:, 0, 3], second[:, 1, 3]
+        neg_h -= second
+        if self.priors:
+            _, pg, ph = prior_terms(self.priors, self.family[idx], self.n_cat[idx], phi, self._prior_free[idx])
+            grad += pg
+            fisher -= ph
+            neg_h -= ph
+        return grad, (fisher, neg_h)
 
     def _plain_z(self, phi):
         return np.clip(phi[:, 0, None] * self.theta[None, :] + phi[:, 1, None], -_Z_CLIP, _Z_CLIP)
