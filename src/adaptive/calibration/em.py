@@ -436,7 +436,7 @@ class Problem:
         return (self.family == DICH) & ~self.tied & ~self._plain_rows
 
     def _asym_parts(self, phi):
-        """``z``, ``s = expit(z)``, ``1 - s``, ``c``, ``u``, ``log P1``, ``log P0`` of 3PL/4PL rows (as models._dich)."""
+        """``z``, ``s = expit(z)``, ``1 - s``, ``c``, ``u``, ``log P1``, ``log P0`` of 3PL/4PL rows (as _dich)."""
         z = self._plain_z(phi)
         s, sc = expit(z), expit(-z)
         c, u = expit(phi[:, 2, None]), expit(phi[:, 3, None])
