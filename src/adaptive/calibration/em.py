@@ -20,6 +20,8 @@ less than ``tol``-scaled noise (``loglik_tol``). Both traces are kept.
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +32,31 @@ from .models import _Z_CLIP, DICH, dich_prob_hessian, log_prob, log_prob_and_gra
 from .priors import prior_terms
 
 __all__ = ["Problem", "EMSettings", "EMState", "run_em"]
+
+
+_POOL = None
+
+
+def _row_blocks(n_rows, size):
+    """Row slices for threaded work on an ``(n_rows, ...)`` array of ``size`` entries: one block when small,
+    else up to 8. They depend only on the shape (not on the machine), so results are identical whatever the
+    number of cores."""
+    n_blocks = 1 if size < 150_000 else int(min(max(n_rows // 2048, 1), 8))
+    edges = np.linspace(0, n_rows, n_blocks + 1).astype(int)
+    return [slice(lo, hi) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def _run_blocks(fn, blocks):
+    """``[fn(b) for b in blocks]``, on a thread pool when there are several (numpy's element-wise functions and
+    scipy's sparse products release the GIL)."""
+    global _POOL
+    if len(blocks) == 1:
+        return [fn(blocks[0])]
+    if _POOL is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        _POOL = ThreadPoolExecutor(max_workers=max(1, min(cores, 8)), thread_name_prefix="adaptive-estep")
+    futures = [_POOL.submit(fn, b) for b in blocks]
+    return [f.result() for f in futures]
 
 
 @dataclass
@@ -68,10 +95,12 @@ class Problem:
     groups : (N,) int group index 0..G-1
     latent : (G, 2) start mean and SD; latent_free (G, 2) bool
     priors : dict name -> Prior
+    layout : "auto" (default), "dense" or "sparse" -- the indicator matrix of the E-step products. "auto" takes
+        the sparse one (one nonzero per answered cell) when most cells are missing and the data are large.
     """
 
     def __init__(self, values, family, n_cat, phi0, free, tied, theta, groups, latent, latent_free, priors,
-                 dtype=np.float64):
+                 dtype=np.float64, layout="auto"):
         self.family = np.asarray(family)
         self.n_cat = np.asarray(n_cat)
         self.phi0 = np.array(phi0, dtype=float)
@@ -91,43 +120,103 @@ class Problem:
         mask = ~np.isnan(values)
         self.complete = bool(mask.all())
         self.mask = mask
+        self.k_max = int(self.n_cat.max())
         # indicator columns for every (item, category >= 1)
         cols_item, cols_cat = [], []
-        for k in range(1, int(self.n_cat.max())):
+        for k in range(1, self.k_max):
             items_k = np.flatnonzero(self.n_cat > k)
             cols_item.append(items_k)
             cols_cat.append(np.full(items_k.size, k))
         self.col_item = np.concatenate(cols_item)
         self.col_cat = np.concatenate(cols_cat)
-        # written straight into the product's dtype (NaN equals no category, so missing cells are 0); then one
-        # "answered" column per item when data are missing and one indicator column per latent group, so that
-        # the product also adds each person's log prior weights and the count product gives the group masses
-        n_y = self.col_item.size
-        n_mask = 0 if self.complete else n_items
-        z = np.zeros((n, n_y + n_mask + self.n_groups), dtype=dtype)
-        pos = 0
-        for k, items_k in enumerate(cols_item, start=1):
-            block = values if items_k.size == n_items else values[:, items_k]
-            np.equal(block, float(k), out=z[:, pos:pos + items_k.size], casting="unsafe")
-            pos += items_k.size
-        if n_mask:
-            np.copyto(z[:, n_y:n_y + n_mask], mask, casting="unsafe")
-        z[np.arange(n), n_y + n_mask + self.groups] = 1.0
-        density = np.count_nonzero(z) / z.size if z.size else 1.0
-        if density < 0.08 and z.size > 20_000_000:
-            self.z = sp.csr_matrix(z)
-            self.zt = self.z.T.tocsr()
-        else:
-            self.z = z
-            self.zt = None
-        self.n_ycols, self.n_maskcols = n_y, n_mask
+        self.n_ycols = self.col_item.size
+        self.n_maskcols = 0 if self.complete else n_items
         self.group_sizes = np.bincount(self.groups, minlength=self.n_groups).astype(float)
+        n_obs = int(np.count_nonzero(mask))
+        dense_width = self.n_ycols + self.n_maskcols + self.n_groups
+        # sparse products cost ~4x more per nonzero than dense BLAS per entry (measured on 2 cores, both threaded)
+        if layout not in ("auto", "dense", "sparse"):
+            raise ValueError(f"layout={layout!r}: choose 'auto', 'dense' or 'sparse'")
+        cheaper = 4 * (n_obs + n) < n * dense_width and n * dense_width > 1_000_000
+        self.sparse = dtype == np.float64 and (layout == "sparse" or (layout == "auto" and cheaper))
+        if self.sparse:
+            self._build_sparse(values, mask)
+        else:
+            self._build_dense(values, mask, cols_item, dtype)
         # parameter vector layout
         self.free_idx = np.flatnonzero(self.free.ravel())
         self.n_item_free = self.free_idx.size
         self.has_tie = bool(self.tied.any())
         self.n_latent_free = int(self.latent_free.sum())
         self.n_free = self.n_item_free + int(self.has_tie) + self.n_latent_free
+
+    def _build_dense(self, values, mask, cols_item, dtype):
+        """Dense ``Z``: one column per (item, category >= 1), one "answered" column per item when data are missing
+        and one indicator column per latent group, written straight into the product's dtype (NaN equals no
+        category, so missing cells are 0). The group columns make the product add each person's log prior
+        weights and the count product give the group masses."""
+        n, n_items = values.shape
+        z = np.zeros((n, self.n_ycols + self.n_maskcols + self.n_groups), dtype=dtype)
+        pos = 0
+        for k, items_k in enumerate(cols_item, start=1):
+            block = values if items_k.size == n_items else values[:, items_k]
+            np.equal(block, float(k), out=z[:, pos:pos + items_k.size], casting="unsafe")
+            pos += items_k.size
+        if self.n_maskcols:
+            np.copyto(z[:, self.n_ycols:self.n_ycols + self.n_maskcols], mask, casting="unsafe")
+        z[np.arange(n), self.n_ycols + self.n_maskcols + self.groups] = 1.0
+        self.z = z
+
+    def _build_sparse(self, values, mask):
+        """Sparse ``Z`` (CSR) for data with many missing cells: one column per (item, category), so every
+        answered cell is one nonzero, plus one indicator column per latent group; split in row blocks that
+        threads multiply in parallel (scipy's sparse products release the GIL)."""
+        n, n_items = values.shape
+        per_row = mask.sum(axis=1)
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(per_row + 1, out=indptr[1:])
+        flat = np.flatnonzero(mask)  # answered cells in row-major order
+        indices = np.empty(indptr[-1], dtype=np.int32)
+        at_group = indptr[1:] - 1
+        obs = np.ones(indptr[-1], dtype=bool)
+        obs[at_group] = False
+        indices[obs] = (flat % n_items) * self.k_max + values.ravel()[flat].astype(np.int64)
+        indices[at_group] = n_items * self.k_max + self.groups
+        width = n_items * self.k_max + self.n_groups
+        ones64, ones32 = np.ones(indptr[-1]), np.ones(indptr[-1], dtype=np.float32)
+        self.z = sp.csr_matrix((ones64, indices, indptr), shape=(n, width))
+        self._blocks = []
+        for rows_b in _row_blocks(n, n * self.theta.size):  # row blocks as views of the same index arrays
+            lo, hi = indptr[rows_b.start], indptr[rows_b.stop]
+            ptr = indptr[rows_b.start:rows_b.stop + 1] - lo
+            shape = (rows_b.stop - rows_b.start, width)
+            self._blocks.append((rows_b, sp.csr_matrix((ones64[lo:hi], indices[lo:hi], ptr), shape=shape),
+                                 sp.csr_matrix((ones32[lo:hi], indices[lo:hi], ptr), shape=shape)))
+
+    def _product(self, table, single):
+        """``Z @ table`` ``(N, Q)`` in double precision, or in single precision with ``single``."""
+        if not self.sparse:
+            if single:
+                return self._z_counts.T @ table.astype(np.float32)
+            return np.asarray(self.z @ table.astype(self.dtype, copy=False), dtype=np.float64)
+        table = table.astype(np.float32 if single else np.float64)
+        out = np.empty((self.n_persons, table.shape[1]), dtype=table.dtype)
+
+        def block(b):
+            rows, z64, z32 = b
+            out[rows] = (z32 if single else z64) @ table
+
+        _run_blocks(block, self._blocks)
+        return out
+
+    def _count_product(self, post):
+        """``Z.T @ post`` ``(columns, Q)`` in ``count_dtype``."""
+        post = post.astype(self.count_dtype, copy=False)
+        if not self.sparse:
+            return np.asarray(self._z_counts @ post, dtype=np.float64)
+        single = self.count_dtype == np.float32
+        parts = _run_blocks(lambda b: (b[2] if single else b[1]).T @ post[b[0]], self._blocks)
+        return np.sum(parts, axis=0, dtype=np.float64)
 
     @property
     def category(self) -> np.ndarray:
@@ -187,6 +276,8 @@ class Problem:
     #: largest change of a grid-table entry that an incremental single-precision E-step product may carry
     #: (its log-likelihood error is then below ~1e-4; measured ~1e-6 for the changes of late EM cycles)
     incremental_limit = 0.5
+    #: below this many indicator columns the exact product is cheap enough
+    incremental_min_columns = 64
 
     def loglik_table(self, logp, log_weights, fast=False):
         """``(N, Q)`` log-likelihood plus log prior weight of every person at every node (a new array).
@@ -201,17 +292,20 @@ class Problem:
         which halves the cost of the largest product while its rounding error scales with the change, not
         with the log-likelihood itself.
         """
-        t_y = logp[self.col_item, :, self.col_cat] - logp[self.col_item, :, 0]
-        const = log_weights + logp[:, :, 0].sum(axis=0) if self.complete else log_weights
-        parts = [t_y, const] if self.complete else [t_y, logp[:, :, 0], const]
-        table = np.concatenate(parts, axis=0)
-        incremental = fast and self.zt is None and self.dtype == np.float64 and table.shape[0] >= 64
+        if self.sparse:
+            table = np.concatenate([logp.transpose(0, 2, 1).reshape(-1, logp.shape[1]), log_weights], axis=0)
+        else:
+            t_y = logp[self.col_item, :, self.col_cat] - logp[self.col_item, :, 0]
+            const = log_weights + logp[:, :, 0].sum(axis=0) if self.complete else log_weights
+            parts = [t_y, const] if self.complete else [t_y, logp[:, :, 0], const]
+            table = np.concatenate(parts, axis=0)
+        incremental = fast and self.dtype == np.float64 and table.shape[0] >= self.incremental_min_columns
         prev = self.__dict__.get("_last_product") if incremental else None
         if prev is not None:
             delta = table - prev[0]
             if np.abs(delta).max() <= self.incremental_limit:
-                return np.add(prev[1], self._z_counts.T @ delta.astype(np.float32), dtype=np.float64)
-        full = np.asarray(self.z @ table.astype(self.dtype, copy=False), dtype=np.float64)
+                return np.add(prev[1], self._product(delta, single=True), dtype=np.float64)
+        full = self._product(table, single=False)
         if incremental:
             self.__dict__["_last_product"] = (table, full)
             return full.copy()
@@ -224,26 +318,32 @@ class Problem:
         product); the per-person sums that make the log-likelihood are accumulated in float64.
         """
         a = self.loglik_table(logp, self.log_weights(latent), fast)
-        m = a.max(axis=1, keepdims=True)
-        if fast:
-            a = np.subtract(a, m, out=np.empty(a.shape, np.float32), casting="same_kind")
-        else:
-            a -= m
-        np.exp(a, out=a)
-        s = a.sum(axis=1, keepdims=True, dtype=np.float64)
-        a /= s.astype(a.dtype)
-        ll = float(m.sum() + np.log(s).sum())
-        return a, ll
+        out = np.empty(a.shape, np.float32) if fast else a
+
+        def normalize(rows):
+            block = a[rows]
+            m = block.max(axis=1, keepdims=True)
+            e = np.subtract(block, m, out=out[rows], casting="same_kind")
+            # weights below e^-80 (single) / e^-700 (double) of a person's largest are kept at that floor: they
+            # change no sum, and subnormal numbers would slow every later product several-fold
+            np.maximum(e, -80.0 if e.dtype == np.float32 else -700.0, out=e)
+            np.exp(e, out=e)
+            s = e.sum(axis=1, keepdims=True, dtype=np.float64)
+            e /= s.astype(e.dtype)
+            return float(m.sum() + np.log(s).sum())
+
+        ll = math.fsum(_run_blocks(normalize, _row_blocks(a.shape[0], a.size)))
+        return out, ll
 
     @property
     def _z_counts(self):
-        """The indicator matrix in single precision for the count product (counts feed the M-step only; their
-        float32 rounding, ~1e-7 relative, moves no estimate visibly, while the log-likelihood stays in float64)."""
-        src = self.zt if self.zt is not None else self.z.T
+        """The dense indicator matrix transposed, in single precision for the count product (counts feed the
+        M-step only; their float32 rounding, ~1e-7 relative, moves no estimate visibly, while the log-likelihood
+        stays in float64)."""
         if self.count_dtype == np.float64:
-            return src
+            return self.z.T
         if "_z32" not in self.__dict__:
-            self.__dict__["_z32"] = src.astype(np.float32)
+            self.__dict__["_z32"] = self.z.T.astype(np.float32)
         return self.__dict__["_z32"]
 
     #: float32 counts unless a tolerance below 1e-5 asks for more digits than they carry
@@ -251,14 +351,17 @@ class Problem:
 
     def counts(self, post):
         """Expected counts ``R (I, Q, K)`` and per-group node masses ``(G, Q)``."""
-        u = self._z_counts @ post.astype(self.count_dtype, copy=False)
-        u = np.asarray(u, dtype=np.float64)
-        k_max = int(self.n_cat.max())
-        r = np.zeros((self.n_items, self.theta.size, k_max))
+        u = self._count_product(post)
+        n_q = self.theta.size
+        if self.sparse:
+            cells = self.n_items * self.k_max
+            r = u[:cells].reshape(self.n_items, self.k_max, n_q).transpose(0, 2, 1).copy()
+            return r, u[cells:]
+        r = np.zeros((self.n_items, n_q, self.k_max))
         r[self.col_item, :, self.col_cat] = u[: self.n_ycols]
         g_mass = u[self.n_ycols + self.n_maskcols:]
         if self.complete:
-            n_i = np.broadcast_to(g_mass.sum(axis=0), (self.n_items, self.theta.size))
+            n_i = np.broadcast_to(g_mass.sum(axis=0), (self.n_items, n_q))
         else:
             n_i = u[self.n_ycols:self.n_ycols + self.n_maskcols]
         r[:, :, 0] = n_i - r[:, :, 1:].sum(axis=2)

@@ -1,0 +1,236 @@
+"""The E-step's two indicator layouts, its incremental single-precision product and the M-step's item kernels,
+against direct computations.
+
+* Marginal log-likelihood: the definition, person by person (log-sum-exp over the nodes of the sum of the
+  log-probabilities of the answered items plus the group's log prior weight); no indicator matrix.
+* Expected counts: ``R[i, q, k] = sum over persons who answered k to item i of the posterior at node q``,
+  accumulated person by person.
+* M-step kernels (2PL; 3PL/4PL): gradient and negative Hessian against central differences of the kernels'
+  own objective, which is checked against ``sum r log P`` written out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.special import expit, logsumexp
+
+import adaptive
+from adaptive import ItemBank
+from adaptive.calibration.em import EMSettings, Problem, run_em
+from adaptive.calibration.models import DICH, GPCM, GRADED, from_irt, log_prob
+from adaptive.synthetic import simulate_responses
+
+THETA = np.linspace(-6, 6, 61)
+
+
+def _mixed(n_persons, missing, seed, n_groups=2):
+    """A mixed bank (2PL, 3PL, 4-category graded, 3-category GPCM), responses with cells missing at random,
+    and group labels with a shifted second group."""
+    rng = np.random.default_rng(seed)
+    items = []
+    for j in range(12):
+        model = ("2pl", "3pl", "graded", "gpcm")[j % 4]
+        rec = {"id": f"M{j:02d}", "model": model, "a": float(rng.uniform(0.8, 1.8))}
+        if model == "graded":
+            rec["thresholds"] = sorted(rng.uniform(-1.5, 1.5, 3).tolist())
+        elif model == "gpcm":
+            rec["thresholds"] = sorted(rng.uniform(-1.2, 1.2, 2).tolist())
+        else:
+            rec["b"] = float(rng.uniform(-1.5, 1.5))
+        if model == "3pl":
+            rec["c"] = 0.2
+        items.append(rec)
+    bank = ItemBank(items=items)
+    groups = rng.integers(0, n_groups, n_persons)
+    theta = rng.standard_normal(n_persons) + 0.5 * groups
+    x = simulate_responses(bank.compile(), theta, rng=seed + 1, missing=missing)
+    arr = bank.compile()
+    family = np.array([{"2pl": DICH, "3pl": DICH, "graded": GRADED, "gpcm": GPCM}[it.model] for it in bank.items])
+    n_cat = np.array([it.n_cat for it in bank.items])
+    phi = from_irt(family, n_cat, arr.a, arr.thresholds, arr.c, arr.d, 4)
+    return x, family, n_cat, phi, groups
+
+
+def _problem(x, family, n_cat, phi, groups, layout):
+    n_groups = int(groups.max()) + 1
+    latent = np.array([[0.0, 1.0], [0.4, 1.1]])[:n_groups]
+    return Problem(x, family, n_cat, phi, np.zeros(phi.shape, bool), np.zeros(len(family), bool), THETA, groups,
+                   latent, np.zeros((n_groups, 2), bool), {}, layout=layout)
+
+
+def _direct(x, family, n_cat, phi, groups, latent):
+    """Marginal log-likelihood and expected counts from their definitions, one person at a time."""
+    logp = log_prob(family, n_cat, phi, THETA)  # (I, Q, K)
+    lw = -0.5 * ((THETA[None, :] - latent[:, :1]) / latent[:, 1:]) ** 2
+    lw -= logsumexp(lw, axis=1, keepdims=True)
+    counts = np.zeros(logp.shape)
+    total = 0.0
+    for n in range(x.shape[0]):
+        seen = np.flatnonzero(~np.isnan(x[n]))
+        cat = x[n, seen].astype(int)
+        lik = logp[seen, :, cat].sum(axis=0) + lw[groups[n]]
+        total += logsumexp(lik)
+        post = np.exp(lik - logsumexp(lik))
+        counts[seen, :, cat] += post
+    return total, counts
+
+
+@pytest.mark.parametrize("layout", ["dense", "sparse"])
+def test_loglik_and_counts_equal_their_definitions(layout):
+    x, family, n_cat, phi, groups = _mixed(300, 0.6, 11)
+    pr = _problem(x, family, n_cat, phi, groups, layout)
+    assert pr.sparse == (layout == "sparse")
+    latent = pr.latent0
+    ll_ref, counts_ref = _direct(x, family, n_cat, phi, groups, latent)
+    post, ll = pr.posterior(log_prob(family, n_cat, phi, THETA), latent)
+    assert ll == pytest.approx(ll_ref, abs=1e-8)
+    pr.count_dtype = np.float64
+    r, g_mass = pr.counts(post)
+    valid = np.arange(r.shape[2])[None, None, :] < n_cat[:, None, None]
+    np.testing.assert_allclose(np.where(valid, r, 0.0), counts_ref, atol=1e-10)
+    np.testing.assert_allclose(g_mass.sum(axis=1), np.bincount(groups), rtol=1e-12)
+
+
+def test_dense_and_sparse_layouts_agree_in_single_precision_across_threaded_blocks():
+    # 3,000 persons x 61 nodes is large enough to be split in row blocks run on threads
+    x, family, n_cat, phi, groups = _mixed(3000, 0.7, 12)
+    dense, sparse = (_problem(x, family, n_cat, phi, groups, lay) for lay in ("dense", "sparse"))
+    logp = log_prob(family, n_cat, phi, THETA)
+    (pd, lld), (ps, lls) = dense.posterior(logp, dense.latent0, fast=True), sparse.posterior(logp, sparse.latent0,
+                                                                                              fast=True)
+    assert pd.dtype == ps.dtype == np.float32
+    assert lld == pytest.approx(lls, abs=1e-7)
+    np.testing.assert_allclose(pd, ps, atol=1e-6)
+    rd, gd = dense.counts(pd)
+    rs, gs = sparse.counts(ps)
+    valid = np.arange(rd.shape[2])[None, None, :] < n_cat[:, None, None]
+    np.testing.assert_allclose(np.where(valid, rs, 0), np.where(valid, rd, 0), atol=2e-3, rtol=1e-5)
+    np.testing.assert_allclose(gs, gd, rtol=1e-5, atol=1e-3)
+    # no subnormal weights: they would slow every later product several-fold
+    assert np.all((pd == 0) | (pd >= np.finfo(np.float32).tiny))
+
+
+@pytest.mark.parametrize("layout", ["dense", "sparse"])
+def test_incremental_single_precision_product_matches_the_exact_one(layout):
+    x, family, n_cat, phi, groups = _mixed(3000, 0.5, 13)
+    pr = _problem(x, family, n_cat, phi, groups, layout)
+    pr.incremental_min_columns = 0  # 12 items: below the width where it pays, exercised here all the same
+    lw = pr.log_weights(pr.latent0)
+    pr.loglik_table(log_prob(family, n_cat, phi, THETA), lw, fast=True)  # the exact product it starts from
+    base = pr.__dict__["_last_product"]
+    rng = np.random.default_rng(0)
+    for scale in (1e-4, 1e-2):
+        moved = phi.copy()
+        moved[:, :2] += rng.normal(0, scale, (phi.shape[0], 2))
+        logp = log_prob(family, n_cat, moved, THETA)
+        inc = pr.loglik_table(logp, lw, fast=True)
+        assert pr.__dict__["_last_product"] is base  # computed from the stored product, not afresh
+        exact = pr.loglik_table(logp, lw, fast=False)
+        # single-precision rounding of the *change* only: ~1e-7 of its size per answered item
+        assert np.abs(inc - exact).max() < 1e-4 * max(scale, 1e-3)
+        assert logsumexp(inc, axis=1).sum() == pytest.approx(logsumexp(exact, axis=1).sum(), abs=1e-3)
+
+
+def test_layouts_converge_to_the_same_estimates():
+    x, family, n_cat, phi_true, groups = _mixed(1500, 0.6, 14, n_groups=1)
+    fits = {}
+    for layout in ("dense", "sparse"):
+        phi0 = phi_true.copy()
+        phi0[:, 0] = 1.0
+        free = np.zeros(phi0.shape, bool)
+        for i, (f, k) in enumerate(zip(family, n_cat, strict=True)):
+            free[i, :2 if f == DICH else k] = True
+            free[i, 2] |= f == DICH and np.isfinite(phi_true[i, 2])
+        pr = Problem(x, family, n_cat, phi0, free, np.zeros(len(family), bool), THETA, groups, [[0.0, 1.0]],
+                     [[False, False]], {"c": adaptive.calibration.priors.Prior("beta", 5, 17)}, layout=layout)
+        st = run_em(pr, EMSettings(tol=1e-6))
+        assert st.converged
+        fits[layout] = (st.x, st.loglik)
+    np.testing.assert_allclose(fits["dense"][0], fits["sparse"][0], atol=2e-5)
+    assert fits["dense"][1] == pytest.approx(fits["sparse"][1], abs=1e-5)
+
+
+# ---------------------------------------------------------------- M-step kernels
+
+
+def _kernel_problem(models, seed):
+    rng = np.random.default_rng(seed)
+    n_items = len(models)
+    phi = np.column_stack([rng.uniform(0.6, 2.0, n_items), rng.normal(0, 1, n_items),
+                           np.full(n_items, -np.inf), np.full(n_items, np.inf)])
+    free = np.zeros((n_items, 4), bool)
+    free[:, :2] = True
+    for i, m in enumerate(models):
+        if m in ("3pl", "4pl"):
+            phi[i, 2] = rng.normal(-1.5, 0.3)
+            free[i, 2] = True
+        if m == "4pl":
+            phi[i, 3] = rng.normal(3.0, 0.3)
+            free[i, 3] = True
+    x = rng.integers(0, 2, (40, n_items)).astype(float)
+    pr = Problem(x, np.zeros(n_items, int), np.full(n_items, 2), phi, free, np.zeros(n_items, bool), THETA,
+                 np.zeros(40, int), [[0.0, 1.0]], [[False, False]], {})
+    r = rng.uniform(0.0, 30.0, (n_items, THETA.size, 2))
+    return pr, phi, r
+
+
+def _num_grad_hess(f, x, h_grad=1e-6, h_hess=1e-3):
+    """Central differences; the Hessian's larger step keeps the rounding of objectives ~1e4 (~1e-12 relative)
+    far below its O(h^2) truncation error."""
+    n = x.size
+    g, hess = np.zeros(n), np.zeros((n, n))
+    for i in range(n):
+        e = np.zeros(n)
+        e[i] = h_grad
+        g[i] = (f(x + e) - f(x - e)) / (2 * h_grad)
+        e[i] = h_hess
+        for j in range(n):
+            e2 = np.zeros(n)
+            e2[j] = h_hess
+            hess[i, j] = (f(x + e + e2) - f(x + e - e2) - f(x - e + e2) + f(x - e - e2)) / (4 * h_hess ** 2)
+    return g, hess
+
+
+@pytest.mark.parametrize("models", [["2pl"] * 4, ["3pl", "3pl", "4pl", "4pl"]])
+def test_item_kernels_match_finite_differences_of_the_objective(models):
+    pr, phi, r = _kernel_problem(models, 5)
+    idx = np.arange(len(models))
+    plain = models[0] == "2pl"
+    assert pr._plain_rows.all() == plain and pr._asymptote_rows.all() == (not plain)
+    objective = pr._plain_objective if plain else pr._asym_objective
+    # the kernel objective is sum_qk r log P, P written out from the 4PL formula
+    c, u = expit(phi[:, 2, None]), expit(phi[:, 3, None])
+    p1 = c + (u - c) * expit(phi[:, :1] * THETA + phi[:, 1:2])
+    direct = (r[:, :, 1] * np.log(p1) + r[:, :, 0] * np.log1p(-p1)).sum(axis=1)
+    np.testing.assert_allclose(objective(phi, r, idx), direct, rtol=1e-12)
+    if plain:
+        grad, fisher = pr._plain_grad_fisher(phi, r, idx=idx)
+        neg_h = fisher  # logistic regression: the Fisher information is the negative Hessian
+    else:
+        grad, (fisher, neg_h) = pr._asym_grad_curv(phi, r, idx=idx)
+    for i, m in enumerate(models):
+        k = {"2pl": 2, "3pl": 3, "4pl": 4}[m]
+
+        def f(v, i=i, k=k):
+            row = phi[i:i + 1].copy()
+            row[0, :k] = v
+            return objective(row, r[i:i + 1], idx[i:i + 1])[0]
+
+        g_num, h_num = _num_grad_hess(f, phi[i, :k])
+        np.testing.assert_allclose(grad[i, :k], g_num, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(neg_h[i, :k, :k], -h_num, rtol=1e-4, atol=1e-4)
+        # Fisher information: positive definite, the expected negative Hessian
+        assert np.linalg.eigvalsh(fisher[i, :k, :k]).min() > 0
+
+
+def test_mixed_bank_calibration_uses_every_kernel_and_converges():
+    x, family, n_cat, _, _ = _mixed(2000, 0.3, 15, n_groups=1)
+    models = ["2pl", "3pl", "graded", "gpcm"] * 3
+    res = adaptive.calibrate(x, model=models, priors={"c": "beta(5, 17)"})
+    pr = res._problem
+    assert pr._plain_rows.sum() == 3 and pr._asymptote_rows.sum() == 3
+    assert res.converged
+    # the estimates are a stationary point of the marginal log-posterior: one more EM step moves nothing
+    x_next = pr.em_map(res._state.x, pr.estep(res._state.x))
+    assert np.abs(x_next - res._state.x).max() < 1e-3
