@@ -234,3 +234,30 @@ def test_mixed_bank_calibration_uses_every_kernel_and_converges():
     # the estimates are a stationary point of the marginal log-posterior: one more EM step moves nothing
     x_next = pr.em_map(res._state.x, pr.estep(res._state.x))
     assert np.abs(x_next - res._state.x).max() < 1e-3
+
+
+def _posterior_in_child(conn):
+    x, family, n_cat, phi, groups = _mixed(5000, 0.7, 16)
+    pr = _problem(x, family, n_cat, phi, groups, "sparse")
+    conn.send(pr.posterior(log_prob(family, n_cat, phi, THETA), pr.latent0)[1])
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="fork start method only")
+def test_threaded_estep_works_in_a_forked_child_after_the_parent_used_it():
+    # a thread pool made in the parent has no threads in a forked child (Dask and multiprocessing workers);
+    # the child must make its own instead of waiting forever on the parent's
+    import multiprocessing as mp
+
+    x, family, n_cat, phi, groups = _mixed(5000, 0.7, 16)
+    pr = _problem(x, family, n_cat, phi, groups, "sparse")
+    assert len(pr._blocks) > 1
+    ll = pr.posterior(log_prob(family, n_cat, phi, THETA), pr.latent0)[1]
+    ctx = mp.get_context("fork")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_posterior_in_child, args=(child,))
+    proc.start()
+    proc.join(timeout=120)
+    if proc.is_alive():
+        proc.kill()
+        pytest.fail("the E-step in the forked child hung")
+    assert proc.exitcode == 0 and parent.recv() == pytest.approx(ll, abs=1e-9)

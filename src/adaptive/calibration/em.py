@@ -1,15 +1,26 @@
 """Marginal maximum likelihood by EM (Bock-Aitkin) on a fixed quadrature grid, with SQUAREM acceleration.
 
-The E-step is two matrix products (DESIGN.md): with ``Z`` the indicator
-matrix of observed categories ``k >= 1`` (plus one "answered" column per item
-when data are missing) and ``T`` the matching table of log-probability
-differences on the grid, the log-likelihood of every person at every node is
-``Z @ T`` (N x Q); the expected counts are ``Z.T @ posterior``. The M-step
-maximizes the expected complete-data log-likelihood (plus log priors) for all
-items at once by Fisher scoring with step halving; the latent mean and
-variance (when free) are updated from the posterior moments. SQUAREM
-(Varadhan & Roland 2008, scheme S3) extrapolates two EM steps and is guarded
-by the log-likelihood, so every accepted step keeps the ascent property.
+E-step (DESIGN.md: matrix products of response indicators with grid tables). The log-likelihood of every
+person at every node plus the log prior weight is one product ``Z @ T`` (N x Q), and the expected counts are
+``Z.T @ posterior``. Two layouts of ``Z``:
+
+* dense (complete or mostly answered data): one column per (item, category >= 1), one "answered" column per
+  item when cells are missing, one indicator column per latent group; ``T`` holds the log-probability
+  differences to category 0, the category-0 log-probabilities and the groups' log prior weights.
+* sparse (most cells missing, large data): CSR with one column per (item, category), so each answered cell
+  is one nonzero; ``T`` holds the log-probabilities themselves. Multiplied in row blocks on threads.
+
+Once the grid table moves little between E-steps, ``Z @ T`` is computed incrementally: the last exact
+product is kept in double precision and only ``Z @ (T - T_old)`` is taken in single precision, so the
+rounding error scales with the change, not with the log-likelihood. The posterior weights are float32 (they
+feed only the count product); all sums that make the log-likelihood are float64.
+
+M-step: every item's expected complete-data log-likelihood (plus log priors) is maximized for all items at
+once by damped Newton / Fisher scoring with step halving. 2PL items and 3PL/4PL items have kernels on
+``(I, Q)`` arrays; graded, GPCM and common-slope items use the general ``(I, Q, K, p)`` derivatives. The latent
+mean and variance (when free) are updated from the posterior moments. SQUAREM (Varadhan & Roland 2008,
+scheme S3) extrapolates two EM steps and is guarded by the log-likelihood, so every accepted step keeps the
+ascent property.
 
 Convergence: the largest absolute change of any free parameter (internal
 scale: slopes, intercepts, logit asymptotes, latent mean and log-SD) over a
@@ -21,6 +32,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -34,7 +46,18 @@ from .priors import prior_terms
 __all__ = ["Problem", "EMSettings", "EMState", "run_em"]
 
 
-_POOL = None
+_POOL = (None, None)  # (process id, executor): a forked child makes its own (the parent's threads are not in it)
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL[0] != os.getpid():
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            _POOL = (os.getpid(), ThreadPoolExecutor(max_workers=max(1, min(cores, 8)),
+                                                     thread_name_prefix="adaptive-estep"))
+        return _POOL[1]
 
 
 def _row_blocks(n_rows, size):
@@ -49,13 +72,10 @@ def _row_blocks(n_rows, size):
 def _run_blocks(fn, blocks):
     """``[fn(b) for b in blocks]``, on a thread pool when there are several (numpy's element-wise functions and
     scipy's sparse products release the GIL)."""
-    global _POOL
     if len(blocks) == 1:
         return [fn(blocks[0])]
-    if _POOL is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        _POOL = ThreadPoolExecutor(max_workers=max(1, min(cores, 8)), thread_name_prefix="adaptive-estep")
-    futures = [_POOL.submit(fn, b) for b in blocks]
+    pool = _pool()
+    futures = [pool.submit(fn, b) for b in blocks]
     return [f.result() for f in futures]
 
 
