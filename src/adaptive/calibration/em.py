@@ -214,11 +214,13 @@ class Problem:
                                  sp.csr_matrix((ones32[lo:hi], indices[lo:hi], ptr), shape=shape)))
 
     def _product(self, table, single):
-        """``Z @ table`` ``(N, Q)`` in double precision, or in single precision with ``single``."""
+        """``Z @ table`` in double precision, or in single precision with ``single``: dense layout ``(Q, N)``
+        (node-major, so the posterior's reductions over nodes run across contiguous rows), sparse layout
+        ``(N, Q)`` (scipy's natural orientation; its row blocks are filled on threads)."""
         if not self.sparse:
             if single:
-                return self._z_counts.T @ table.astype(np.float32)
-            return np.asarray(self.z @ table.astype(self.dtype, copy=False), dtype=np.float64)
+                return table.astype(np.float32).T @ self._z_counts
+            return np.asarray(table.astype(self.dtype, copy=False).T @ self.z.T, dtype=np.float64)
         table = table.astype(np.float32 if single else np.float64)
         out = np.empty((self.n_persons, table.shape[1]), dtype=table.dtype)
 
@@ -300,7 +302,8 @@ class Problem:
     incremental_min_columns = 64
 
     def loglik_table(self, logp, log_weights, fast=False):
-        """``(N, Q)`` log-likelihood plus log prior weight of every person at every node (a new array).
+        """Log-likelihood plus log prior weight of every person at every node (a new array): ``(Q, N)`` with the
+        dense layout, ``(N, Q)`` with the sparse one (see :meth:`_product`).
 
         One product ``Z @ T``: ``T`` stacks the log-probability differences of the observed categories, the
         category-0 log-probabilities (missing data) and, for each group's indicator column, the group's log
@@ -339,20 +342,26 @@ class Problem:
         """
         a = self.loglik_table(logp, self.log_weights(latent), fast)
         out = np.empty(a.shape, np.float32) if fast else a
+        a_qn, out_qn = (a.T, out.T) if self.sparse else (a, out)  # (Q, N) views
 
-        def normalize(rows):
-            block = a[rows]
-            m = block.max(axis=1, keepdims=True)
-            e = np.subtract(block, m, out=out[rows], casting="same_kind")
+        def normalize(persons):
+            block = a_qn[:, persons]
+            m = block.max(axis=0)
+            e = np.subtract(block, m, out=out_qn[:, persons], casting="same_kind")
             # weights below e^-80 (single) / e^-700 (double) of a person's largest are kept at that floor: they
             # change no sum, and subnormal numbers would slow every later product several-fold
             np.maximum(e, -80.0 if e.dtype == np.float32 else -700.0, out=e)
             np.exp(e, out=e)
-            s = e.sum(axis=1, keepdims=True, dtype=np.float64)
+            s = e.sum(axis=0, dtype=np.float64)
             e /= s.astype(e.dtype)
             return float(m.sum() + np.log(s).sum())
 
-        ll = math.fsum(_run_blocks(normalize, _row_blocks(a.shape[0], a.size)))
+        # threads only with the sparse layout: after a dense BLAS product, OpenBLAS's own threads keep spinning for
+        # a while and take the cores that the normalization's threads would need (measured: slower, not faster)
+        n = self.n_persons
+        blocks = _row_blocks(n, a.size) if self.sparse else [slice(0, n)]
+        ll = math.fsum(_run_blocks(normalize, blocks))
+        out = out_qn.T  # (N, Q)
         return out, ll
 
     @property
