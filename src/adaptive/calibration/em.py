@@ -157,7 +157,7 @@ class Problem:
         # sparse products cost ~4x more per nonzero than dense BLAS per entry (measured on 2 cores, both threaded)
         if layout not in ("auto", "dense", "sparse"):
             raise ValueError(f"layout={layout!r}: choose 'auto', 'dense' or 'sparse'")
-        cheaper = 4 * (n_obs + n) < n * dense_width and n * dense_width > 1_000_000
+        cheaper = 4 * (n_obs + n) < n * dense_width and n * dense_width > 250_000
         self.sparse = dtype == np.float64 and (layout == "sparse" or (layout == "auto" and cheaper))
         if self.sparse:
             self._build_sparse(values, mask)
