@@ -309,11 +309,11 @@ class Problem:
         category-0 log-probabilities (missing data) and, for each group's indicator column, the group's log
         prior weights (plus, with complete data, the sum of the category-0 log-probabilities).
 
-        With ``fast`` (and a dense indicator matrix) the product is incremental: ``Z @ T`` is kept in double
-        precision from the last exact product, and a table that moved by at most ``incremental_limit`` is
-        evaluated as ``Z @ T_old + Z @ (T - T_old)`` with the small difference product in single precision,
-        which halves the cost of the largest product while its rounding error scales with the change, not
-        with the log-likelihood itself.
+        With ``fast`` the product is incremental: ``Z @ T`` is kept in double precision from the last exact
+        product, and a table that moved by at most ``incremental_limit`` is evaluated as
+        ``Z @ T_old + Z @ (T - T_old)`` with the small difference product in single precision, which halves the
+        cost of the largest product while its rounding error scales with the change, not with the
+        log-likelihood itself.
         """
         if self.sparse:
             table = np.concatenate([logp.transpose(0, 2, 1).reshape(-1, logp.shape[1]), log_weights], axis=0)
