@@ -138,10 +138,12 @@ def simulate_responses(arrays, theta, rng=0, missing: float = 0.0) -> np.ndarray
     arrays = arrays.compile() if hasattr(arrays, "compile") else arrays
     rng = as_generator(rng)
     theta = np.asarray(theta, dtype=float)
-    prob = arrays.prob(theta)  # (N, I, K)
-    cdf = np.cumsum(prob, axis=-1)
-    u = rng.random(prob.shape[:-1])
-    x = (u[..., None] > cdf[..., :-1]).sum(axis=-1).astype(float)
+    u = rng.random((theta.size, arrays.a.size))
+    x = np.empty(u.shape)
+    step = max(1, 2_000_000 // max(u.shape[1], 1))  # persons per chunk: the (n, I, K) tables stay ~100 MB
+    for lo in range(0, theta.size, step):
+        cdf = np.cumsum(arrays.prob(theta[lo:lo + step]), axis=-1)  # (n, I, K)
+        x[lo:lo + step] = (u[lo:lo + step, :, None] > cdf[..., :-1]).sum(axis=-1)
     if missing > 0:
         x[rng.random(x.shape) < missing] = np.nan
     return x

@@ -216,3 +216,19 @@ def test_pass_probability_posterior_and_normal_agree_for_long_tests():
     assert np.all((post >= 0) & (post <= 1))
     with pytest.raises(ScoringError, match="needs an EAP"):
         pass_probability(estimate_ability(bank, x, "wle"), 0.2)
+
+
+def test_simulated_responses_are_draws_by_the_inverse_cdf_across_person_chunks():
+    # 400 items: simulate_responses works in chunks of 5,000 persons; 12,000 persons span three of them. The
+    # reference is the one-shot formula: category = number of cumulative probabilities below a uniform draw,
+    # with the uniforms drawn first (persons x items) and the missing-cell draws after them
+    bank = synthetic_bank(400, model="3pl", rng=4)
+    arr = bank.compile()
+    theta = np.random.default_rng(5).standard_normal(12_000)
+    x = simulate_responses(arr, theta, rng=6, missing=0.3)
+    rng = np.random.default_rng(6)
+    u = rng.random((theta.size, 400))
+    cdf = np.cumsum(arr.prob(theta), axis=-1)
+    ref = (u[..., None] > cdf[..., :-1]).sum(axis=-1).astype(float)
+    ref[rng.random(ref.shape) < 0.3] = np.nan
+    np.testing.assert_array_equal(x, ref)
