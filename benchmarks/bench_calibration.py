@@ -4,6 +4,7 @@ Run (the peers need numpy < 2.4, so they live in their own environment)::
 
     bash benchmarks/make_peers_env.sh
     benchmarks/.peers-venv/bin/python benchmarks/bench_calibration.py [--repeat 3] [--no-girth]
+    benchmarks/.peers-venv/bin/python benchmarks/bench_calibration.py --large   # 100,000 x 300, 90% missing
 
 Data: ``tests/data/calibration/*.csv.gz`` (copied from the shared reference folder: R mirt 1.45.1 fits
 with 61 points on [-6, 6], TOL 1e-4). Each engine fits the same matrix in this process, one after the
@@ -132,11 +133,32 @@ def timed(fn, x, model, repeat):
     return best, out
 
 
+def large():
+    """A seeded CAT-like set far larger than the reference sets: 100,000 persons, 300 2PL items, 90% missing."""
+    import resource
+
+    from adaptive.synthetic import simulate_responses, synthetic_bank
+
+    bank = synthetic_bank(300, model="2pl", rng=1)
+    x = simulate_responses(bank.compile(), np.random.default_rng(2).standard_normal(100_000), rng=3, missing=0.9)
+    arr = bank.compile()
+    print("| engine | s | logLik | RMSE a | RMSE b |\n|---|---|---|---|---|")
+    for eng, fn in (("adaptive", run_adaptive), ("mirt (PyPI, 61 pts)", run_mirt)):
+        t, (a, thr, c) = timed(fn, x, "2pl", 1)
+        print(f"| {eng} | {t:.2f} | {loglik(x, '2pl', a, thr, c):.3f} | {np.sqrt(np.mean((a - arr.a) ** 2)):.4f} | "
+              f"{np.sqrt(np.mean((thr[:, 0] - arr.thresholds[:, 0]) ** 2)):.4f} |", flush=True)
+    print(f"peak RSS of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-girth", action="store_true")
+    ap.add_argument("--large", action="store_true",
+                    help="only the large synthetic CAT-like set (100,000 x 300 2PL, 90%% missing), ours vs PyPI mirt")
     args = ap.parse_args()
+    if args.large:
+        return large()
     runs = r_mirt_runs()
     engines = [("adaptive", run_adaptive, args.repeat), ("mirt (PyPI, 61 pts)", run_mirt, args.repeat)]
     if not args.no_girth:
