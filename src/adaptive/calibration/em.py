@@ -40,7 +40,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit, log_expit
 
-from .models import _Z_CLIP, DICH, dich_prob_hessian, log_prob, log_prob_and_grad
+from .models import DICH, dich_parts, dich_weighted_hessian, dich_z, log_prob, log_prob_and_grad
 from .priors import prior_terms
 
 __all__ = ["Problem", "EMSettings", "EMState", "run_em"]
@@ -455,7 +455,7 @@ class Problem:
                 rg = np.sqrt(r[dich]).reshape(dich.size, n_q * k, 1) * g2[dich]
                 outer = rg.transpose(0, 2, 1) @ rg  # sum_qk R_k G_k G_k^T
                 coef = r[dich, :, 1] / prob[dich, :, 1] - r[dich, :, 0] / prob[dich, :, 0]
-                second = np.einsum("iq,iqrs->irs", coef, dich_prob_hessian(phi[dich], self.theta))
+                second = dich_weighted_hessian(dich_parts(phi[dich], self.theta), self.theta, coef)
                 neg_h[dich, :4, :4] = outer[:, :4, :4] - second
         if self.priors:
             _, pg, ph = prior_terms(self.priors, family, self.n_cat[idx], phi, self._prior_free[idx])
@@ -567,19 +567,9 @@ class Problem:
         """Dichotomous items with a lower or upper asymptote (3PL/4PL), not sharing a common slope."""
         return (self.family == DICH) & ~self.tied & ~self._plain_rows
 
-    def _asym_parts(self, phi):
-        """``z``, ``s = expit(z)``, ``1 - s``, ``c``, ``u``, ``log P1``, ``log P0`` of 3PL/4PL rows (as _dich)."""
-        z = self._plain_z(phi)
-        s, sc = expit(z), expit(-z)
-        c, u = expit(phi[:, 2, None]), expit(phi[:, 3, None])
-        with np.errstate(divide="ignore"):
-            lp1 = np.log(c + (u - c) * s)
-            lp0 = np.log((1.0 - u) + (u - c) * sc)
-        return z, s, sc, c, u, lp1, lp0
-
     def _asym_objective(self, phi, r, idx):
         """:meth:`_item_objective` of 3PL/4PL rows on ``(I, Q)`` arrays."""
-        *_, lp1, lp0 = self._asym_parts(phi)
+        *_, lp1, lp0 = dich_parts(phi, self.theta)
         with np.errstate(invalid="ignore"):
             f = np.einsum("iq,iq->i", r[:, :, 1], lp1) + np.einsum("iq,iq->i", r[:, :, 0], lp0)
         if self.priors:
@@ -594,30 +584,18 @@ class Problem:
         Fisher information ``sum_q n dP dP^T / (P (1 - P))`` and the negative Hessian
         ``sum_q (r1 / P^2 + r0 / (1 - P)^2) dP dP^T - e d2P``.
         """
-        _, s, sc, c, u, lp1, lp0 = self._asym_parts(phi)
+        parts = dich_parts(phi, self.theta)
+        _, s, sc, c, u, lp1, lp0 = parts
         p1, p0 = np.exp(lp1), np.exp(lp0)
         r1, r0 = r[:, :, 1], r[:, :, 0]
-        th = self.theta
-        w = s * sc
-        pz = (u - c) * w
-        deriv = np.stack([pz * th, pz, c * (1 - c) * sc, u * (1 - u) * s], axis=2)  # (I, Q, 4) dP/dphi
+        pz = (u - c) * s * sc
+        deriv = np.stack([pz * self.theta, pz, c * (1 - c) * sc, u * (1 - u) * s], axis=2)  # (I, Q, 4) dP/dphi
         e = r1 / p1 - r0 / p0
         grad = np.einsum("iq,iqr->ir", e, deriv)
         wf = np.sqrt((r1 + r0) / (p1 * p0))[:, :, None] * deriv
         fisher = wf.transpose(0, 2, 1) @ wf
         wo = np.sqrt(r1 / p1 ** 2 + r0 / p0 ** 2)[:, :, None] * deriv
-        neg_h = wo.transpose(0, 2, 1) @ wo
-        t_zz, t_zc, t_zu = e * (u - c) * w * (sc - s), -e * c * (1 - c) * w, e * u * (1 - u) * w
-        th2 = th * th
-        second = np.zeros_like(neg_h)
-        second[:, 0, 0], second[:, 0, 1], second[:, 1, 1] = t_zz @ th2, t_zz @ th, t_zz.sum(axis=1)
-        second[:, 0, 2], second[:, 1, 2] = t_zc @ th, t_zc.sum(axis=1)
-        second[:, 0, 3], second[:, 1, 3] = t_zu @ th, t_zu.sum(axis=1)
-        second[:, 2, 2] = (e * c * (1 - c) * (1 - 2 * c) * sc).sum(axis=1)
-        second[:, 3, 3] = (e * u * (1 - u) * (1 - 2 * u) * s).sum(axis=1)
-        second[:, 1, 0], second[:, 2, 0], second[:, 2, 1] = second[:, 0, 1], second[:, 0, 2], second[:, 1, 2]
-        second[:, 3, 0], second[:, 3, 1] = second[:, 0, 3], second[:, 1, 3]
-        neg_h -= second
+        neg_h = wo.transpose(0, 2, 1) @ wo - dich_weighted_hessian(parts, self.theta, e)
         if self.priors:
             _, pg, ph = prior_terms(self.priors, self.family[idx], self.n_cat[idx], phi, self._prior_free[idx])
             grad += pg
@@ -625,12 +603,9 @@ class Problem:
             neg_h -= ph
         return grad, (fisher, neg_h)
 
-    def _plain_z(self, phi):
-        return np.clip(phi[:, 0, None] * self.theta[None, :] + phi[:, 1, None], -_Z_CLIP, _Z_CLIP)
-
     def _plain_objective(self, phi, r, idx):
         """:meth:`_item_objective` of 2PL rows: ``sum_q r1 z + n log(1 - P)``, ``z = a θ + delta``."""
-        z = self._plain_z(phi)
+        z = dich_z(phi, self.theta)
         r1 = r[:, :, 1]
         f = np.einsum("iq,iq->i", r1, z) + np.einsum("iq,iq->i", r1 + r[:, :, 0], log_expit(-z))
         if self.priors:
@@ -640,7 +615,7 @@ class Problem:
     def _plain_grad_fisher(self, phi, r, exact=False, idx=None):
         """:meth:`item_grad_fisher` of 2PL rows: gradient ``sum_q (r1 - n P) [θ, 1]``, Fisher
         ``sum_q n P (1 - P) [θ, 1][θ, 1]^T``."""
-        z = self._plain_z(phi)
+        z = dich_z(phi, self.theta)
         prob = expit(z)
         r1 = r[:, :, 1]
         n = r1 + r[:, :, 0]

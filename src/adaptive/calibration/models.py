@@ -24,8 +24,8 @@ from scipy.special import expit, log_expit, logit, logsumexp
 
 from ..irt._terms import LOG_ZERO
 
-__all__ = ["DICH", "GRADED", "GPCM", "FAMILY_OF", "n_internal", "log_prob", "log_prob_and_grad",
-           "to_irt", "from_irt", "irt_jacobian"]
+__all__ = ["DICH", "GRADED", "GPCM", "FAMILY_OF", "n_internal", "log_prob", "log_prob_and_grad", "dich_z",
+           "dich_parts", "dich_weighted_hessian", "to_irt", "from_irt", "irt_jacobian"]
 
 DICH, GRADED, GPCM = 0, 1, 2
 FAMILY_OF = {"rasch": DICH, "1pl": DICH, "2pl": DICH, "3pl": DICH, "4pl": DICH,
@@ -41,15 +41,28 @@ def n_internal(family: int, n_cat: int) -> int:
 # ------------------------------------------------------------------ per family
 
 
-def _dich(phi, theta, need_grad):
-    a, delta, gam, omg = (phi[:, j, None] for j in range(4))
-    z = np.clip(a * theta[None, :] + delta, -_Z_CLIP, _Z_CLIP)  # (I, Q)
+def dich_z(phi, theta):
+    """``z = a θ + delta`` ``(I, Q)`` of dichotomous rows, clipped to ``±_Z_CLIP``."""
+    return np.clip(phi[:, 0, None] * theta[None, :] + phi[:, 1, None], -_Z_CLIP, _Z_CLIP)
+
+
+def dich_parts(phi, theta):
+    """``z``, ``s = expit(z)``, ``1 - s``, ``c``, ``u`` and ``log P1``, ``log P0`` ``(I, Q)`` of dichotomous rows
+    ``phi = [a, delta, gamma, omega]``; rows without asymptotes (c = 0, u = 1) get ``log_expit(±z)``."""
+    z = dich_z(phi, theta)
     s, sc = expit(z), expit(-z)
-    c, u = expit(gam), expit(omg)
+    c, u = expit(phi[:, 2, None]), expit(phi[:, 3, None])
     plain = (c == 0.0) & (u == 1.0)
     with np.errstate(divide="ignore"):
-        lp1 = np.where(plain, log_expit(z), np.log(c + (u - c) * s))
-        lp0 = np.where(plain, log_expit(-z), np.log((1.0 - u) + (u - c) * sc))
+        lp1, lp0 = np.log(c + (u - c) * s), np.log((1.0 - u) + (u - c) * sc)
+    if plain.any():
+        lp1, lp0 = np.where(plain, log_expit(z), lp1), np.where(plain, log_expit(-z), lp0)
+    return z, s, sc, c, u, lp1, lp0
+
+
+def _dich(phi, theta, need_grad):
+    _, s, sc, c, u, lp1, lp0 = dich_parts(phi, theta)
+    plain = (c == 0.0) & (u == 1.0)
     logp = np.stack([lp0, lp1], axis=-1)
     if not need_grad:
         return logp, None
@@ -159,28 +172,25 @@ def log_prob_and_grad(family, n_cat, phi, theta, need_grad=True):
     return logp, grad
 
 
-def dich_prob_hessian(phi, theta):
-    """Second derivatives of ``P1`` in ``phi = [a, delta, gamma, omega]``, ``(I, Q, 4, 4)`` (``P0 = 1 - P1``)."""
-    a, delta, gam, omg = (phi[:, j, None] for j in range(4))
-    z = np.clip(a * theta[None, :] + delta, -_Z_CLIP, _Z_CLIP)
-    s, sc = expit(z), expit(-z)
-    c, u = expit(gam), expit(omg)
+def dich_weighted_hessian(parts, theta, weights):
+    """``sum_q weights[i, q] * d2 P1 / dphi dphi^T`` ``(I, 4, 4)`` for ``phi = [a, delta, gamma, omega]``
+    (``P0 = 1 - P1``) from ``parts = dich_parts(phi, theta)``, without forming the ``(I, Q, 4, 4)`` array of
+    second derivatives.
+
+    With ``w = s (1 - s)``: ``d2P/dz2 = (u - c) w (1 - 2 s)``, ``d2P/dz dgamma = -c (1 - c) w``,
+    ``d2P/dz domega = u (1 - u) w``, ``d2P/dgamma2 = c (1 - c)(1 - 2 c)(1 - s)``,
+    ``d2P/domega2 = u (1 - u)(1 - 2 u) s``, ``d2P/dgamma domega = 0``; ``dz/da = θ``, ``dz/ddelta = 1``.
+    """
+    _, s, sc, c, u, _, _ = parts
     w = s * sc
-    th = np.broadcast_to(theta[None, :], z.shape)
-    zz = (u - c) * w * (sc - s)
-    zc = -c * (1 - c) * w
-    zu = u * (1 - u) * w
-    h = np.zeros(z.shape + (4, 4))
-    h[..., 0, 0] = zz * th * th
-    h[..., 0, 1] = h[..., 1, 0] = zz * th
-    h[..., 1, 1] = zz
-    h[..., 0, 2] = h[..., 2, 0] = zc * th
-    h[..., 1, 2] = h[..., 2, 1] = zc
-    h[..., 0, 3] = h[..., 3, 0] = zu * th
-    h[..., 1, 3] = h[..., 3, 1] = zu
-    h[..., 2, 2] = c * (1 - c) * (1 - 2 * c) * sc
-    h[..., 3, 3] = u * (1 - u) * (1 - 2 * u) * s
-    return h
+    t_zz, t_zc, t_zu = weights * (u - c) * w * (sc - s), -weights * c * (1 - c) * w, weights * u * (1 - u) * w
+    h = np.zeros((s.shape[0], 4, 4))
+    h[:, 0, 0], h[:, 0, 1], h[:, 1, 1] = t_zz @ (theta * theta), t_zz @ theta, t_zz.sum(axis=1)
+    h[:, 0, 2], h[:, 1, 2] = t_zc @ theta, t_zc.sum(axis=1)
+    h[:, 0, 3], h[:, 1, 3] = t_zu @ theta, t_zu.sum(axis=1)
+    h[:, 2, 2] = (weights * c * (1 - c) * (1 - 2 * c) * sc).sum(axis=1)
+    h[:, 3, 3] = (weights * u * (1 - u) * (1 - 2 * u) * s).sum(axis=1)
+    return h + np.triu(h, 1).transpose(0, 2, 1)  # the lower triangle mirrors the upper
 
 
 def log_prob(family, n_cat, phi, theta):
