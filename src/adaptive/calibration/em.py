@@ -301,6 +301,15 @@ class Problem:
     #: below this many indicator columns the exact product is cheap enough
     incremental_min_columns = 64
 
+    def grid_table(self, logp, log_weights):
+        """The table ``T`` (one row per column of ``Z``, one column per node) of :meth:`loglik_table`."""
+        if self.sparse:
+            return np.concatenate([logp.transpose(0, 2, 1).reshape(-1, logp.shape[1]), log_weights], axis=0)
+        t_y = logp[self.col_item, :, self.col_cat] - logp[self.col_item, :, 0]
+        const = log_weights + logp[:, :, 0].sum(axis=0) if self.complete else log_weights
+        parts = [t_y, const] if self.complete else [t_y, logp[:, :, 0], const]
+        return np.concatenate(parts, axis=0)
+
     def loglik_table(self, logp, log_weights, fast=False):
         """Log-likelihood plus log prior weight of every person at every node (a new array): ``(Q, N)`` with the
         dense layout, ``(N, Q)`` with the sparse one (see :meth:`_product`).
@@ -315,13 +324,7 @@ class Problem:
         cost of the largest product while its rounding error scales with the change, not with the
         log-likelihood itself.
         """
-        if self.sparse:
-            table = np.concatenate([logp.transpose(0, 2, 1).reshape(-1, logp.shape[1]), log_weights], axis=0)
-        else:
-            t_y = logp[self.col_item, :, self.col_cat] - logp[self.col_item, :, 0]
-            const = log_weights + logp[:, :, 0].sum(axis=0) if self.complete else log_weights
-            parts = [t_y, const] if self.complete else [t_y, logp[:, :, 0], const]
-            table = np.concatenate(parts, axis=0)
+        table = self.grid_table(logp, log_weights)
         incremental = fast and self.dtype == np.float64 and table.shape[0] >= self.incremental_min_columns
         prev = self.__dict__.get("_last_product") if incremental else None
         if prev is not None:

@@ -1,0 +1,164 @@
+"""Where calibration time goes, and the numerical checks behind the E-step's shortcuts.
+
+Run (the project's own environment is enough; no peers needed)::
+
+    .venv/bin/python benchmarks/calibration_internals.py            # all four parts
+    .venv/bin/python benchmarks/calibration_internals.py --phases   # part 1 only
+
+An older checkout can be measured with the same script for part 1, e.g. ``git worktree add /tmp/old <commit>``
+then ``PYTHONPATH=/tmp/old/src .venv/bin/python benchmarks/calibration_internals.py --phases``.
+
+1. Per reference set: total time of one ``adaptive.calibrate`` (best of 3), number of E-steps and their mean
+   time, number of M-steps and their mean time.
+2. The incremental single-precision E-step product: log-likelihood error against the exact product after
+   moving every slope and intercept by N(0, scale), next to the error of a plain single-precision product
+   (2PL 20,000 x 200 set at its estimates).
+3. Subnormal posterior weights: the count product on the E-step's posterior (weights floored at e^-80 of a
+   person's largest) against the same posterior with the floor removed (weights down to subnormal float32).
+4. Normalizing the posterior of 5,000 persons x 61 nodes person-major (N, Q) against node-major (Q, N).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.special import logsumexp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_calibration import SETS, load  # noqa: E402
+
+import adaptive  # noqa: E402
+from adaptive.calibration import em  # noqa: E402
+from adaptive.calibration.models import log_prob  # noqa: E402
+
+
+def best(fn, repeat):
+    out, times = None, []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), out
+
+
+def _phase_row(name, model):
+    x = load(name)
+    adaptive.calibrate(x, model=model)  # warm-up
+    acc = {"estep": [], "mstep_items": []}
+    originals = {m: getattr(em.Problem, m) for m in acc}
+
+    def timed(meth):
+        def run(*a, **k):
+            t = time.perf_counter()
+            out = originals[meth](*a, **k)
+            acc[meth].append(time.perf_counter() - t)
+            return out
+        return run
+
+    total, _ = best(lambda: adaptive.calibrate(x, model=model), 3)
+    for m in acc:
+        setattr(em.Problem, m, timed(m))
+    try:
+        adaptive.calibrate(x, model=model)
+    finally:
+        for m, f in originals.items():
+            setattr(em.Problem, m, f)
+    e, m = acc["estep"], acc["mstep_items"]
+    print(f"| {name} | {total:.3f} | {len(e)} | {1000 * np.mean(e):.2f} | {len(m)} | {1000 * np.mean(m):.2f} |",
+          flush=True)
+
+
+def phases():
+    print("| set | total s | E-steps | ms per E-step | M-steps | ms per M-step |\n|---|---|---|---|---|---|")
+    for name, model in SETS:
+        _phase_row(name, model)
+
+
+def _sparse_set_at_estimates():
+    x = load("2pl_20000x200_miss70")
+    res = adaptive.calibrate(x, model="2pl")
+    pr = res._problem
+    phi, latent = pr.unpack(res._state.x)
+    return pr, phi, latent
+
+
+def incremental(pr, phi, latent):
+    print("\n| change scale | max abs table change | incremental error | plain float32 error |\n|---|---|---|---|")
+    lw = pr.log_weights(latent)
+    ax = 1 if pr.sparse else 0  # persons x nodes (sparse layout) or nodes x persons (dense)
+
+    def ll(table):
+        return float(logsumexp(table, axis=ax).sum())
+
+    rng = np.random.default_rng(0)
+    base = pr.grid_table(log_prob(pr.family, pr.n_cat, phi, pr.theta), lw)
+    for scale in (1e-4, 1e-3, 1e-2, 5e-2, 0.2):
+        pr.__dict__.pop("_last_product", None)
+        pr.loglik_table(log_prob(pr.family, pr.n_cat, phi, pr.theta), lw, fast=True)  # the exact base product
+        moved = phi.copy()
+        moved[:, :2] += rng.normal(0, scale, (phi.shape[0], 2))
+        logp = log_prob(pr.family, pr.n_cat, moved, pr.theta)
+        table = pr.grid_table(logp, lw)
+        change = float(np.abs(table - base).max())
+        exact = pr.loglik_table(logp, lw, fast=False)
+        inc = pr.loglik_table(logp, lw, fast=True)
+        how = "incremental" if change <= pr.incremental_limit else "exact (change above the limit)"
+        plain32 = np.asarray(pr._product(table, single=True), dtype=np.float64)
+        print(f"| {scale:g} | {change:.3g} | {ll(inc) - ll(exact):+.2e} ({how}) | {ll(plain32) - ll(exact):+.2e} |")
+
+
+def subnormal(pr, phi, latent):
+    logp = log_prob(pr.family, pr.n_cat, phi, pr.theta)
+    post, _ = pr.posterior(logp, latent, fast=True)
+    raw = pr.loglik_table(logp, pr.log_weights(latent), fast=False)
+    a = raw.T if pr.sparse else raw  # (Q, N)
+    e = np.exp((a - a.max(axis=0)).astype(np.float32))  # no floor: weights down to subnormal float32
+    unfloored = (e / e.sum(axis=0, dtype=np.float64).astype(np.float32)).T
+    unfloored = np.ascontiguousarray(unfloored) if post.flags.c_contiguous else np.asfortranarray(unfloored)
+    tiny = np.finfo(np.float32).tiny
+    share = float(((unfloored > 0) & (unfloored < tiny)).mean())
+    t_floor, _ = best(lambda: pr._count_product(post), 10)
+    t_sub, _ = best(lambda: pr._count_product(unfloored), 10)
+    print(f"\ncount product (2PL 20,000 x 200): floored weights {1000 * t_floor:.2f} ms; without the floor "
+          f"{1000 * t_sub:.2f} ms ({share:.1%} of the weights subnormal)")
+
+
+def orientation():
+    a = np.random.default_rng(0).normal(-30, 5, (5000, 61))
+    a_t = np.ascontiguousarray(a.T)
+
+    def normalize(arr, axis):
+        m = arr.max(axis=axis, keepdims=True)
+        e = np.subtract(arr, m, out=np.empty(arr.shape, np.float32), casting="same_kind")
+        np.maximum(e, -80.0, out=e)
+        np.exp(e, out=e)
+        s = e.sum(axis=axis, keepdims=True, dtype=np.float64)
+        e /= s.astype(e.dtype)
+        return float(m.sum() + np.log(s).sum())
+
+    t_rows, ll_rows = best(lambda: normalize(a, 1), 50)
+    t_cols, ll_cols = best(lambda: normalize(a_t, 0), 50)
+    assert abs(ll_rows - ll_cols) < 1e-6
+    print(f"\nposterior normalization, 5,000 persons x 61 nodes: person-major (N, Q) {1000 * t_rows:.2f} ms, "
+          f"node-major (Q, N) {1000 * t_cols:.2f} ms")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--phases", action="store_true", help="only the per-set time split")
+    args = ap.parse_args()
+    phases()
+    if args.phases:
+        return
+    pr, phi, latent = _sparse_set_at_estimates()
+    incremental(pr, phi, latent)
+    subnormal(pr, phi, latent)
+    orientation()
+
+
+if __name__ == "__main__":
+    main()
