@@ -12,7 +12,7 @@ from .exceptions import (
     ResponseValidationError,
     ScoringError,
     DesignError,
-    ItemPoolExhaustedError,
+    DesignWarning,
     SessionStateError,
 )
 from .scoring import ScoreScale, ThetaEstimate, estimate_ability, pass_probability
@@ -55,6 +55,6 @@ __all__ = [
     "ScoringError",
     "DesignError",
     "SessionStateError",
-    "ItemPoolExhaustedError",
+    "DesignWarning",
     "ConvergenceWarning",
 ]

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import hashlib
 import json
 import math
 import warnings
@@ -398,6 +399,10 @@ class ItemBank(BaseModel):
         except KeyError:
             raise KeyError(f"item {item_id!r} is not in bank {self.name!r}") from None
 
+    def fingerprint(self) -> str:
+        """Short SHA-256 (16 hex digits) of the bank's canonical JSON: equal banks, equal fingerprints."""
+        return _fingerprint(self)
+
     # ------------------------------------------------------------------ numerics
     def compile(self) -> ItemArrays:
         """Struct-of-arrays view for the numerics (computed once per bank)."""
@@ -656,6 +661,12 @@ def _records_from_table(header: list[str], rows: list[list[str]], model: str | N
 
 
 # ---------------------------------------------------------------------------- arrays
+
+
+def _fingerprint(model: BaseModel) -> str:
+    """Short SHA-256 of a pydantic model's canonical JSON (defaults left out, so a new default field
+    does not change the fingerprint of what was stored before it)."""
+    return hashlib.sha256(model.model_dump_json(exclude_defaults=True).encode()).hexdigest()[:16]
 
 
 def cell_edges(grid: np.ndarray) -> np.ndarray:

@@ -12,9 +12,9 @@ __all__ = [
     "ResponseValidationError",
     "ScoringError",
     "DesignError",
-    "ItemPoolExhaustedError",
     "SessionStateError",
     "ConvergenceWarning",
+    "DesignWarning",
     "CalibrationError",
 ]
 
@@ -55,10 +55,6 @@ class DesignError(AdaptiveError, ValueError):
     """An exam design is invalid, or cannot be met with the given bank."""
 
 
-class ItemPoolExhaustedError(AdaptiveError):
-    """No eligible item is left for a session that must go on."""
-
-
 class SessionStateError(AdaptiveError):
     """A call does not fit the session's state (answering an item not presented, twice, after the end...).
 
@@ -68,6 +64,10 @@ class SessionStateError(AdaptiveError):
 
 class ConvergenceWarning(UserWarning):
     """An iterative routine stopped before meeting its convergence criterion."""
+
+
+class DesignWarning(UserWarning):
+    """A design was accepted, but something about it may not behave as intended (named in the message)."""
 
 
 class CalibrationError(AdaptiveError, ValueError):

@@ -14,7 +14,8 @@ import pytest
 from adaptive import DesignError, ItemBank, ResponseValidationError, SessionStateError
 from adaptive.cat import CatEngine, ExamDesign, Session, simulate_cat
 from adaptive.cat._streams import batch_keys
-from adaptive.cat.selection import RULES, info_3pl
+from adaptive.cat.selection import RULES
+from adaptive.irt.dichotomous import information_3pl as info_3pl
 from adaptive.synthetic import simulate_responses, synthetic_bank
 from tests.conftest import DATA
 
@@ -56,6 +57,19 @@ def test_post_hoc_agrees_with_catr():
         th = res.theta_path[n, t - 1]
         info = lambda i: info_3pl(th, arr.a[i], arr.thresholds[i, 0], arr.c[i])  # noqa: E731
         assert info(ours[t]) >= info(seq[t])
+
+
+def test_post_hoc_with_catr_conventions_reproduces_catr():
+    """The same catR 3.17 run with catR's integration (``integrate.catR``: the trapezoid rule on 33 points
+    on [-4, 4]): every item sequence, θ̂ and SE agree (the guard of ``estimator.quadrature = "trapezoid"``)."""
+    bank, x, ref = _catr_data()
+    design = ExamDesign(min_length=30, max_length=30, content={"method": "none"},
+                        estimator={"grid": (-4, 4, 33), "quadrature": "trapezoid"})
+    res = simulate_cat(design, bank, responses=x, seed=0)
+    same = np.array([list(res.items_of(n)) == [int(v) - 1 for v in r["items"].split()] for n, r in enumerate(ref)])
+    assert same.mean() >= 0.99
+    np.testing.assert_allclose(res.theta[same], [float(r["theta_hat"]) for r, s in zip(ref, same) if s], atol=1e-6)
+    np.testing.assert_allclose(res.se[same], [float(r["se"]) for r, s in zip(ref, same) if s], atol=1e-6)
 
 
 def _cmcs_bank(n=300, seed=11, **kw):
@@ -395,7 +409,7 @@ def test_shadow_candidate_reduction_keeps_the_optimum():
     design = ExamDesign(min_length=20, max_length=20, content={"method": "shadow"})
     reduced = CatEngine(design, bank)
     full = CatEngine(design, bank)
-    full._shadow_candidates = lambda value, free, counts, hi: free  # the whole pool in every program
+    full.shadow_candidates = lambda value, free, *rest: free  # the whole pool in every program
     theta = np.random.default_rng(6).normal(size=4)
     a = simulate_cat(design, bank, thetas=theta, seed=2, engine=reduced)
     b = simulate_cat(design, bank, thetas=theta, seed=2, engine=full)

@@ -17,13 +17,18 @@ from .design import (
     StartRule,
     StoppingSpec,
 )
-from .engine import BatchState, CatEngine, CatResult
+from .context import CatContext
+from .engine import CatEngine
 from .posthoc import simulate_cat
+from .registry import SELECTION_RULES, START_RULES, TIMEOUT_RULES
 from .selection import RULES
+from .state import BatchState, CatResult, Decision, SelectionNote, StopRule
+from .stopping import STOPPING_RULES
 from .session import AuditEntry, Session, SessionResult
 
 __all__ = [
     "ExamDesign", "StartRule", "EstimatorSpec", "SelectionSpec", "ExposureSpec", "ContentSpec", "StoppingSpec",
     "ClassificationSpec", "SPRTSpec", "CatEngine", "BatchState", "CatResult", "simulate_cat", "Session",
-    "SessionResult", "AuditEntry", "RULES", "batch_keys", "session_key",
+    "SessionResult", "AuditEntry", "RULES", "batch_keys", "session_key", "CatContext", "Decision", "StopRule",
+    "SelectionNote", "SELECTION_RULES", "START_RULES", "TIMEOUT_RULES", "STOPPING_RULES",
 ]

@@ -16,12 +16,15 @@ solves, at every step, the 0-1 program
     x_i + x_j \\le 1 \\text{ (enemies)},\\; x_i = 1 \\text{ (administered)}
 
 with :func:`scipy.optimize.milp` (HiGHS) and gives the best unadministered item
-of the solution.
+of the solution. A solver stopped by its time limit with a test in hand gives that test
+(the "incumbent"); stopped with none, the step falls back to the blueprint heuristic, and
+the session's audit says so.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
@@ -29,7 +32,8 @@ from scipy.sparse import coo_matrix, csr_matrix, vstack
 
 from ..bank import Blueprint
 
-__all__ = ["BlueprintBounds", "enemy_table", "feasible_test", "shadow_test"]
+__all__ = ["BlueprintBounds", "Feasibility", "ShadowSolution", "enemy_table", "feasible_test", "shadow_test",
+           "shadow_candidates"]
 
 
 @dataclass(frozen=True)
@@ -148,32 +152,66 @@ def _program(candidates, item_domain, lo, hi, length, pairs):
     return LinearConstraint(vstack(rows).tocsr(), np.array(lower, float), np.array(upper, float))
 
 
-def feasible_test(pool: np.ndarray, item_domain, lo, hi, length: int, pairs) -> bool:
-    """Whether a test of ``length`` items from ``pool`` (bool mask) can meet the bounds and enemies."""
+class Feasibility(Enum):
+    """What the solver showed about a test-assembly program."""
+
+    FEASIBLE = "feasible"
+    INFEASIBLE = "infeasible"
+    UNKNOWN = "not proven within the time limit"
+
+
+#: scipy.optimize.milp status codes (HiGHS): solved, stopped by a limit, infeasible
+_OPTIMAL, _LIMIT, _INFEASIBLE = 0, 1, 2
+
+
+def feasible_test(pool: np.ndarray, item_domain, lo, hi, length: int, pairs,
+                  time_limit: float = 30.0) -> Feasibility:
+    """Whether a test of ``length`` items from ``pool`` (bool mask) can meet the bounds and enemies.
+
+    Returns :attr:`Feasibility.UNKNOWN` when the solver stopped at ``time_limit`` seconds
+    without finding a test and without proving that none exists.
+    """
     cand = np.flatnonzero(pool)
     if cand.size < length:
-        return False
+        return Feasibility.INFEASIBLE
     cons = _program(cand, np.asarray(item_domain), lo, hi, length, pairs)
     res = milp(np.zeros(cand.size), constraints=cons, integrality=np.ones(cand.size),
-               bounds=Bounds(0, 1), options={"time_limit": 30.0})
-    return res.status == 0
+               bounds=Bounds(0, 1), options={"time_limit": float(time_limit)})
+    if res.x is not None and res.status in (_OPTIMAL, _LIMIT):
+        return Feasibility.FEASIBLE
+    if res.status == _INFEASIBLE:
+        return Feasibility.INFEASIBLE
+    return Feasibility.UNKNOWN
+
+
+@dataclass(frozen=True)
+class ShadowSolution:
+    """One shadow test: its items (None when none was found) and whether it is proven optimal.
+
+    ``status``: ``"optimal"``; ``"incumbent"`` (the solver stopped at its time limit and this is
+    the best test it had found); ``"timeout"`` (stopped with no test); ``"infeasible"``.
+    """
+
+    items: np.ndarray | None
+    status: str
 
 
 def shadow_test(value: np.ndarray, administered: np.ndarray, eligible: np.ndarray, item_domain,
-                lo, hi, length: int, pairs) -> np.ndarray | None:
-    """Solve one shadow test; returns the items of the test (indices), or None when infeasible.
+                lo, hi, length: int, pairs, time_limit: float = 10.0) -> ShadowSolution:
+    """Solve one shadow test.
 
     Parameters
     ----------
     value : ``(I,)`` objective weights (information at θ̂)
     administered : ``(I,)`` bool -- scored items already given (forced into the test)
     eligible : ``(I,)`` bool -- items that may still be added
+    time_limit : seconds the solver may take; at the limit the best test found so far is used
     """
     fixed = np.flatnonzero(administered)
     free = np.flatnonzero(eligible & ~administered)
     cand = np.concatenate([fixed, free])
     if cand.size < length:
-        return None
+        return ShadowSolution(None, "infeasible")
     cons = _program(cand, np.asarray(item_domain), lo, hi, length, pairs)
     lb = np.zeros(cand.size)
     lb[: fixed.size] = 1.0
@@ -181,7 +219,34 @@ def shadow_test(value: np.ndarray, administered: np.ndarray, eligible: np.ndarra
     v = value[cand]
     scale = max(float(np.max(np.abs(v))), 1e-12)
     res = milp(-v / scale, constraints=cons, integrality=np.ones(cand.size), bounds=Bounds(lb, 1.0),
-               options={"time_limit": 10.0, "mip_rel_gap": 1e-9})
-    if res.status != 0 or res.x is None:
-        return None
-    return cand[res.x > 0.5]
+               options={"time_limit": float(time_limit), "mip_rel_gap": 1e-9})
+    if res.x is not None and res.status == _OPTIMAL:
+        return ShadowSolution(cand[res.x > 0.5], "optimal")
+    if res.x is not None and res.status == _LIMIT:
+        return ShadowSolution(cand[res.x > 0.5], "incumbent")
+    return ShadowSolution(None, "timeout" if res.status == _LIMIT else "infeasible")
+
+
+def shadow_candidates(value: np.ndarray, free: np.ndarray, counts: np.ndarray, hi: np.ndarray,
+                      item_domain: np.ndarray, has_enemy: np.ndarray) -> np.ndarray:
+    """Free items that can be in an optimal shadow test (the program is then much smaller).
+
+    Within domain d a test holds at most ``hi_d - counts_d`` more items. Keep the best m_d free
+    items of the domain, with m_d the smallest number such that at most ``m_d - (hi_d - counts_d)``
+    of them have enemies: an optimal test using an item outside the list could swap it for an
+    unused enemy-free item of the list of at least its value without breaking any constraint, so
+    the optimum over the kept items is the optimum over all items.
+    """
+    keep = np.zeros(free.size, dtype=bool)
+    for k in range(hi.size):  # one pass per blueprint domain
+        items = np.flatnonzero(free & (item_domain == k))
+        if items.size == 0:
+            continue
+        items = items[np.argsort(-value[items], kind="stable")]
+        room = max(int(hi[k] - counts[k]), 0)
+        enemy_count = np.cumsum(has_enemy[items])  # enemy-bearing items among the best m
+        m = np.arange(1, items.size + 1)
+        ok = m - room >= enemy_count
+        m_k = int(m[np.argmax(ok)]) if ok.any() else items.size
+        keep[items[:m_k]] = True
+    return keep

@@ -22,11 +22,15 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..bank import Blueprint
+from ..bank import Blueprint, _fingerprint
 from ..exceptions import DesignError
 from ..scoring.scale import ScoreScale
+from . import selection as _selection  # noqa: F401 -- registers the built-in selection rules
+from . import start as _start  # noqa: F401 -- registers the built-in start rules
+from . import stopping as _stopping  # noqa: F401 -- registers the built-in run-out-of-time rules
+from .registry import SELECTION_RULES, START_RULES, TIMEOUT_RULES
 
 __all__ = [
     "ExamDesign",
@@ -43,8 +47,6 @@ __all__ = [
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
-#: selection rules an ExamDesign may name (see :mod:`adaptive.cat.selection`)
-SELECTION_RULES = ("mfi", "mfi_cut", "mpwi", "kl", "klp", "mepv", "b_matching", "random", "a_stratified")
 
 
 class StartRule(BaseModel):
@@ -55,10 +57,12 @@ class StartRule(BaseModel):
     * ``items``: the first ``n_items`` items come from ``item_ids`` (in order, or at random
       when ``shuffle``), or, without ``item_ids``, at random among the ``window`` eligible
       items whose difficulty is nearest ``theta``.
+
+    ``kind`` may name any rule registered in :data:`~adaptive.cat.registry.START_RULES`.
     """
 
     model_config = _STRICT
-    kind: Literal["fixed_theta", "random_theta", "items"] = "fixed_theta"
+    kind: str = "fixed_theta"
     theta: float = 0.0
     low: float = -1.0
     high: float = 1.0
@@ -66,6 +70,11 @@ class StartRule(BaseModel):
     item_ids: list[str] = Field(default_factory=list)
     shuffle: bool = False
     window: int = Field(10, ge=1, description="'items' without item_ids: draw among this many nearest items")
+
+    @field_validator("kind")
+    @classmethod
+    def _registered(cls, v: str) -> str:
+        return START_RULES.check(v)
 
     @model_validator(mode="after")
     def _check(self) -> StartRule:
@@ -75,7 +84,13 @@ class StartRule(BaseModel):
 
 
 class EstimatorSpec(BaseModel):
-    """Interim (during the test) and final ability estimators."""
+    """Interim (during the test) and final ability estimators.
+
+    ``grid``: the θ grid (lo, hi, n) of EAP and of the posterior-weighted selection rules.
+    ``quadrature``: ``rectangular`` weighs every grid point equally; ``trapezoid`` halves the
+    two end points' weights, as catR's ``integrate.catR`` does (with catR's 33 points on
+    [-4, 4] this reproduces catR's EAP and its item sequences).
+    """
 
     model_config = _STRICT
     interim: Literal["eap", "map", "ml", "wle"] = "eap"
@@ -84,6 +99,7 @@ class EstimatorSpec(BaseModel):
     prior_sd: float = Field(1.0, gt=0.0)
     grid: tuple[float, float, int] = (-6.0, 6.0, 61)
     bounds: tuple[float, float] = (-4.0, 4.0)
+    quadrature: Literal["rectangular", "trapezoid"] = "rectangular"
 
     @model_validator(mode="after")
     def _check(self) -> EstimatorSpec:
@@ -98,14 +114,32 @@ class EstimatorSpec(BaseModel):
 class SelectionSpec(BaseModel):
     """The item-selection rule and its parameters.
 
+    ``rule`` may name any rule registered in :data:`~adaptive.cat.registry.SELECTION_RULES`
+    (the built-in ones are listed in :mod:`adaptive.cat.selection`).
     ``kl_z``: KL's interval is θ̂ ± kl_z/√n (Chang & Ying 1996); ``strata``: number of
     a-strata for ``a_stratified`` (Chang, Qian & Ying 2001).
+
+    Conventions of other programs, for users who move from them:
+
+    * ``kl_weighting``: ``interval`` (default) sums KL over the grid points within
+      θ̂ ± kl_z/√n (Chang & Ying 1996); ``likelihood`` weighs KL by the likelihood of the
+      answers so far over the whole grid, as catR's ``KL`` does;
+    * ``mepv_weighting``: ``predictive`` (default) weighs the posterior variance after each
+      answer by its posterior predictive probability (van der Linden 1998); ``point`` by the
+      answer's probability at θ̂, as catR's ``EPV`` does.
     """
 
     model_config = _STRICT
-    rule: Literal["mfi", "mfi_cut", "mpwi", "kl", "klp", "mepv", "b_matching", "random", "a_stratified"] = "mfi"
+    rule: str = "mfi"
     kl_z: float = Field(3.0, gt=0.0)
     strata: int = Field(4, ge=1)
+    kl_weighting: Literal["interval", "likelihood"] = "interval"
+    mepv_weighting: Literal["predictive", "point"] = "predictive"
+
+    @field_validator("rule")
+    @classmethod
+    def _registered(cls, v: str) -> str:
+        return SELECTION_RULES.check(v)
 
 
 class ExposureSpec(BaseModel):
@@ -144,23 +178,30 @@ class ContentSpec(BaseModel):
     ``method``: ``heuristic`` (the domain furthest below its target, then the best item
     in it), ``shadow`` (van der Linden's shadow test, a MILP per step) or ``none``.
     ``blueprint``: the design's blueprint; when absent, the bank's blueprint is used.
+    ``time_limit``: seconds one shadow test may take; a solver stopped there uses the best
+    test it has found, and with none the blueprint heuristic chooses the item (the audit says so).
     """
 
     model_config = _STRICT
     method: Literal["heuristic", "shadow", "none"] = "heuristic"
     blueprint: Blueprint | None = None
+    time_limit: float = Field(10.0, gt=0.0, le=3600.0, description="seconds per shadow test")
 
 
 class ClassificationSpec(BaseModel):
-    """Stop once θ̂ ± z·SE excludes θcut (NCLEX-style confidence-interval rule).
-
-    ``sides = 2`` (default) uses z as given (e.g. 1.96: a 95% two-sided interval);
-    ``sides = 1`` is documented as the same interval compared on one side at a time.
-    """
+    """Stop once θ̂ ± z·SE excludes θcut (NCLEX-style confidence-interval rule); z = 1.96 is a
+    95% two-sided interval."""
 
     model_config = _STRICT
     z: float = Field(1.96, gt=0.0)
-    sides: Literal[1, 2] = 2
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data):
+        # designs written before 0.2 carry "sides", which never changed the rule: accept and drop it
+        if isinstance(data, dict) and "sides" in data:
+            data = {k: v for k, v in data.items() if k != "sides"}
+        return data
 
 
 class SPRTSpec(BaseModel):
@@ -177,7 +218,8 @@ class StoppingSpec(BaseModel):
     reached and any enabled rule fires; or at the time limit; or when the pool is exhausted.
 
     ``on_timeout``: ``score`` decides by θ̂ against θcut if ``min_length`` was reached
-    (otherwise fail); ``fail`` fails; ``no_decision`` reports no decision.
+    (otherwise fail); ``fail`` fails; ``no_decision`` reports no decision; or any rule
+    registered in :data:`~adaptive.cat.registry.TIMEOUT_RULES`.
     ``seconds_per_item``: item time used in simulations when no times are given.
     """
 
@@ -186,8 +228,13 @@ class StoppingSpec(BaseModel):
     classification: ClassificationSpec | None = None
     sprt: SPRTSpec | None = None
     time_limit: float | None = Field(None, gt=0.0, description="seconds")
-    on_timeout: Literal["score", "fail", "no_decision"] = "score"
+    on_timeout: str = "score"
     seconds_per_item: float = Field(60.0, gt=0.0)
+
+    @field_validator("on_timeout")
+    @classmethod
+    def _registered(cls, v: str) -> str:
+        return TIMEOUT_RULES.check(v)
 
 
 class ExamDesign(BaseModel):
@@ -226,6 +273,10 @@ class ExamDesign(BaseModel):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def fingerprint(self) -> str:
+        """Short SHA-256 (16 hex digits) of the design's canonical JSON."""
+        return _fingerprint(self)
 
     @property
     def theta_cut(self) -> float | None:

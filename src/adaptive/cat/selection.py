@@ -1,9 +1,12 @@
 """Item-selection criteria, vectorized over a batch of sessions.
 
-Every rule maps the batch state to a criterion matrix ``(n, I)`` (larger is
-better); the engine masks ineligible items and picks the best (ties to the
-lower item index), or draws among the best ``k`` (randomesque). Rules are
-registered by name so that an :class:`~adaptive.cat.design.ExamDesign` can name them.
+Every rule is a small class built once per compiled design
+(:class:`~adaptive.cat.context.CatContext`) whose :meth:`SelectionRule.criterion` maps the
+batch state to a criterion matrix ``(n, I)`` (larger is better); the engine masks ineligible
+items and picks the best (ties to the lower item index), or draws among the best ``k``
+(randomesque). Rules take the context and the state, never the engine, and are registered by
+name in :data:`~adaptive.cat.registry.SELECTION_RULES`, so an
+:class:`~adaptive.cat.design.ExamDesign` can name any registered rule.
 
 =============  ======================================================================  ===========================
 name           criterion                                                                source
@@ -26,120 +29,154 @@ all the grid sums are matrix products ``posterior (n, Q) @ table (Q, I)``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
 from ._streams import uniforms
+from .registry import SELECTION_RULES
 
-__all__ = ["RULES", "register", "criterion", "MFIIndex", "info_3pl", "mean_difficulty", "a_strata"]
+if TYPE_CHECKING:
+    from .context import CatContext
+    from .state import BatchState
 
-#: name -> criterion function ``f(engine, state, rows) -> (n, I)``
-RULES: dict = {}
+__all__ = ["SelectionRule", "RULES", "a_strata", "MaximumInformation", "MaximumInformationAtCut",
+           "PosteriorWeightedInformation", "KullbackLeibler", "PosteriorKullbackLeibler",
+           "MinimumExpectedPosteriorVariance", "DifficultyMatching", "RandomSelection", "AStratified"]
 
-
-def register(name):
-    def deco(fn):
-        RULES[name] = fn
-        return fn
-    return deco
-
-
-def criterion(engine, state, rows) -> np.ndarray:
-    """The design's criterion for the sessions ``rows``, ``(n, I)``."""
-    return RULES[engine.design.selection.rule](engine, state, rows)
+#: the registry of selection rules by name (an alias of :data:`~adaptive.cat.registry.SELECTION_RULES`)
+RULES = SELECTION_RULES
 
 
-# --------------------------------------------------------------------------- information
+class SelectionRule:
+    """Protocol of a selection rule. Subclasses override :meth:`criterion`.
+
+    ``information_point`` returns the θ at which a maximum-information rule maximizes, so the
+    engine can use the exact bound index (:mod:`adaptive.cat.mfi`) instead of the full criterion;
+    other rules return None.
+    """
+
+    name: str = ""
+
+    def __init__(self, ctx: CatContext):
+        self.spec = ctx.design.selection
+
+    def criterion(self, ctx: CatContext, state: BatchState, rows: np.ndarray) -> np.ndarray:
+        """Criterion of every item for the sessions ``rows``, ``(n, I)``; larger is better."""
+        raise NotImplementedError
+
+    def information_point(self, ctx: CatContext, state: BatchState, rows: np.ndarray) -> np.ndarray | None:
+        return None
 
 
-def info_3pl(theta, a, b, c):
-    """Fisher information of 3PL items (d = 1), written stably:
-    :math:`a^2 (1-c)\\,\\psi(1-\\psi)\\,\\psi/P` with :math:`\\psi = \\sigma(a(\\theta-b))`,
-    :math:`P = c + (1-c)\\psi` (equal to Birnbaum's :math:`a^2\\frac{Q}{P}(\\frac{P-c}{1-c})^2`).
-    ``theta`` broadcasts against the parameter arrays."""
-    e = np.exp(-np.clip(a * (theta - b), -40.0, 40.0))  # e = (1 - psi) / psi
-    psi = 1.0 / (1.0 + e)
-    return a * a * (1.0 - c) * e * psi * psi * psi / (c + (1.0 - c) * psi)
+@SELECTION_RULES.register("mfi")
+class MaximumInformation(SelectionRule):
+    """Fisher information at θ̂ (Lord 1980)."""
+
+    def criterion(self, ctx, state, rows):
+        return ctx.information_at(state.theta[rows])
+
+    def information_point(self, ctx, state, rows):
+        return state.theta[rows]
 
 
-def _posterior(engine, state, rows):
-    lp = state.log_post[rows]
-    post = np.exp(lp - lp.max(axis=1, keepdims=True))
-    return post / post.sum(axis=1, keepdims=True)
+@SELECTION_RULES.register("mfi_cut")
+class MaximumInformationAtCut(SelectionRule):
+    """Fisher information at θcut (Spray & Reckase 1994)."""
+
+    def criterion(self, ctx, state, rows):
+        return np.broadcast_to(ctx.information_at(np.array([ctx.cut]))[0], (np.size(rows), ctx.arrays.n_items))
+
+    def information_point(self, ctx, state, rows):
+        return np.full(np.size(rows), float(ctx.cut))
 
 
-@register("mfi")
-def _mfi(engine, state, rows):
-    return engine.information_at(state.theta[rows])
+@SELECTION_RULES.register("mpwi")
+class PosteriorWeightedInformation(SelectionRule):
+    """Information weighted by the posterior on the grid (van der Linden 1998)."""
+
+    def criterion(self, ctx, state, rows):
+        return ctx.posterior(state.log_post[rows]) @ ctx.tables.information.T
 
 
-@register("mfi_cut")
-def _mfi_cut(engine, state, rows):
-    return np.broadcast_to(engine.information_at(np.array([engine.design.theta_cut]))[0],
-                           (np.size(rows), engine.arrays.n_items))
-
-
-@register("mpwi")
-def _mpwi(engine, state, rows):
-    return _posterior(engine, state, rows) @ engine.tables.information.T
-
-
-def _kl_weighted(engine, state, rows, weights):
-    tm = engine.arrays.terms(state.theta[rows])  # (n, I, K) at θ̂
+def _kl_weighted(ctx: CatContext, theta: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """:math:`\\sum_q w_q KL_i(\\hat\\theta \\| \\theta_q)` for every item, ``(n, I)``."""
+    tm = ctx.arrays.terms(theta)  # (n, I, K) at θ̂
     p0 = tm.prob
     out = np.einsum("nik,nik->ni", p0, tm.log_prob) * weights.sum(axis=1, keepdims=True)
-    for k in range(engine.arrays.max_categories):
-        out -= p0[:, :, k] * (weights @ engine.tables.log_prob[:, :, k].T)
+    for k in range(ctx.arrays.max_categories):
+        out -= p0[:, :, k] * (weights @ ctx.tables.log_prob[:, :, k].T)
     return out
 
 
-@register("klp")
-def _klp(engine, state, rows):
-    return _kl_weighted(engine, state, rows, _posterior(engine, state, rows))
+@SELECTION_RULES.register("klp")
+class PosteriorKullbackLeibler(SelectionRule):
+    """KL information weighted by the posterior (Chang & Ying 1996)."""
+
+    def criterion(self, ctx, state, rows):
+        return _kl_weighted(ctx, state.theta[rows], ctx.posterior(state.log_post[rows]))
 
 
-@register("kl")
-def _kl(engine, state, rows):
-    grid = engine.grid
-    n = np.maximum(state.n_scored[rows], 1)
-    delta = engine.design.selection.kl_z / np.sqrt(n)
-    theta = state.theta[rows]
-    w = (np.abs(grid[None, :] - theta[:, None]) <= delta[:, None]).astype(float)
-    empty = w.sum(axis=1) == 0
-    if empty.any():  # interval narrower than the grid spacing: use the nearest point
-        w[empty, np.abs(grid[None, :] - theta[empty, None]).argmin(axis=1)] = 1.0
-    return _kl_weighted(engine, state, rows, w)
+@SELECTION_RULES.register("kl")
+class KullbackLeibler(SelectionRule):
+    """KL information summed over grid points within θ̂ ± z/√n (Chang & Ying 1996), or weighted by the
+    likelihood over the whole grid (``kl_weighting = "likelihood"``, catR's ``KL``)."""
+
+    def criterion(self, ctx, state, rows):
+        if self.spec.kl_weighting == "likelihood":
+            return _kl_weighted(ctx, state.theta[rows], ctx.likelihood_weights(state.log_post[rows]))
+        grid = ctx.grid
+        n = np.maximum(state.n_scored[rows], 1)
+        delta = self.spec.kl_z / np.sqrt(n)
+        theta = state.theta[rows]
+        w = (np.abs(grid[None, :] - theta[:, None]) <= delta[:, None]).astype(float)
+        empty = w.sum(axis=1) == 0
+        if empty.any():  # interval narrower than the grid spacing: use the nearest point
+            w[empty, np.abs(grid[None, :] - theta[empty, None]).argmin(axis=1)] = 1.0
+        return _kl_weighted(ctx, theta, w)
 
 
-@register("mepv")
-def _mepv(engine, state, rows):
-    post = _posterior(engine, state, rows)
-    theta = state.theta[rows]
-    t = engine.grid[None, :] - theta[:, None]  # centred: less cancellation
-    epv = np.zeros((post.shape[0], engine.arrays.n_items))
-    for k in range(engine.arrays.max_categories):
-        pk = np.exp(engine.tables.log_prob[:, :, k]).T  # (Q, I)
-        pred = post @ pk
-        m1 = (post * t) @ pk
-        m2 = (post * t * t) @ pk
-        with np.errstate(divide="ignore", invalid="ignore"):
-            epv += np.where(pred > 0, m2 - m1 * m1 / np.where(pred > 0, pred, 1.0), 0.0)
-    return -epv
+@SELECTION_RULES.register("mepv")
+class MinimumExpectedPosteriorVariance(SelectionRule):
+    """Minus the posterior variance expected after the item (van der Linden 1998).
+
+    With posterior weights :math:`\\pi_q`, an answer ``k`` leaves the posterior :math:`\\pi_q P_k(\\theta_q)/p_k`
+    with :math:`p_k = \\sum_q \\pi_q P_k(\\theta_q)` and variance :math:`V_k`; the criterion is
+    :math:`-\\sum_k w_k V_k` with :math:`w_k = p_k` (``predictive``) or :math:`w_k = P_k(\\hat\\theta)`
+    (``point``, catR's ``EPV``).
+    """
+
+    def criterion(self, ctx, state, rows):
+        post = ctx.posterior(state.log_post[rows])
+        t = ctx.grid[None, :] - state.theta[rows][:, None]  # centred: less cancellation
+        epv = np.zeros((post.shape[0], ctx.arrays.n_items))
+        at_theta = ctx.arrays.prob(state.theta[rows]) if self.spec.mepv_weighting == "point" else None
+        for k in range(ctx.arrays.max_categories):
+            pk = np.exp(ctx.tables.log_prob[:, :, k]).T  # (Q, I)
+            pred = post @ pk
+            m1 = (post * t) @ pk
+            m2 = (post * t * t) @ pk
+            safe = np.where(pred > 0, pred, 1.0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                spread = np.where(pred > 0, m2 - m1 * m1 / safe, 0.0)  # p_k V_k
+            epv += spread if at_theta is None else at_theta[:, :, k] * spread / safe
+        return -epv
 
 
-def mean_difficulty(arrays) -> np.ndarray:
-    """b for dichotomous items, the mean threshold (step) for polytomous items."""
-    return np.nanmean(arrays.thresholds, axis=1)
+@SELECTION_RULES.register("b_matching")
+class DifficultyMatching(SelectionRule):
+    """Minus the distance between the item's difficulty and θ̂ (Urry 1970)."""
+
+    def criterion(self, ctx, state, rows):
+        return -np.abs(ctx.difficulty[None, :] - state.theta[rows, None])
 
 
-@register("b_matching")
-def _b_matching(engine, state, rows):
-    return -np.abs(engine.difficulty[None, :] - state.theta[rows, None])
+@SELECTION_RULES.register("random")
+class RandomSelection(SelectionRule):
+    """A uniform draw per session, step and item."""
 
-
-@register("random")
-def _random(engine, state, rows):
-    return uniforms(state.keys[rows], state.n_given[rows], "random_rule", width=engine.arrays.n_items)
+    def criterion(self, ctx, state, rows):
+        return uniforms(state.keys[rows], state.n_given[rows], "random_rule", width=ctx.arrays.n_items)
 
 
 def a_strata(a: np.ndarray, b: np.ndarray, n_strata: int) -> np.ndarray:
@@ -151,76 +188,24 @@ def a_strata(a: np.ndarray, b: np.ndarray, n_strata: int) -> np.ndarray:
     """
     order = np.argsort(b, kind="stable")
     strata = np.empty(a.size, dtype=np.int64)
-    for start in range(0, a.size, n_strata):
+    for start in range(0, a.size, n_strata):  # one pass per block of n_strata items, at bank compile time
         block = order[start : start + n_strata]
         ranks = np.argsort(np.argsort(a[block], kind="stable"), kind="stable")
         strata[block] = ranks * n_strata // max(block.size, 1) if block.size < n_strata else ranks
     return strata
 
 
-@register("a_stratified")
-def _a_stratified(engine, state, rows):
-    s_count = engine.design.selection.strata
-    stage = np.minimum(state.n_scored[rows] * s_count // engine.design.max_length, s_count - 1)
-    gap = np.abs(engine.strata[None, :] - stage[:, None])
-    # within the stage's stratum: b-matching; another stratum only when this one has nothing eligible
-    return -np.abs(engine.difficulty[None, :] - state.theta[rows, None]) - 1.0e6 * gap
+@SELECTION_RULES.register("a_stratified")
+class AStratified(SelectionRule):
+    """b-matching within the a-stratum of the current stage, b-blocked (Chang, Qian & Ying 2001)."""
 
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.strata = a_strata(ctx.arrays.a, ctx.difficulty, self.spec.strata)
 
-# --------------------------------------------------------------------------- exact MFI
-
-
-@dataclass(frozen=True)
-class MFIIndex:
-    """Upper bounds of item information per θ cell, for exact maximum-information selection.
-
-    For 3PL items (d = 1) information is unimodal in θ with its peak at
-    :math:`\\theta^* = b + \\frac1a\\log\\frac{1+\\sqrt{1+8c}}{2}` (Lord 1980, eq. 10-4; Birnbaum
-    1968), so its maximum over a cell ``[l, u]`` is :math:`I(\\theta^*)` when the peak lies
-    inside and :math:`\\max(I(l), I(u))` otherwise. Items are sorted per cell (and per item
-    group, e.g. blueprint domain) by that bound. Selection evaluates the exact information
-    only for the first items of the list and accepts the best when it beats the bound of
-    the next one -- the answer is the argmax over all items (ties to the lower index).
-
-    Attributes
-    ----------
-    lo, h : float -- the cells are ``[lo + j h, lo + (j + 1) h]``
-    order : ``(G, C, W)`` int -- items by decreasing bound (-1 padding)
-    bound : ``(G, C, W + 1)`` float -- the sorted bounds (-inf padding)
-    """
-
-    lo: float
-    h: float
-    order: np.ndarray
-    bound: np.ndarray
-
-    @classmethod
-    def build(cls, a, b, c, groups: list[np.ndarray], lo: float, hi: float, h: float = 0.05) -> MFIIndex:
-        n_cells = int(np.ceil((hi - lo) / h))
-        edges = lo + h * np.arange(n_cells + 1)
-        f_edges = info_3pl(edges[:, None], a, b, c)  # (C+1, I)
-        peak = b + np.log((1.0 + np.sqrt(1.0 + 8.0 * c)) / 2.0) / a
-        f_peak = info_3pl(peak, a, b, c)
-        inside = (peak[None, :] >= edges[:-1, None]) & (peak[None, :] <= edges[1:, None])
-        ub = np.where(inside, f_peak[None, :], np.maximum(f_edges[:-1], f_edges[1:]))
-        ub = ub * (1.0 + 1e-9) + 1e-300  # guard against rounding in the exact evaluation
-        width = max(g.size for g in groups)
-        order = np.full((len(groups), n_cells, width), -1, dtype=np.int64)
-        bound = np.full((len(groups), n_cells, width + 1), -np.inf)
-        for gi, members in enumerate(groups):
-            if members.size == 0:
-                continue
-            sub = ub[:, members]
-            idx = np.argsort(-sub, axis=1, kind="stable")
-            order[gi, :, : members.size] = members[idx]
-            bound[gi, :, : members.size] = np.take_along_axis(sub, idx, axis=1)
-        return cls(float(lo), float(h), order, bound)
-
-    @property
-    def n_cells(self) -> int:
-        return self.order.shape[1]
-
-    def cell(self, theta) -> np.ndarray:
-        """Cell of each θ, or -1 outside the indexed range."""
-        j = np.floor((np.asarray(theta, dtype=float) - self.lo) / self.h).astype(np.int64)
-        return np.where((j >= 0) & (j < self.n_cells), j, -1)
+    def criterion(self, ctx, state, rows):
+        s_count = self.spec.strata
+        stage = np.minimum(state.n_scored[rows] * s_count // ctx.design.max_length, s_count - 1)
+        gap = np.abs(self.strata[None, :] - stage[:, None])
+        # within the stage's stratum: b-matching; another stratum only when this one has nothing eligible
+        return -np.abs(ctx.difficulty[None, :] - state.theta[rows, None]) - 1.0e6 * gap

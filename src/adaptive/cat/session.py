@@ -22,7 +22,6 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -33,7 +32,8 @@ from ..bank import ItemBank
 from ..exceptions import ResponseValidationError, SessionStateError
 from ._streams import session_key
 from .design import ExamDesign
-from .engine import DECISION_NAMES, RULE_NAMES, CatEngine
+from .engine import CatEngine
+from .state import Decision, SelectionNote, StopRule
 
 __all__ = ["Session", "AuditEntry", "SessionResult"]
 
@@ -51,9 +51,8 @@ def _engine_for(design: ExamDesign, bank: ItemBank) -> CatEngine:
 
 
 def fingerprint(obj) -> str:
-    """Short SHA-256 of a design's or bank's canonical JSON."""
-    text = obj.model_dump_json(exclude_defaults=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    """Short SHA-256 of a design's or bank's canonical JSON (``obj.fingerprint()``)."""
+    return obj.fingerprint()
 
 
 @dataclass(frozen=True)
@@ -74,6 +73,7 @@ class AuditEntry:
     sprt_llr: float | None
     domain_counts: dict
     stopped_by: str | None
+    selection_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -211,15 +211,17 @@ class Session:
         eng, st = self.engine, self._state
         item = eng.bank.items[eng.bank.index[item_id]]
         counts = {}
-        if eng.bp is not None:
-            counts = {name: int(c) for name, c in zip(eng.bp.names, st.counts[0])}
+        bp = eng.ctx.blueprint
+        if bp is not None:
+            counts = {name: int(c) for name, c in zip(bp.names, st.counts[0], strict=True)}
         p = eng.p_pass(st, np.array([0]))
         return AuditEntry(
             step=pos + 1, item_id=item_id, domain=item.domain, pretest=bool(st.seq_pretest[0, pos]), response=r,
             seconds=seconds, theta_before=before[0], se_before=before[1], theta_after=float(st.theta[0]),
             se_after=float(st.se[0]), p_pass=None if p is None else float(p[0]),
-            sprt_llr=float(st.llr[0]) if eng.sprt_table is not None else None, domain_counts=counts,
-            stopped_by=RULE_NAMES[int(st.rule[0])] or None,
+            sprt_llr=float(st.llr[0]) if eng.sprt is not None else None, domain_counts=counts,
+            stopped_by=StopRule(int(st.rule[0])).label or None,
+            selection_note=SelectionNote(int(st.seq_note[0, pos])).label,
         )
 
     def result(self) -> SessionResult:
@@ -234,8 +236,8 @@ class Session:
             se=float(res.se[0]),
             scaled_score=None if res.scaled is None else float(res.scaled[0]),
             p_pass=None if res.p_pass is None else float(res.p_pass[0]),
-            decision=DECISION_NAMES[int(st.decision[0])] if self.finished else "no decision",
-            stopped_by=RULE_NAMES[int(st.rule[0])] or None,
+            decision=Decision(int(st.decision[0])).label if self.finished else Decision.NO_DECISION.label,
+            stopped_by=StopRule(int(st.rule[0])).label or None,
             n_scored=self.n_scored,
             items=[eng.arrays.ids[i] for i in seq[given]],
             responses=[int(v) for v in st.seq_response[0, given]],

@@ -29,8 +29,8 @@ from scipy.special import expit, log_expit
 
 from ._terms import LogProbTerms, as_theta, safe_log
 
-__all__ = ["terms", "prob", "log_prob", "information", "prob_derivatives", "log_prob_param_grad",
-           "PARAMETERS"]
+__all__ = ["terms", "prob", "log_prob", "information", "information_3pl", "prob_derivatives",
+           "log_prob_param_grad", "PARAMETERS"]
 
 #: order of the parameters along the last axis of :func:`log_prob_param_grad`.
 PARAMETERS = ("a", "b", "c", "d")
@@ -101,6 +101,19 @@ def information(theta, a, b, c=0.0, d=1.0) -> np.ndarray:
     :math:`a^2 \\frac{Q}{P}\\left(\\frac{P-c}{1-c}\\right)^2` (Lord 1980, eq. 5.19).
     """
     return terms(theta, a, b, c, d).information
+
+
+def information_3pl(theta, a, b, c) -> np.ndarray:
+    """Fisher information of 3PL items (d = 1) in closed form, broadcasting ``theta`` against the parameters.
+
+    Written stably as :math:`a^2 (1-c)\\,\\psi(1-\\psi)\\,\\psi/P` with
+    :math:`\\psi = \\sigma(a(\\theta-b))` and :math:`P = c + (1-c)\\psi`, which equals Birnbaum's
+    :math:`a^2\\frac{Q}{P}(\\frac{P-c}{1-c})^2` (Lord 1980, eq. 5.19). This is the fast path
+    exact maximum-information selection evaluates; :func:`information` is the general one.
+    """
+    e = np.exp(-np.clip(a * (theta - b), -40.0, 40.0))  # e = (1 - psi) / psi
+    psi = 1.0 / (1.0 + e)
+    return a * a * (1.0 - c) * e * psi * psi * psi / (c + (1.0 - c) * psi)
 
 
 def prob_derivatives(theta, a, b, c=0.0, d=1.0) -> tuple[np.ndarray, np.ndarray]:

@@ -25,7 +25,6 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from ..bank import ItemBank
 from ..cat.design import ExamDesign
-from ..cat.session import fingerprint
 from ..exceptions import (
     AdaptiveError,
     BankValidationError,
@@ -143,7 +142,7 @@ def create_app(database: str | Store = "sqlite:///sessions.db", *, bank: str | I
     if bank is not None:
         b, d, source = _bank_and_design(bank, design)
         known = {(v["bank_fingerprint"], v["design_fingerprint"]) for v in delivery.versions()}
-        if (fingerprint(b), fingerprint(d)) not in known:
+        if (b.fingerprint(), d.fingerprint()) not in known:
             delivery.add_version(b, d, source=source, activate=True)
 
     app = FastAPI(

@@ -35,7 +35,7 @@ import numpy as np
 from ..bank import DICHOTOMOUS_MODELS, ItemBank
 from ..cat.design import ExamDesign
 from ..cat.engine import CatEngine
-from ..cat.session import Session, fingerprint
+from ..cat.session import Session
 from ..exceptions import AdaptiveError
 from .store import Store
 
@@ -150,7 +150,7 @@ class Delivery:
             CatEngine(design, bank)
         except AdaptiveError as err:
             raise Invalid(f"bank {bank.name!r} v{bank.version} does not fit the design: {err}") from None
-        bfp, dfp = fingerprint(bank), fingerprint(design)
+        bfp, dfp = bank.fingerprint(), design.fingerprint()
         with self.store.transaction() as tx:
             row = tx.one("SELECT id FROM bank_versions WHERE bank_fingerprint = ? AND design_fingerprint = ?",
                          (bfp, dfp))
@@ -301,6 +301,9 @@ class Delivery:
                            "updated_at = ?, finished_at = ?, result_json = ? WHERE id = ?",
                            (seq, nxt, now, "finished" if finished else "active", now, now if finished else None,
                             json.dumps(result) if finished else None, session_id))
+                    if entry.selection_note:  # e.g. the shadow test hit its time limit for this item
+                        self._event(tx, session_id, "selection", {"seq": seq, "item_id": item_id,
+                                                                  "note": entry.selection_note})
                     if finished:
                         self._event(tx, session_id, "finished", {"stopped_by": result["stopped_by"],
                                                                  "decision": result["decision"]})
