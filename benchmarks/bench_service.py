@@ -24,15 +24,18 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import tempfile
 import threading
 import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # the load-test harness in tests/
+
 from adaptive import ItemBank
-from adaptive.cli import pool_path
-from adaptive.service.loadtest import (
+from adaptive.resources import pool_path
+from tests.service.loadtest import (
     ServerProcess,
     create_database,
     postgres_bindir,

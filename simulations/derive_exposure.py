@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 from adaptive import ExamDesign, ItemBank
-from adaptive.cli import pool_path
+from adaptive.resources import pool_path
 from adaptive.simulation.exposure import derive_sympson_hetter
 from adaptive.synthetic import synthetic_bank
 

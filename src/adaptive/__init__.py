@@ -18,6 +18,7 @@ from .exceptions import (
 from .scoring import ScoreScale, ThetaEstimate, estimate_ability, pass_probability
 from .cat import CatEngine, ExamDesign, Session, simulate_cat
 from .exceptions import CalibrationError
+from .resources import package_version
 
 
 def calibrate(responses, model="2pl", quadrature=61, priors=None, fixed=None, groups=None, **kwargs):
@@ -28,7 +29,7 @@ def calibrate(responses, model="2pl", quadrature=61, priors=None, fixed=None, gr
                       **kwargs)
 
 
-__version__ = "0.1.0"
+__version__ = package_version()
 
 __all__ = [
     "ItemBank",

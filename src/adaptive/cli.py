@@ -18,41 +18,19 @@ import csv
 import json
 import os
 import sys
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__
 from .bank import ItemBank
 from .cat import CatEngine, ExamDesign, Session
 from .cat.posthoc import draw_responses
 from .data_io import read_responses
 from .exceptions import AdaptiveError
+from .resources import BUNDLED_POOLS, demo_bank_path, demo_design_path, demo_responses_path, package_version, pool_path
 from .scoring import ScoreScale, estimate_ability, pass_probability, theta_for_raw_score
 
 __all__ = ["demo_bank_path", "demo_design_path", "demo_responses_path", "load_bank", "main", "pool_path"]
-
-#: item pools bundled with the package (copies of item_pools/<name>/ written by calibration/calibrate_item_pools.py)
-BUNDLED_POOLS = ("cmcs", "cmrs")
-
-
-def pool_path(name: str = "cmcs") -> Path:
-    """Directory of a bundled item pool (``bank.json``, ``design.json``, ``standard.json``)."""
-    if name not in BUNDLED_POOLS:
-        raise AdaptiveError(f"no bundled pool {name!r}; choose from {list(BUNDLED_POOLS)}")
-    return Path(str(resources.files("adaptive") / "data" / "pools" / name))
-
-
-def demo_bank_path() -> Path:
-    """Path of the bundled CMCS bank (authored items with calibrated parameters)."""
-    return pool_path("cmcs") / "bank.json"
-
-
-def demo_responses_path() -> Path:
-    """Path of the bundled demo response file (12 candidates on the CMCS 75-item reference form)."""
-    return Path(str(resources.files("adaptive") / "data" / "cmcs_demo_responses.csv"))
-
 
 def load_bank(path: str | Path) -> ItemBank:
     """Load a bank from ``.json`` or ``.csv`` (a directory: its ``bank.json``); see :meth:`ItemBank.load`."""
@@ -84,11 +62,6 @@ def _score_rows(bank, table, method, theta_cut, scale):
                     "pass" if est.theta[n] >= theta_cut else "fail"]
         rows.append(row)
     return est, p_pass, rows
-
-
-def demo_design_path() -> Path:
-    """Path of the bundled CMCS adaptive exam design."""
-    return pool_path("cmcs") / "design.json"
 
 
 def _exam_inputs(args):
@@ -125,7 +98,7 @@ def cmd_demo(args) -> int:
     engine = CatEngine(design, bank)
     rng = np.random.default_rng(args.seed)
     true_theta = float(args.theta) if args.theta is not None else float(rng.normal(0.3, 0.9))
-    print(f"adaptive {__version__} -- {design.name}: one simulated candidate (true theta {true_theta:.2f}, "
+    print(f"adaptive {package_version()} -- {design.name}: one simulated candidate (true theta {true_theta:.2f}, "
           f"seed {args.seed})")
     print(f"bank: {bank.name} v{bank.version}, {len(bank)} items; {design.min_length}-{design.max_length} items, "
           f"{design.selection.rule.upper()} selection, blueprint by {design.content.method}, "
@@ -397,7 +370,7 @@ def cmd_serve(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="adaptive", description="Adaptive testing and IRT scoring for certification exams")
-    p.add_argument("--version", action="version", version=f"adaptive {__version__}")
+    p.add_argument("--version", action="version", version=f"adaptive {package_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("demo", help="a simulated candidate takes the CMCS adaptive exam, with a transcript")

@@ -15,8 +15,8 @@ import pytest
 pytest.importorskip("fastapi")
 
 from adaptive import ItemBank  # noqa: E402
-from adaptive.cli import pool_path  # noqa: E402
-from adaptive.service.loadtest import (  # noqa: E402
+from adaptive.resources import pool_path  # noqa: E402
+from tests.service.loadtest import (  # noqa: E402
     create_database,
     postgres_bindir,
     temporary_postgres,

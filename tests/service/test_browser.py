@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-from adaptive.service.loadtest import ServerProcess
+from tests.service.loadtest import ServerProcess
 
 from .conftest import ADMIN_KEY, missing
 from .helpers import API

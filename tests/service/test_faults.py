@@ -12,7 +12,7 @@ import time
 import httpx
 import numpy as np
 
-from adaptive.service.loadtest import (
+from tests.service.loadtest import (
     ServerProcess,
     run_candidates,
     summarize,

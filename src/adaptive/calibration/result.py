@@ -9,6 +9,7 @@ from functools import cached_property
 
 import numpy as np
 
+from ..resources import package_version
 from ..bank import Item, ItemBank, Provenance
 from ..exceptions import CalibrationError
 from .models import to_irt
@@ -227,6 +228,4 @@ class CalibrationResult:
 
 
 def _version() -> str:
-    from .. import __version__
-
-    return __version__
+    return package_version()

@@ -164,7 +164,7 @@ def _resolve_bank(src: BankSource, base: Path) -> ItemBank:
     n = int(args.pop("items", 1000))
     pool = args.pop("pool", None)
     if pool is not None:
-        from ..cli import pool_path
+        from ..resources import pool_path
 
         args["blueprint"] = ItemBank.from_json(pool_path(pool) / "bank.json").blueprint
     args["rng"] = int(args.pop("seed", 0))

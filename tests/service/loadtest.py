@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bank import ItemBank
+from adaptive.bank import ItemBank
 
 __all__ = ["ServerProcess", "CandidateLog", "run_candidates", "verify_sessions", "free_port", "LoadSummary",
            "summarize", "postgres_bindir", "temporary_postgres", "create_database"]
@@ -274,8 +274,8 @@ def run_candidates(base_url: str, bank: ItemBank, thetas, *, seed: int = 0, time
 
 def verify_sessions(db: str, logs: list[CandidateLog]) -> list[str]:
     """Problems found comparing the database with what candidates were told (empty: all good)."""
-    from .delivery import Delivery
-    from .store import open_store
+    from adaptive.service.delivery import Delivery
+    from adaptive.service.store import open_store
 
     store = open_store(db)
     delivery = Delivery(store)
