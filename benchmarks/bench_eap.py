@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 from adaptive import ItemBank, estimate_ability
-from adaptive.bank import ItemArrays
+from adaptive.bank import compile_items
 
 
 def make_data(n_persons: int, n_items: int, seed: int):
@@ -45,7 +45,7 @@ def make_data(n_persons: int, n_items: int, seed: int):
 def run_adaptive(a, b, x):
     bank = ItemBank(items=[{"id": f"Q{i:03d}", "model": "2pl", "a": float(ai), "b": float(bi)}
                            for i, (ai, bi) in enumerate(zip(a, b))])
-    arrays = ItemArrays.from_items(list(bank.items))  # fresh arrays: no cached grid tables
+    arrays = compile_items(list(bank.items))  # fresh arrays: no cached grid tables
     return estimate_ability(arrays, x, "eap", grid=(-6.0, 6.0, 61)).theta
 
 

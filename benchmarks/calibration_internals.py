@@ -81,48 +81,47 @@ def phases():
 def _sparse_set_at_estimates():
     x = load("2pl_20000x200_miss70")
     res = adaptive.calibrate(x, model="2pl")
-    pr = res._problem
-    phi, latent = pr.unpack(res._state.x)
+    pr, phi, latent = res.fitted.problem, res.fitted.phi, res.fitted.latent
     return pr, phi, latent
 
 
 def incremental(pr, phi, latent):
     print("\n| change scale | max abs table change | incremental error | plain float32 error |\n|---|---|---|---|")
     lw = pr.log_weights(latent)
-    ax = 1 if pr.sparse else 0  # persons x nodes (sparse layout) or nodes x persons (dense)
+    ax = 1 if pr.layout.sparse else 0  # persons x nodes (sparse layout) or nodes x persons (dense)
 
     def ll(table):
         return float(logsumexp(table, axis=ax).sum())
 
     rng = np.random.default_rng(0)
-    base = pr.grid_table(log_prob(pr.family, pr.n_cat, phi, pr.theta), lw)
+    base = pr.layout.grid_table(log_prob(pr.family, pr.n_cat, phi, pr.theta), lw)
     for scale in (1e-4, 1e-3, 1e-2, 5e-2, 0.2):
-        pr.__dict__.pop("_last_product", None)
-        pr.loglik_table(log_prob(pr.family, pr.n_cat, phi, pr.theta), lw, fast=True)  # the exact base product
+        pr.layout.last_product = None
+        pr.layout.loglik_table(log_prob(pr.family, pr.n_cat, phi, pr.theta), lw, fast=True)  # the exact base product
         moved = phi.copy()
         moved[:, :2] += rng.normal(0, scale, (phi.shape[0], 2))
         logp = log_prob(pr.family, pr.n_cat, moved, pr.theta)
-        table = pr.grid_table(logp, lw)
+        table = pr.layout.grid_table(logp, lw)
         change = float(np.abs(table - base).max())
-        exact = pr.loglik_table(logp, lw, fast=False)
-        inc = pr.loglik_table(logp, lw, fast=True)
-        how = "incremental" if change <= pr.incremental_limit else "exact (change above the limit)"
-        plain32 = np.asarray(pr._product(table, single=True), dtype=np.float64)
+        exact = pr.layout.loglik_table(logp, lw, fast=False)
+        inc = pr.layout.loglik_table(logp, lw, fast=True)
+        how = "incremental" if change <= pr.layout.incremental_limit else "exact (change above the limit)"
+        plain32 = np.asarray(pr.layout._product(table, single=True), dtype=np.float64)
         print(f"| {scale:g} | {change:.3g} | {ll(inc) - ll(exact):+.2e} ({how}) | {ll(plain32) - ll(exact):+.2e} |")
 
 
 def subnormal(pr, phi, latent):
     logp = log_prob(pr.family, pr.n_cat, phi, pr.theta)
     post, _ = pr.posterior(logp, latent, fast=True)
-    raw = pr.loglik_table(logp, pr.log_weights(latent), fast=False)
-    a = raw.T if pr.sparse else raw  # (Q, N)
+    raw = pr.layout.loglik_table(logp, pr.log_weights(latent), fast=False)
+    a = raw.T if pr.layout.sparse else raw  # (Q, N)
     e = np.exp((a - a.max(axis=0)).astype(np.float32))  # no floor: weights down to subnormal float32
     unfloored = (e / e.sum(axis=0, dtype=np.float64).astype(np.float32)).T
     unfloored = np.ascontiguousarray(unfloored) if post.flags.c_contiguous else np.asfortranarray(unfloored)
     tiny = np.finfo(np.float32).tiny
     share = float(((unfloored > 0) & (unfloored < tiny)).mean())
-    t_floor, _ = best(lambda: pr._count_product(post), 10)
-    t_sub, _ = best(lambda: pr._count_product(unfloored), 10)
+    t_floor, _ = best(lambda: pr.layout._count_product(post, np.float32), 10)
+    t_sub, _ = best(lambda: pr.layout._count_product(unfloored, np.float32), 10)
     print(f"\ncount product (2PL 20,000 x 200): floored weights {1000 * t_floor:.2f} ms; without the floor "
           f"{1000 * t_sub:.2f} ms ({share:.1%} of the weights subnormal)")
 

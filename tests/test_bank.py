@@ -259,3 +259,17 @@ def test_compile_struct_of_arrays_and_scaling():
     np.testing.assert_allclose(tables.information[:, 4], arr.information(0.0))
     assert bank.tables((-4, 4, 9)) is tables  # cached per grid
     assert re.search(r"3 items", repr(arr))
+
+
+def test_cross_item_checks_run_once_per_bank(monkeypatch):
+    from adaptive.bank import schema
+
+    calls = []
+    real = schema._cross_item_problems
+    monkeypatch.setattr(schema, "_cross_item_problems", lambda *a: calls.append(1) or real(*a))
+    ItemBank(items=[{"id": "A", "a": 1.0, "b": 0.0}, {"id": "B", "a": 1.1, "b": 0.5}])
+    assert len(calls) == 1
+    calls.clear()
+    with pytest.raises(ValueError, match="duplicate"):  # the model_validate path still checks
+        ItemBank.model_validate({"items": [{"id": "A", "a": 1.0, "b": 0.0}, {"id": "A", "a": 1.1, "b": 0.5}]})
+    assert len(calls) == 1

@@ -81,13 +81,12 @@ def test_loglik_and_counts_equal_their_definitions(layout):
     x, family, n_cat, phi, groups = _mixed(300, 0.6, 11)
     x[7] = np.nan  # a person who answered nothing contributes the prior only
     pr = _problem(x, family, n_cat, phi, groups, layout)
-    assert pr.sparse == (layout == "sparse")
-    latent = pr.latent0
+    assert pr.layout.sparse == (layout == "sparse")
+    latent = pr.params.latent0
     ll_ref, counts_ref = _direct(x, family, n_cat, phi, groups, latent)
     post, ll = pr.posterior(log_prob(family, n_cat, phi, THETA), latent)
     assert ll == pytest.approx(ll_ref, abs=1e-8)
-    pr.count_dtype = np.float64
-    r, g_mass = pr.counts(post)
+    r, g_mass = pr.counts(post, np.float64)
     valid = np.arange(r.shape[2])[None, None, :] < n_cat[:, None, None]
     np.testing.assert_allclose(np.where(valid, r, 0.0), counts_ref, atol=1e-10)
     np.testing.assert_allclose(g_mass.sum(axis=1), np.bincount(groups), rtol=1e-12)
@@ -98,13 +97,13 @@ def test_dense_and_sparse_layouts_agree_in_single_precision_across_threaded_bloc
     x, family, n_cat, phi, groups = _mixed(3000, 0.7, 12)
     dense, sparse = (_problem(x, family, n_cat, phi, groups, lay) for lay in ("dense", "sparse"))
     logp = log_prob(family, n_cat, phi, THETA)
-    (pd, lld), (ps, lls) = dense.posterior(logp, dense.latent0, fast=True), sparse.posterior(logp, sparse.latent0,
+    (pd, lld), (ps, lls) = dense.posterior(logp, dense.params.latent0, fast=True), sparse.posterior(logp, sparse.params.latent0,
                                                                                               fast=True)
     assert pd.dtype == ps.dtype == np.float32
     assert lld == pytest.approx(lls, abs=1e-7)
     np.testing.assert_allclose(pd, ps, atol=1e-6)
-    rd, gd = dense.counts(pd)
-    rs, gs = sparse.counts(ps)
+    rd, gd = dense.counts(pd, np.float32)
+    rs, gs = sparse.counts(ps, np.float32)
     valid = np.arange(rd.shape[2])[None, None, :] < n_cat[:, None, None]
     np.testing.assert_allclose(np.where(valid, rs, 0), np.where(valid, rd, 0), atol=2e-3, rtol=1e-5)
     np.testing.assert_allclose(gs, gd, rtol=1e-5, atol=1e-3)
@@ -116,21 +115,21 @@ def test_dense_and_sparse_layouts_agree_in_single_precision_across_threaded_bloc
 def test_incremental_single_precision_product_matches_the_exact_one(layout):
     x, family, n_cat, phi, groups = _mixed(3000, 0.5, 13)
     pr = _problem(x, family, n_cat, phi, groups, layout)
-    pr.incremental_min_columns = 0  # 12 items: below the width where it pays, exercised here all the same
-    lw = pr.log_weights(pr.latent0)
-    pr.loglik_table(log_prob(family, n_cat, phi, THETA), lw, fast=True)  # the exact product it starts from
-    base = pr.__dict__["_last_product"]
+    pr.layout.incremental_min_columns = 0  # 12 items: below the width where it pays, exercised here all the same
+    lw = pr.log_weights(pr.params.latent0)
+    pr.layout.loglik_table(log_prob(family, n_cat, phi, THETA), lw, fast=True)  # the exact product it starts from
+    base = pr.layout.last_product
     rng = np.random.default_rng(0)
     for scale in (1e-4, 1e-2):
         moved = phi.copy()
         moved[:, :2] += rng.normal(0, scale, (phi.shape[0], 2))
         logp = log_prob(family, n_cat, moved, THETA)
-        inc = pr.loglik_table(logp, lw, fast=True)
-        assert pr.__dict__["_last_product"] is base  # computed from the stored product, not afresh
-        exact = pr.loglik_table(logp, lw, fast=False)
+        inc = pr.layout.loglik_table(logp, lw, fast=True)
+        assert pr.layout.last_product is base  # computed from the stored product, not afresh
+        exact = pr.layout.loglik_table(logp, lw, fast=False)
         # single-precision rounding of the *change* only: ~1e-7 of its size per answered item
         assert np.abs(inc - exact).max() < 1e-4 * max(scale, 1e-3)
-        ax = 1 if pr.sparse else 0  # persons x nodes (sparse) or nodes x persons (dense)
+        ax = 1 if pr.layout.sparse else 0  # persons x nodes (sparse) or nodes x persons (dense)
         assert logsumexp(inc, axis=ax).sum() == pytest.approx(logsumexp(exact, axis=ax).sum(), abs=1e-3)
 
 
@@ -200,17 +199,17 @@ def test_item_kernels_match_finite_differences_of_the_objective(models):
     idx = np.arange(len(models))
     plain = models[0] == "2pl"
     assert pr._plain_rows.all() == plain and pr._asymptote_rows.all() == (not plain)
-    objective = pr._plain_objective if plain else pr._asym_objective
+    objective = pr._plain_objective if plain else pr._asymptote_objective
     # the kernel objective is sum_qk r log P, P written out from the 4PL formula
     c, u = expit(phi[:, 2, None]), expit(phi[:, 3, None])
     p1 = c + (u - c) * expit(phi[:, :1] * THETA + phi[:, 1:2])
     direct = (r[:, :, 1] * np.log(p1) + r[:, :, 0] * np.log1p(-p1)).sum(axis=1)
     np.testing.assert_allclose(objective(phi, r, idx), direct, rtol=1e-12)
     if plain:
-        grad, fisher = pr._plain_grad_fisher(phi, r, idx=idx)
+        grad, fisher = pr._plain_grad_curv(phi, r, idx=idx)
         neg_h = fisher  # logistic regression: the Fisher information is the negative Hessian
     else:
-        grad, (fisher, neg_h) = pr._asym_grad_curv(phi, r, idx=idx)
+        grad, (fisher, neg_h) = pr._asymptote_grad_curv(phi, r, idx=idx)
     for i, m in enumerate(models):
         k = {"2pl": 2, "3pl": 3, "4pl": 4}[m]
 
@@ -230,18 +229,18 @@ def test_mixed_bank_calibration_uses_every_kernel_and_converges():
     x, family, n_cat, _, _ = _mixed(2000, 0.3, 15, n_groups=1)
     models = ["2pl", "3pl", "graded", "gpcm"] * 3
     res = adaptive.calibrate(x, model=models, priors={"c": "beta(5, 17)"})
-    pr = res._problem
+    pr = res.fitted.problem
     assert pr._plain_rows.sum() == 3 and pr._asymptote_rows.sum() == 3
     assert res.converged
     # the estimates are a stationary point of the marginal log-posterior: one more EM step moves nothing
-    x_next = pr.em_map(res._state.x, pr.estep(res._state.x))
-    assert np.abs(x_next - res._state.x).max() < 1e-3
+    x_next = pr.em_map(res.fitted.x, pr.estep(res.fitted.x))
+    assert np.abs(x_next - res.fitted.x).max() < 1e-3
 
 
 def _posterior_in_child(conn):
     x, family, n_cat, phi, groups = _mixed(5000, 0.7, 16)
     pr = _problem(x, family, n_cat, phi, groups, "sparse")
-    conn.send(pr.posterior(log_prob(family, n_cat, phi, THETA), pr.latent0)[1])
+    conn.send(pr.posterior(log_prob(family, n_cat, phi, THETA), pr.params.latent0)[1])
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="fork start method only")
@@ -252,8 +251,8 @@ def test_threaded_estep_works_in_a_forked_child_after_the_parent_used_it():
 
     x, family, n_cat, phi, groups = _mixed(5000, 0.7, 16)
     pr = _problem(x, family, n_cat, phi, groups, "sparse")
-    assert len(pr._blocks) > 1
-    ll = pr.posterior(log_prob(family, n_cat, phi, THETA), pr.latent0)[1]
+    assert len(pr.layout.blocks) > 1
+    ll = pr.posterior(log_prob(family, n_cat, phi, THETA), pr.params.latent0)[1]
     ctx = mp.get_context("fork")
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=_posterior_in_child, args=(child,))

@@ -35,8 +35,8 @@ def _mirt_arrays(mirt, model):
 
 
 def _loglik_at(result, a, thr, c):
-    pr = result._problem
-    phi = from_irt(pr.family, pr.n_cat, a, thr, c, np.ones(a.size), pr.phi0.shape[1])
+    pr = result.fitted.problem
+    phi = from_irt(pr.family, pr.n_cat, a, thr, c, np.ones(a.size), pr.params.phi0.shape[1])
     return pr.posterior(log_prob(pr.family, pr.n_cat, phi, pr.theta), np.array([[0.0, 1.0]]))[1]
 
 

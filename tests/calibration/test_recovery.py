@@ -95,7 +95,7 @@ def test_cat_like_design_with_80_percent_missing():
     assert 0.78 < np.isnan(x).mean() < 0.82
     res = adaptive.calibrate(x, model="2pl", item_ids=bank.ids)
     arr = bank.compile()
-    assert res._problem.sparse  # the E-step takes the sparse layout here (one nonzero per answered cell)
+    assert res.fitted.problem.layout.sparse  # the E-step takes the sparse layout here (one nonzero per answered cell)
     assert res.converged
     assert _rmse(res.a, arr.a) < 0.15 and _rmse(res.thresholds[:, 0], arr.thresholds[:, 0]) < 0.12
 

@@ -311,7 +311,7 @@ def calibrate(responses, model="2pl", quadrature=61, priors=None, fixed=None, gr
     problem = Problem(values, family, n_cat, phi0, free, tied, theta, gidx, latent, latent_free, priors_d)
     settings = EMSettings(tol=tol, max_iter=max_iter, accelerate=accelerate)
     state = run_em(problem, settings, progress=progress)
-    names = problem.names(ids)
+    names = problem.params.names(ids)
     if not state.converged:
         what = names[state.where_change] if 0 <= state.where_change < len(names) else "a parameter"
         hint = ("a prior on c (priors='3pl') or a simpler model (2pl)" if any(m in ("3pl", "4pl") for m in models)

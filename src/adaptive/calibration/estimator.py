@@ -57,9 +57,9 @@ class IRTModel(TransformerMixin, BaseEstimator):
         if over.size:
             raise CalibrationError(f"items {[res.item_ids[i] for i in over[:10]]} have categories the fitted model "
                                    "does not have")
-        base = res._problem
-        phi, latent = base.unpack(res._state.x)
-        prob = Problem(values, base.family, base.n_cat, phi, np.zeros_like(base.free), np.zeros_like(base.tied),
+        fitted = res.fitted
+        base, phi, latent = fitted.problem, fitted.phi, fitted.latent
+        prob = Problem(values, base.family, base.n_cat, phi, np.zeros_like(base.params.free), np.zeros_like(base.params.tied),
                        base.theta, np.zeros(values.shape[0], dtype=int), latent[:1], np.zeros((1, 2), bool), {})
         return prob, phi, latent[:1]
 
@@ -73,4 +73,4 @@ class IRTModel(TransformerMixin, BaseEstimator):
 
     def score(self, X, y=None):
         prob, (_, ll) = self._posterior(X)
-        return ll / prob.n_persons
+        return ll / prob.layout.n_persons

@@ -125,8 +125,8 @@ def sx2(values, prob, n_cat, weights, n_free, min_expected=1.0):
 
 
 def _fitted(result):
-    problem = result._problem
-    phi, latent = problem.unpack(result._state.x)
+    fitted = result.fitted
+    problem, phi, latent = fitted.problem, fitted.phi, fitted.latent
     return problem, phi, latent
 
 
@@ -140,8 +140,8 @@ def _mean_squares(problem, pr, axis):
     """Infit and outfit mean squares summed over persons (``axis=0``, per item) or items (``axis=1``)."""
     kk = np.arange(pr.shape[2])
     e = pr @ kk
-    m = problem.mask
-    resid2 = np.where(m, (problem.category - e) ** 2, 0.0)
+    m = problem.layout.mask
+    resid2 = np.where(m, (problem.layout.category - e) ** 2, 0.0)
     var = np.where(m, pr @ kk ** 2 - e ** 2, 0.0)
     n = m.sum(axis=axis)
     outfit = np.where(m, resid2 / np.maximum(var, 1e-12), 0.0).sum(axis=axis) / np.maximum(n, 1)
@@ -151,7 +151,7 @@ def _mean_squares(problem, pr, axis):
 
 def _mixture_weights(problem, latent):
     lw = problem.log_weights(latent)
-    share = problem.group_sizes / problem.group_sizes.sum()
+    share = problem.layout.group_sizes / problem.layout.group_sizes.sum()
     return share @ np.exp(lw)
 
 
@@ -161,9 +161,9 @@ def item_fit(result, *, min_expected=1.0, imputations=5, seed=0):
     lp = log_prob(problem.family, problem.n_cat, phi, problem.theta)
     prob = np.exp(lp) * (lp > -999.0)
     weights = _mixture_weights(problem, latent)
-    n_free = problem.free.sum(axis=1) + problem.tied
-    cat = problem.category
-    if problem.complete:
+    n_free = problem.params.free.sum(axis=1) + problem.params.tied
+    cat = problem.layout.category
+    if problem.layout.complete:
         stat, df, p = sx2(cat, prob, problem.n_cat, weights, n_free, min_expected)
     else:
         rng = as_generator(seed)
@@ -177,7 +177,7 @@ def item_fit(result, *, min_expected=1.0, imputations=5, seed=0):
             cum = np.cumsum(pr, axis=2)
             draw = (rng.random(cat.shape)[:, :, None] > cum).sum(axis=2)
             draw = np.minimum(draw, problem.n_cat[None, :] - 1)
-            completed = np.where(problem.mask, cat, draw)
+            completed = np.where(problem.layout.mask, cat, draw)
             stats.append(sx2(completed, prob, problem.n_cat, weights, n_free, min_expected))
         stat = np.mean([s[0] for s in stats], axis=0)
         df = np.round(np.mean([s[1] for s in stats], axis=0)).astype(int)
@@ -197,8 +197,8 @@ def person_fit(result):
     problem, phi, _ = _fitted(result)
     theta_hat, _ = result.theta()
     pr = _at_theta(problem, phi, theta_hat)
-    m = problem.mask
-    cat = problem.category
+    m = problem.layout.mask
+    cat = problem.layout.category
     with np.errstate(divide="ignore"):
         logp = np.log(np.maximum(pr, 1e-300))
     chosen = np.take_along_axis(logp, cat[:, :, None], axis=2)[:, :, 0]

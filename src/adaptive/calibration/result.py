@@ -12,11 +12,41 @@ import numpy as np
 from ..resources import package_version
 from ..bank import Item, ItemBank, Provenance
 from ..exceptions import CalibrationError
-from .models import to_irt
+from .em import EMState, Problem
+from .models import log_prob, to_irt
 
-__all__ = ["CalibrationResult"]
+__all__ = ["CalibrationResult", "FittedModel"]
 
 _DICH = ("rasch", "1pl", "2pl", "3pl", "4pl")
+
+
+@dataclass(frozen=True, eq=False)
+class FittedModel:
+    """A fitted calibration on its internal scale.
+
+    Attributes
+    ----------
+    problem : :class:`~adaptive.calibration.em.Problem` -- the data (``problem.layout``: values, mask,
+        categories, groups), the parameter vector (``problem.params``: free entries, pack/unpack, names),
+        the item families, category counts, quadrature nodes (``problem.theta``) and priors
+    x : (P,) the estimated free-parameter vector (the point EM converged to)
+    phi : (I, p) internal item parameters (slope-intercept; see :mod:`adaptive.calibration.models`)
+    latent : (G, 2) latent mean and SD of each group
+    """
+
+    problem: Problem
+    x: np.ndarray
+    phi: np.ndarray
+    latent: np.ndarray
+
+    def log_prob(self, theta=None) -> np.ndarray:
+        """Category log-probabilities ``(I, Q, K)`` at ``theta`` (default: the quadrature nodes)."""
+        pr = self.problem
+        return log_prob(pr.family, pr.n_cat, self.phi, pr.theta if theta is None else np.asarray(theta, float))
+
+    def posterior(self) -> tuple[np.ndarray, float]:
+        """Posterior weights of every response row on the nodes ``(N, Q)``, and the marginal log-likelihood."""
+        return self.problem.posterior(self.log_prob(), self.latent)
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,23 +84,33 @@ class CalibrationResult:
     priors: dict
     person_ids: tuple = field(repr=False)
     name: str = "calibrated"
-    _problem: object = field(default=None, repr=False)
-    _state: object = field(default=None, repr=False)
+    _problem: Problem | None = field(default=None, repr=False)
+    _state: EMState | None = field(default=None, repr=False)
     _fixed_items: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, *, problem, state, ids, person_ids, models, fixed_items, group_labels, priors, settings, elapsed,
               name):
-        phi, latent = problem.unpack(state.x)
+        phi, latent = problem.params.unpack(state.x)
         a, thr, c, d = to_irt(problem.family, problem.n_cat, phi)
-        answered = problem.mask.any(axis=1)
+        answered = problem.layout.mask.any(axis=1)
         return cls(item_ids=tuple(ids), models=tuple(models), n_cat=problem.n_cat.copy(), a=a, thresholds=thr, c=c,
                    d=d, latent=latent, group_labels=tuple(group_labels), loglik=float(state.loglik),
                    converged=bool(state.converged), n_iter=int(state.n_iter), n_estep=int(state.n_estep),
                    trace=tuple(float(v) for v in state.trace), n_persons=int(answered.sum()),
-                   n_parameters=int(problem.n_free), elapsed=float(elapsed), quadrature=problem.theta.copy(),
+                   n_parameters=int(problem.params.n_free), elapsed=float(elapsed), quadrature=problem.theta.copy(),
                    priors=dict(priors), person_ids=tuple(person_ids), name=name, _problem=problem, _state=state,
                    _fixed_items=dict(fixed_items))
+
+    @property
+    def fitted(self) -> FittedModel:
+        """The fitted model on the internal scale: what standard errors, fit statistics and the scikit-learn
+        estimator compute from (see :class:`FittedModel`)."""
+        if self._problem is None or self._state is None:
+            raise CalibrationError(f"calibration {self.name!r} carries no fitted model (it was built from "
+                                   "parameters alone); run adaptive.calibrate on the data")
+        phi, latent = self._problem.params.unpack(self._state.x)
+        return FittedModel(self._problem, self._state.x, phi, latent)
 
     # ------------------------------------------------------------------ information criteria
     @property
@@ -102,7 +142,7 @@ class CalibrationResult:
             raise CalibrationError(f"{len(bad)} item(s) have a slope <= 0, which a bank cannot hold: {bad[:10]}; such "
                                    "items discriminate the wrong way (check their keys) -- drop or re-key them and "
                                    "recalibrate")
-        answered = self._problem.mask.sum(axis=0)
+        answered = self.fitted.problem.layout.mask.sum(axis=0)
         nodes = self.quadrature
         prior_txt = (", MAP with priors " + ", ".join(f"{k} ~ {v}" for k, v in self.priors.items())) if self.priors else ""
         items = []
@@ -157,13 +197,11 @@ class CalibrationResult:
 
     def theta(self):
         """EAP ability and posterior SD of every response row under the fitted model and its group's prior."""
-        problem = self._problem
-        phi, latent = problem.unpack(self._state.x)
-        from .models import log_prob
-
-        post, _ = problem.posterior(log_prob(problem.family, problem.n_cat, phi, problem.theta), latent)
-        mean = post @ problem.theta
-        sd = np.sqrt(np.maximum(post @ problem.theta ** 2 - mean ** 2, 0.0))
+        fitted = self.fitted
+        post, _ = fitted.posterior()
+        nodes = fitted.problem.theta
+        mean = post @ nodes
+        sd = np.sqrt(np.maximum(post @ nodes ** 2 - mean ** 2, 0.0))
         return mean, sd
 
     # ------------------------------------------------------------------ report

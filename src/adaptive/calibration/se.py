@@ -59,13 +59,13 @@ class StandardErrors:
 
 def _param_layout(problem):
     """Per (item, internal column) the index of the free parameter it maps to (-1 = fixed)."""
-    n_i, p = problem.phi0.shape
+    n_i, p = problem.params.phi0.shape
     where = np.full((n_i, p), -1)
     flat = where.ravel()
-    flat[problem.free_idx] = np.arange(problem.n_item_free)
+    flat[problem.params.free_idx] = np.arange(problem.params.n_item_free)
     where = flat.reshape(n_i, p)
-    if problem.has_tie:
-        where[problem.tied, 0] = problem.n_item_free
+    if problem.params.has_tie:
+        where[problem.params.tied, 0] = problem.params.n_item_free
     return where
 
 
@@ -95,8 +95,8 @@ def _latent_scores(problem, latent, h=1e-5):
 
 def information_matrices(problem, x, chunk_elems=4_000_000):
     """Observed information (Oakes/Louis, including the log prior) and the cross-product matrix at ``x``."""
-    phi, latent = problem.unpack(x)
-    n_free = problem.n_free
+    phi, latent = problem.params.unpack(x)
+    n_free = problem.params.n_free
     logp, grad = log_prob_and_grad(problem.family, problem.n_cat, phi, problem.theta)
     post, _ = problem.posterior(logp, latent)
     r, g_mass = problem.counts(post)
@@ -119,7 +119,7 @@ def information_matrices(problem, x, chunk_elems=4_000_000):
         hess_item[:, :, col] = np.einsum("iqk,iqkp->ip", r, dg)
     hess_item = 0.5 * (hess_item + hess_item.transpose(0, 2, 1))
     if problem.priors:
-        _, _, ph = prior_terms(problem.priors, problem.family, problem.n_cat, phi, problem._prior_free)
+        _, _, ph = prior_terms(problem.priors, problem.family, problem.n_cat, phi, problem.params.prior_free)
         hess_item = hess_item + ph
     for i in range(n_i):  # scatter per-item blocks (few params per item)
         cols = np.flatnonzero(where[i] >= 0)
@@ -128,10 +128,10 @@ def information_matrices(problem, x, chunk_elems=4_000_000):
             np.add.at(info, (idx[:, None], idx[None, :]), -hess_item[i][np.ix_(cols, cols)])
     # ---- latent part
     lat_cols = []
-    pos = problem.n_item_free + int(problem.has_tie)
-    for g in range(problem.n_groups):
+    pos = problem.params.n_item_free + int(problem.params.has_tie)
+    for g in range(problem.layout.n_groups):
         for a in range(2):
-            if problem.latent_free[g, a]:
+            if problem.params.latent_free[g, a]:
                 lat_cols.append((g, a, pos))
                 pos += 1
     d1, d2 = _latent_scores(problem, latent)
@@ -144,10 +144,10 @@ def information_matrices(problem, x, chunk_elems=4_000_000):
     pairs = np.argwhere(where >= 0)  # (P_items, 2): item, column
     target = where[pairs[:, 0], pairs[:, 1]]
     g_sel = grad[pairs[:, 0], :, :, pairs[:, 1]].transpose(0, 2, 1)  # (P_items, K, Q)
-    cat = problem.category[:, pairs[:, 0]]
-    msk = problem.mask[:, pairs[:, 0]]
+    cat = problem.layout.category[:, pairs[:, 0]]
+    msk = problem.layout.mask[:, pairs[:, 0]]
     n_q = problem.theta.size
-    n = problem.n_persons
+    n = problem.layout.n_persons
     ess = np.zeros((n_free, n_free))
     xpd = np.zeros((n_free, n_free))
     step = max(1, chunk_elems // max(1, n_q * n_free))
@@ -157,12 +157,12 @@ def information_matrices(problem, x, chunk_elems=4_000_000):
     for start in range(0, n, step):
         sl = slice(start, min(n, start + step))
         s_items = g_sel[rows_p, cat[sl]] * msk[sl][:, :, None]  # (n_c, P_items, Q)
-        s = np.einsum("njq,jf->nqf", s_items, to_free) if problem.has_tie else None
+        s = np.einsum("njq,jf->nqf", s_items, to_free) if problem.params.has_tie else None
         if s is None:
             s = np.zeros((s_items.shape[0], n_q, n_free))
             s[:, :, target] = s_items.transpose(0, 2, 1)
         for g, a, j in lat_cols:
-            in_g = problem.groups[sl] == g
+            in_g = problem.layout.groups[sl] == g
             s[in_g, :, j] = d1[g, :, a][None, :]
         w = post[sl]
         sw = s * np.sqrt(w)[:, :, None]
@@ -189,8 +189,8 @@ def _inverse(mat, names, what):
 def standard_errors(result, method="oakes") -> StandardErrors:
     if method not in METHODS:
         raise CalibrationError(f"unknown standard-error method {method!r}; choose one of {list(METHODS)}")
-    problem, x = result._problem, result._state.x
-    names = tuple(problem.names(result.item_ids))
+    problem, x = result.fitted.problem, result.fitted.x
+    names = tuple(problem.params.names(result.item_ids))
     observed, xpd = information_matrices(problem, x)
     if method == "crossprod":
         cov = _inverse(xpd, names, "cross-product")
@@ -198,7 +198,7 @@ def standard_errors(result, method="oakes") -> StandardErrors:
         cov = _inverse(observed, names, "observed information")
         if method == "sandwich":
             cov = cov @ xpd @ cov
-    phi, latent = problem.unpack(x)
+    phi, latent = problem.params.unpack(x)
     where = _param_layout(problem)
     n_i, p = phi.shape
     safe = np.where(where >= 0, where, 0)
@@ -226,10 +226,10 @@ def standard_errors(result, method="oakes") -> StandardErrors:
                 entry[f"b{t + 1}"] = float(irt_se[i, 1 + t])
         items[iid] = entry
     lat = {}
-    pos = problem.n_item_free + int(problem.has_tie)
+    pos = problem.params.n_item_free + int(problem.params.has_tie)
     for g, label in enumerate(result.group_labels):
         for a, what in enumerate(("mean", "sd")):
-            if problem.latent_free[g, a]:
+            if problem.params.latent_free[g, a]:
                 se = float(np.sqrt(cov[pos, pos]))
                 lat[f"{label} {what}"] = se * (latent[g, 1] if a == 1 else 1.0)  # sd = exp(log sd)
                 pos += 1

@@ -24,7 +24,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..bank import Blueprint, _fingerprint
+from ..bank import Blueprint, canonical_fingerprint
 from ..exceptions import DesignError
 from ..scoring.scale import ScoreScale
 from . import selection as _selection  # noqa: F401 -- registers the built-in selection rules
@@ -276,7 +276,7 @@ class ExamDesign(BaseModel):
 
     def fingerprint(self) -> str:
         """Short SHA-256 (16 hex digits) of the design's canonical JSON."""
-        return _fingerprint(self)
+        return canonical_fingerprint(self)
 
     @property
     def theta_cut(self) -> float | None:

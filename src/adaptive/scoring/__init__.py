@@ -105,7 +105,7 @@ def estimate_ability(
     if prior is not None:
         raise ScoringError(f"a prior on the grid is used by EAP only; method {method!r} takes prior_mean/prior_sd")
     if method in ("map", "bm"):
-        from ..bank import theta_grid
+        from ..irt.arrays import theta_grid
 
         pts = theta_grid(grid)
         return maximum_a_posteriori(arrays, responses, prior_mean=prior_mean, prior_sd=prior_sd,

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import norm
 
-from ..bank import GridTables
+from ..irt.arrays import GridTables
 from ..exceptions import ScoringError
 from .responses import ResponseMatrix, gather_on_grid, prepare_responses
 

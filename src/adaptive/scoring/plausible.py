@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._random import as_generator
-from ..bank import cell_edges
+from ..irt.arrays import cell_edges
 from .estimators import ThetaEstimate
 
 __all__ = ["plausible_values"]

@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy.stats import norm
 
-from ..bank import cell_edges
+from ..irt.arrays import cell_edges
 from ..exceptions import ScoringError
 
 __all__ = ["ScoreScale", "pass_probability", "expected_raw_score", "percent_correct", "theta_for_raw_score"]

@@ -1,0 +1,287 @@
+"""The E-step's indicator layout: response data as a matrix ``Z`` whose products with grid tables give every
+person's log-likelihood at every node and the expected counts (DESIGN.md, "Calibration E-step = matrix
+products"; :mod:`adaptive.calibration.em` describes the two layouts and the incremental product).
+
+:class:`IndicatorLayout` owns ``Z`` (dense or sparse), its row blocks and the thread pool that multiplies
+them; it knows nothing of item parameters: callers pass log-probabilities ``(I, Q, K)`` and log prior weights.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["IndicatorLayout"]
+
+_POOL: tuple[int | None, ThreadPoolExecutor | None] = (None, None)  # (process id, executor): a forked child makes its own (the parent's threads are not in it)
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL[0] != os.getpid():
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            _POOL = (os.getpid(), ThreadPoolExecutor(max_workers=max(1, min(cores, 8)),
+                                                     thread_name_prefix="adaptive-estep"))
+        assert _POOL[1] is not None
+        return _POOL[1]
+
+
+def _row_blocks(n_rows, size):
+    """Row slices for threaded work on an ``(n_rows, ...)`` array of ``size`` entries: one block when small,
+    else up to 8. They depend only on the shape (not on the machine), so results are identical whatever the
+    number of cores."""
+    n_blocks = 1 if size < 150_000 else int(min(max(n_rows // 2048, 1), 8))
+    edges = np.linspace(0, n_rows, n_blocks + 1).astype(int)
+    return [slice(lo, hi) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def _run_blocks(fn, blocks):
+    """``[fn(b) for b in blocks]``, on a thread pool when there are several (numpy's element-wise functions and
+    scipy's sparse products release the GIL)."""
+    if len(blocks) == 1:
+        return [fn(blocks[0])]
+    pool = _pool()
+    futures = [pool.submit(fn, b) for b in blocks]
+    return [f.result() for f in futures]
+
+
+class IndicatorLayout:
+    """Indicator matrix of one data set and its products with grid tables.
+
+    Parameters
+    ----------
+    values : (N, I) float, NaN = not administered, categories 0..K-1
+    n_cat : (I,) category counts
+    groups : (N,) int group index 0..G-1; n_groups : G
+    n_nodes : Q, the number of quadrature nodes (sizes the threaded row blocks)
+    dtype : float64, or float32 for a dense single-precision product
+    layout : "auto" (default), "dense" or "sparse" -- "auto" takes the sparse one (one nonzero per answered
+        cell) when most cells are missing and the data are large.
+    """
+
+    #: largest change of a grid-table entry that an incremental single-precision E-step product may carry
+    #: (its log-likelihood error is then below ~1e-4; measured ~1e-6 for the changes of late EM cycles)
+    incremental_limit = 0.5
+    #: below this many indicator columns the exact product is cheap enough
+    incremental_min_columns = 64
+
+    def __init__(self, values, n_cat, groups, n_groups, n_nodes, dtype=np.float64, layout="auto"):
+        values = np.asarray(values, dtype=float)
+        n, n_items = values.shape
+        self.values = values
+        self.n_persons, self.n_items = n, n_items
+        self.n_cat = np.asarray(n_cat)
+        self.groups = np.asarray(groups, dtype=np.intp)
+        self.n_groups = int(n_groups)
+        self.dtype = dtype
+        mask = ~np.isnan(values)
+        self.mask = mask
+        self.complete = bool(mask.all())
+        self.k_max = int(self.n_cat.max())
+        # indicator columns for every (item, category >= 1)
+        cols_item, cols_cat = [], []
+        for k in range(1, self.k_max):
+            items_k = np.flatnonzero(self.n_cat > k)
+            cols_item.append(items_k)
+            cols_cat.append(np.full(items_k.size, k))
+        self.col_item = np.concatenate(cols_item)
+        self.col_cat = np.concatenate(cols_cat)
+        self.n_ycols = self.col_item.size
+        self.n_maskcols = 0 if self.complete else n_items
+        self.group_sizes = np.bincount(self.groups, minlength=self.n_groups).astype(float)
+        n_obs = int(np.count_nonzero(mask))
+        dense_width = self.n_ycols + self.n_maskcols + self.n_groups
+        # sparse products cost ~4x more per nonzero than dense BLAS per entry (measured on 2 cores, both threaded)
+        if layout not in ("auto", "dense", "sparse"):
+            raise ValueError(f"layout={layout!r}: choose 'auto', 'dense' or 'sparse'")
+        cheaper = 4 * (n_obs + n) < n * dense_width and n * dense_width > 250_000
+        self.sparse = dtype == np.float64 and (layout == "sparse" or (layout == "auto" and cheaper))
+        self.blocks: list = []
+        self.last_product: tuple[np.ndarray, np.ndarray] | None = None  # (table, Z @ table) of the last exact product
+        self._category: np.ndarray | None = None
+        self._z32: np.ndarray | None = None
+        if self.sparse:
+            self._build_sparse(values, mask, n_nodes)
+        else:
+            self._build_dense(values, mask, cols_item, dtype)
+
+    def _build_dense(self, values, mask, cols_item, dtype):
+        """Dense ``Z``: one column per (item, category >= 1), one "answered" column per item when data are missing
+        and one indicator column per latent group, written straight into the product's dtype (NaN equals no
+        category, so missing cells are 0). The group columns make the product add each person's log prior
+        weights and the count product give the group masses."""
+        n, n_items = values.shape
+        z = np.zeros((n, self.n_ycols + self.n_maskcols + self.n_groups), dtype=dtype)
+        pos = 0
+        for k, items_k in enumerate(cols_item, start=1):
+            block = values if items_k.size == n_items else values[:, items_k]
+            np.equal(block, float(k), out=z[:, pos:pos + items_k.size], casting="unsafe")
+            pos += items_k.size
+        if self.n_maskcols:
+            np.copyto(z[:, self.n_ycols:self.n_ycols + self.n_maskcols], mask, casting="unsafe")
+        z[np.arange(n), self.n_ycols + self.n_maskcols + self.groups] = 1.0
+        self.z = z
+
+    def _build_sparse(self, values, mask, n_nodes):
+        """Sparse ``Z`` (CSR) for data with many missing cells: one column per (item, category), so every
+        answered cell is one nonzero, plus one indicator column per latent group; split in row blocks that
+        threads multiply in parallel (scipy's sparse products release the GIL)."""
+        n, n_items = values.shape
+        per_row = mask.sum(axis=1)
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(per_row + 1, out=indptr[1:])
+        flat = np.flatnonzero(mask)  # answered cells in row-major order
+        indices = np.empty(indptr[-1], dtype=np.int32)
+        at_group = indptr[1:] - 1
+        obs = np.ones(indptr[-1], dtype=bool)
+        obs[at_group] = False
+        indices[obs] = (flat % n_items) * self.k_max + values.ravel()[flat].astype(np.int64)
+        indices[at_group] = n_items * self.k_max + self.groups
+        width = n_items * self.k_max + self.n_groups
+        ones64, ones32 = np.ones(indptr[-1]), np.ones(indptr[-1], dtype=np.float32)
+        self.z = sp.csr_matrix((ones64, indices, indptr), shape=(n, width))
+        self.blocks = []
+        for rows_b in _row_blocks(n, n * n_nodes):  # row blocks as views of the same index arrays
+            lo, hi = indptr[rows_b.start], indptr[rows_b.stop]
+            ptr = indptr[rows_b.start:rows_b.stop + 1] - lo
+            shape = (rows_b.stop - rows_b.start, width)
+            self.blocks.append((rows_b, sp.csr_matrix((ones64[lo:hi], indices[lo:hi], ptr), shape=shape),
+                                 sp.csr_matrix((ones32[lo:hi], indices[lo:hi], ptr), shape=shape)))
+
+    def _product(self, table, single):
+        """``Z @ table`` in double precision, or in single precision with ``single``: dense layout ``(Q, N)``
+        (node-major, so the posterior's reductions over nodes run across contiguous rows), sparse layout
+        ``(N, Q)`` (scipy's natural orientation; its row blocks are filled on threads)."""
+        if not self.sparse:
+            if single:
+                return table.astype(np.float32).T @ self._z_counts(np.float32)
+            return np.asarray(table.astype(self.dtype, copy=False).T @ self.z.T, dtype=np.float64)
+        table = table.astype(np.float32 if single else np.float64)
+        out = np.empty((self.n_persons, table.shape[1]), dtype=table.dtype)
+
+        def block(b):
+            rows, z64, z32 = b
+            out[rows] = (z32 if single else z64) @ table
+
+        _run_blocks(block, self.blocks)
+        return out
+
+    def _count_product(self, post, count_dtype):
+        """``Z.T @ post`` ``(columns, Q)`` with ``post`` in ``count_dtype``."""
+        post = post.astype(count_dtype, copy=False)
+        if not self.sparse:
+            return np.asarray(self._z_counts(count_dtype) @ post, dtype=np.float64)
+        single = count_dtype == np.float32
+        parts = _run_blocks(lambda b: (b[2] if single else b[1]).T @ post[b[0]], self.blocks)
+        return np.sum(parts, axis=0, dtype=np.float64)
+
+    @property
+    def category(self) -> np.ndarray:
+        """``(N, I)`` int categories, 0 where not administered (see ``mask``)."""
+        if self._category is None:
+            self._category = np.where(self.mask, self.values, 0).astype(np.int64)
+        return self._category
+
+    def grid_table(self, logp, log_weights):
+        """The table ``T`` (one row per column of ``Z``, one column per node) of :meth:`loglik_table`."""
+        if self.sparse:
+            return np.concatenate([logp.transpose(0, 2, 1).reshape(-1, logp.shape[1]), log_weights], axis=0)
+        t_y = logp[self.col_item, :, self.col_cat] - logp[self.col_item, :, 0]
+        const = log_weights + logp[:, :, 0].sum(axis=0) if self.complete else log_weights
+        parts = [t_y, const] if self.complete else [t_y, logp[:, :, 0], const]
+        return np.concatenate(parts, axis=0)
+
+    def loglik_table(self, logp, log_weights, fast=False):
+        """Log-likelihood plus log prior weight of every person at every node (a new array): ``(Q, N)`` with the
+        dense layout, ``(N, Q)`` with the sparse one (see :meth:`_product`).
+
+        One product ``Z @ T``: ``T`` stacks the log-probability differences of the observed categories, the
+        category-0 log-probabilities (missing data) and, for each group's indicator column, the group's log
+        prior weights (plus, with complete data, the sum of the category-0 log-probabilities).
+
+        With ``fast`` the product is incremental: ``Z @ T`` is kept in double precision from the last exact
+        product, and a table that moved by at most ``incremental_limit`` is evaluated as
+        ``Z @ T_old + Z @ (T - T_old)`` with the small difference product in single precision, which halves the
+        cost of the largest product while its rounding error scales with the change, not with the
+        log-likelihood itself.
+        """
+        table = self.grid_table(logp, log_weights)
+        incremental = fast and self.dtype == np.float64 and table.shape[0] >= self.incremental_min_columns
+        prev = self.last_product if incremental else None
+        if prev is not None:
+            delta = table - prev[0]
+            if np.abs(delta).max() <= self.incremental_limit:
+                return np.add(prev[1], self._product(delta, single=True), dtype=np.float64)
+        full = self._product(table, single=False)
+        if incremental:
+            self.last_product = (table, full)
+            return full.copy()
+        return full
+
+    def posterior(self, logp, log_weights, fast=False):
+        """Posterior weights ``(N, Q)`` and the marginal log-likelihood, from ``logp (I, Q, K)`` and the groups'
+        log prior weights ``(G, Q)``.
+
+        With ``fast`` the weights are exponentiated and kept in float32 (they feed only the float32 count
+        product); the per-person sums that make the log-likelihood are accumulated in float64.
+        """
+        a = self.loglik_table(logp, log_weights, fast)
+        out = np.empty(a.shape, np.float32) if fast else a
+        a_qn, out_qn = (a.T, out.T) if self.sparse else (a, out)  # (Q, N) views
+
+        def normalize(persons):
+            block = a_qn[:, persons]
+            m = block.max(axis=0)
+            e = np.subtract(block, m, out=out_qn[:, persons], casting="same_kind")
+            # weights below e^-80 (single) / e^-700 (double) of a person's largest are kept at that floor: they
+            # change no sum, and subnormal numbers would slow every later product several-fold
+            np.maximum(e, -80.0 if e.dtype == np.float32 else -700.0, out=e)
+            np.exp(e, out=e)
+            s = e.sum(axis=0, dtype=np.float64)
+            e /= s.astype(e.dtype)
+            return float(m.sum() + np.log(s).sum())
+
+        # threads only with the sparse layout: after a dense BLAS product, OpenBLAS's own threads keep spinning for
+        # a while and take the cores that the normalization's threads would need (measured: slower, not faster)
+        n = self.n_persons
+        blocks = _row_blocks(n, a.size) if self.sparse else [slice(0, n)]
+        ll = math.fsum(_run_blocks(normalize, blocks))
+        out = out_qn.T  # (N, Q)
+        return out, ll
+
+    def _z_counts(self, count_dtype):
+        """The dense indicator matrix transposed, in single precision for the count product (counts feed the
+        M-step only; their float32 rounding, ~1e-7 relative, moves no estimate visibly, while the log-likelihood
+        stays in float64)."""
+        if count_dtype == np.float64:
+            return self.z.T
+        if self._z32 is None:
+            self._z32 = self.z.T.astype(np.float32)
+        return self._z32
+
+    def counts(self, post, count_dtype=np.float64):
+        """Expected counts ``R (I, Q, K)`` and per-group node masses ``(G, Q)`` (``count_dtype``: the precision of
+        the count product; float32 halves its cost and moves no estimate visibly, see the module docstring)."""
+        u = self._count_product(post, count_dtype)
+        n_q = post.shape[1]
+        if self.sparse:
+            cells = self.n_items * self.k_max
+            r = u[:cells].reshape(self.n_items, self.k_max, n_q).transpose(0, 2, 1).copy()
+            return r, u[cells:]
+        r = np.zeros((self.n_items, n_q, self.k_max))
+        r[self.col_item, :, self.col_cat] = u[: self.n_ycols]
+        g_mass = u[self.n_ycols + self.n_maskcols:]
+        if self.complete:
+            n_i = np.broadcast_to(g_mass.sum(axis=0), (self.n_items, n_q))
+        else:
+            n_i = u[self.n_ycols:self.n_ycols + self.n_maskcols]
+        r[:, :, 0] = n_i - r[:, :, 1:].sum(axis=2)
+        np.maximum(r, 0.0, out=r)
+        return r, g_mass

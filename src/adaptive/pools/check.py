@@ -1,0 +1,193 @@
+"""Check a bank or a pool directory, and summarize it (``adaptive bank check`` / ``adaptive bank info``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..bank import ItemBank
+from ..exceptions import BankValidationError
+
+__all__ = ["PoolInfo", "check_pool", "pool_info"]
+
+
+def _pool_dir(path: str | Path) -> Path | None:
+    """The pool directory when ``path`` is one (design.json and standard.json live there)."""
+    p = Path(path)
+    return p if p.is_dir() else None
+
+
+def check_pool(path: str | Path) -> tuple[ItemBank | None, list[str]]:
+    """Every problem of a bank file or pool directory, one line each (empty list: the bank is sound).
+
+    * the bank itself: each item's fields (ids, parameters, models), duplicate ids, enemies that do
+      not exist, domains outside the blueprint -- all reported, by item and field;
+    * items with content: the key among the options, distinct options, a rationale, and the
+      code set's year when a code set is named;
+    * the blueprint: every domain has operational items;
+    * in a pool directory, ``design.json``: the design can be met with this bank (lengths, blueprint
+      and enemies, pretest count), and ``standard.json``: its reference form is in the bank and
+      its θ cut is the one the bank's parameters give.
+    """
+    pool_dir = _pool_dir(path)
+    try:
+        bank = ItemBank.load(path)
+    except BankValidationError as err:
+        return None, list(err.problems)
+    problems = []
+    for pos, it in enumerate(bank.items):
+        where = f"item {it.id!r} (position {pos}), "
+        if it.code_set is not None and it.code_set_year is None:
+            problems.append(f"{where}field 'code_set_year': the code set {it.code_set!r} needs the year of the "
+                            "edition the item was written against")
+        c = it.content
+        if c is not None and c.options:
+            if c.key is None:
+                problems.append(f"{where}field 'content.key': an item with options needs a key")
+            if not c.rationale:
+                problems.append(f"{where}field 'content.rationale': missing; give a one-line rationale for the key")
+    if bank.blueprint is not None:
+        for d in bank.blueprint.domains:
+            if not any(it.domain == d.name and it.status == "operational" for it in bank.items):
+                problems.append(f"blueprint, domain {d.name!r}: no operational item in the bank")
+    if pool_dir is not None:
+        problems += _check_design_and_standard(bank, pool_dir)
+    return bank, problems
+
+
+def _check_design_and_standard(bank: ItemBank, pool_dir: Path) -> list[str]:
+    from ..cat.design import ExamDesign
+    from ..cat.engine import CatEngine
+    from ..exceptions import DesignError
+    from ..scoring import theta_for_raw_score
+
+    problems = []
+    design = None
+    if (pool_dir / "design.json").exists():
+        try:
+            design = ExamDesign.load(pool_dir / "design.json")
+            CatEngine(design, bank)
+        except DesignError as err:
+            lines = [ln.strip() for ln in str(err).splitlines()]
+            listed = [ln.removeprefix("- ") for ln in lines if ln.startswith("- ")]
+            problems += [f"design.json: {ln}" for ln in (listed or lines[:1])]
+    std_path = pool_dir / "standard.json"
+    if std_path.exists():
+        std = json.loads(std_path.read_text(encoding="utf-8"))
+        form = std.get("reference_form", [])
+        missing = [i for i in form if i not in bank.index]
+        if missing:
+            problems.append(f"standard.json, field 'reference_form': items {missing} are not in the bank")
+        elif form:
+            arrays = bank.compile().subset([bank.index[i] for i in form])
+            theta = round(float(theta_for_raw_score(arrays, std["raw_cut"])), 4)
+            if abs(theta - std["theta_cut"]) > 1e-4:
+                problems.append(f"standard.json, field 'theta_cut': {std['theta_cut']} but the bank's parameters give "
+                                f"{theta} for {std['raw_cut']} of {len(form)}; rerun the pool's calibration script")
+            if design is not None and design.theta_cut is not None and abs(design.theta_cut - std["theta_cut"]) > 1e-9:
+                problems.append(f"design.json, field 'scale.theta_cut': {design.theta_cut} differs from the standard's "
+                                f"{std['theta_cut']}")
+    return problems
+
+
+@dataclass(frozen=True)
+class PoolInfo:
+    """Counts and parameter summaries of a bank (``adaptive bank info``)."""
+
+    bank: ItemBank
+    counts: dict[str, dict[str, int]]
+    theta: np.ndarray
+    information: np.ndarray
+    reference_information: np.ndarray | None
+    theta_cut: float | None
+
+    def table(self) -> str:
+        statuses = ("operational", "pretest", "retired")
+        target = {d.name: d.proportion for d in self.bank.blueprint.domains} if self.bank.blueprint else {}
+        rows = [["domain", *statuses, "total", "target"]]
+        for dom, c in self.counts.items():
+            p = target.get(dom)
+            rows.append([dom, *(str(c.get(s, 0)) for s in statuses), str(sum(c.values())),
+                         "-" if p is None else f"{p:.0%}"])
+        tot = {s: sum(c.get(s, 0) for c in self.counts.values()) for s in statuses}
+        rows.append(["all", *(str(tot[s]) for s in statuses), str(len(self.bank)), ""])
+        w = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
+        lines = ["  ".join(v.ljust(w[k]) if k == 0 else v.rjust(w[k]) for k, v in enumerate(r)) for r in rows]
+        lines.insert(1, "  ".join("-" * x for x in w))
+        return "\n".join(lines)
+
+    def parameter_summary(self) -> str:
+        arr = self.bank.compile()
+        lines = []
+        for s in ("operational", "pretest"):
+            sel = np.array([it.status == s for it in self.bank.items])
+            if not sel.any():
+                continue
+            parts = [f"{s} ({int(sel.sum())}):"]
+            for name, v in (("a", arr.a[sel]), ("b", arr.thresholds[sel, 0]), ("c", arr.c[sel])):
+                parts.append(f"{name} mean {np.mean(v):.2f} [{np.min(v):.2f}, {np.max(v):.2f}]")
+            lines.append("  ".join(parts))
+        k = int(np.argmax(self.information))
+        lines.append(f"operational pool information peaks at theta {self.theta[k]:.2f} ({self.information[k]:.1f})")
+        if self.theta_cut is not None:
+            at = float(np.interp(self.theta_cut, self.theta, self.information))
+            lines.append(f"at the theta cut {self.theta_cut:.4f}: pool information {at:.1f}")
+        return "\n".join(lines)
+
+    def plot(self, path: str | Path) -> Path:
+        """Draw the test information curve(s) to a PNG (needs matplotlib: ``pip install adaptive-cat[plots]``)."""
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise BankValidationError(["drawing the information curve needs matplotlib: pip install "
+                                       "'adaptive-cat[plots]'"]) from None
+        fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+        ax.plot(self.theta, self.information, label="operational pool", color="tab:blue")
+        if self.reference_information is not None:
+            ax.plot(self.theta, self.reference_information, label="reference form", color="tab:orange")
+        if self.theta_cut is not None:
+            ax.axvline(self.theta_cut, color="tab:red", linestyle="--", label=f"θ cut {self.theta_cut:.3f}")
+        ax.set_xlabel("θ")
+        ax.set_ylabel("test information")
+        ax.set_title(f"{self.bank.name} v{self.bank.version}: test information ({len(self.bank)} items)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        path = Path(path)
+        fig.savefig(path, format="png")
+        plt.close(fig)
+        return path
+
+
+def pool_info(path: str | Path) -> PoolInfo:
+    """Counts by domain and status, and information curves, of a bank file or pool directory."""
+    pool_dir = _pool_dir(path)
+    bank = ItemBank.load(path)
+    domains = list(bank.blueprint.names) if bank.blueprint else []
+    domains += sorted({it.domain or "(none)" for it in bank.items} - set(domains))
+    counts = {d: {} for d in domains}
+    for it in bank.items:
+        c = counts[it.domain or "(none)"]
+        c[it.status] = c.get(it.status, 0) + 1
+    theta = np.linspace(-4.0, 4.0, 161)
+    arr = bank.compile()
+    info = arr.information(theta)  # (T, I)
+    operational = np.array([it.status == "operational" for it in bank.items])
+    ref_info = cut = None
+    if pool_dir is not None and (pool_dir / "standard.json").exists():
+        std = json.loads((pool_dir / "standard.json").read_text(encoding="utf-8"))
+        idx = [bank.index[i] for i in std.get("reference_form", []) if i in bank.index]
+        ref_info = info[:, idx].sum(axis=1) if idx else None
+        cut = std.get("theta_cut")
+    elif pool_dir is not None and (pool_dir / "design.json").exists():
+        from .cat.design import ExamDesign
+
+        cut = ExamDesign.load(pool_dir / "design.json").theta_cut
+    return PoolInfo(bank=bank, counts=counts, theta=theta, information=info[:, operational].sum(axis=1),
+                    reference_information=ref_info, theta_cut=cut)
