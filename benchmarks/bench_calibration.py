@@ -29,7 +29,7 @@ import numpy as np
 
 import adaptive
 from adaptive.calibration.em import Problem
-from adaptive.calibration.models import from_irt, log_prob
+from adaptive.irt.mixed import from_irt, internal_log_prob
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "calibration"
 SETS = [("2pl_5000x50", "2pl"), ("2pl_20000x100", "2pl"), ("3pl_10000x60", "3pl"),
@@ -70,7 +70,7 @@ def loglik(x, model, a, thr, c):
     phi = from_irt(fam, n_cat, a, thr, c, np.ones(n_items), p)
     pr = Problem(x, fam, n_cat, phi, np.zeros_like(phi, bool), np.zeros(n_items, bool), np.linspace(-6, 6, 61),
                  np.zeros(x.shape[0], int), [[0.0, 1.0]], [[False, False]], {})
-    return pr.posterior(log_prob(fam, n_cat, phi, pr.theta), np.array([[0.0, 1.0]]))[1]
+    return pr.posterior(internal_log_prob(fam, n_cat, phi, pr.theta), np.array([[0.0, 1.0]]))[1]
 
 
 def run_adaptive(x, model):

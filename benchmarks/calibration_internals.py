@@ -33,7 +33,7 @@ from bench_calibration import SETS, load  # noqa: E402
 
 import adaptive  # noqa: E402
 from adaptive.calibration import em  # noqa: E402
-from adaptive.calibration.models import log_prob  # noqa: E402
+from adaptive.irt.mixed import internal_log_prob  # noqa: E402
 
 
 def best(fn, repeat):
@@ -94,13 +94,13 @@ def incremental(pr, phi, latent):
         return float(logsumexp(table, axis=ax).sum())
 
     rng = np.random.default_rng(0)
-    base = pr.layout.grid_table(log_prob(pr.family, pr.n_cat, phi, pr.theta), lw)
+    base = pr.layout.grid_table(internal_log_prob(pr.family, pr.n_cat, phi, pr.theta), lw)
     for scale in (1e-4, 1e-3, 1e-2, 5e-2, 0.2):
         pr.layout.last_product = None
-        pr.layout.loglik_table(log_prob(pr.family, pr.n_cat, phi, pr.theta), lw, fast=True)  # the exact base product
+        pr.layout.loglik_table(internal_log_prob(pr.family, pr.n_cat, phi, pr.theta), lw, fast=True)  # the exact base product
         moved = phi.copy()
         moved[:, :2] += rng.normal(0, scale, (phi.shape[0], 2))
-        logp = log_prob(pr.family, pr.n_cat, moved, pr.theta)
+        logp = internal_log_prob(pr.family, pr.n_cat, moved, pr.theta)
         table = pr.layout.grid_table(logp, lw)
         change = float(np.abs(table - base).max())
         exact = pr.layout.loglik_table(logp, lw, fast=False)
@@ -111,7 +111,7 @@ def incremental(pr, phi, latent):
 
 
 def subnormal(pr, phi, latent):
-    logp = log_prob(pr.family, pr.n_cat, phi, pr.theta)
+    logp = internal_log_prob(pr.family, pr.n_cat, phi, pr.theta)
     post, _ = pr.posterior(logp, latent, fast=True)
     raw = pr.layout.loglik_table(logp, pr.log_weights(latent), fast=False)
     a = raw.T if pr.layout.sparse else raw  # (Q, N)

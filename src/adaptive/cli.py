@@ -27,10 +27,19 @@ from .cat import CatEngine, ExamDesign, Session
 from .cat.posthoc import draw_responses
 from .data_io import read_responses
 from .exceptions import AdaptiveError
+from .irt.registry import MODEL_NAMES, canonical_model, model_spec
 from .resources import BUNDLED_POOLS, demo_bank_path, demo_design_path, demo_responses_path, package_version, pool_path
 from .scoring import ScoreScale, estimate_ability, pass_probability, theta_for_raw_score
 
 __all__ = ["demo_bank_path", "demo_design_path", "demo_responses_path", "load_bank", "main", "pool_path"]
+
+def _model_name(text: str) -> str:
+    """argparse type: a model name in any case or by an alias, as its canonical name."""
+    try:
+        return canonical_model(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
 
 def load_bank(path: str | Path) -> ItemBank:
     """Load a bank from ``.json`` or ``.csv`` (a directory: its ``bank.json``); see :meth:`ItemBank.load`."""
@@ -234,7 +243,7 @@ def _parse_priors(specs):
 
 def _write_parameter_csv(result, path):
     k_max = max(int(result.n_cat.max()) - 1, 1)
-    poly = any(m not in ("rasch", "1pl", "2pl", "3pl", "4pl") for m in result.models)
+    poly = any(not model_spec(m).dichotomous for m in result.models)
     head = ["id", "a", "b", "c", "d"] + ([f"b{k + 1}" for k in range(k_max)] if poly else []) + ["model"]
     ses = {}
     try:
@@ -401,7 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("calibrate", help="fit item parameters (MML-EM) to a response file")
     c.add_argument("data", help="CSV: wide (one column per item, empty = missing) or long (person,item,response)")
-    c.add_argument("--model", default="2pl", choices=["rasch", "1pl", "2pl", "3pl", "4pl", "graded", "gpcm", "pcm"])
+    c.add_argument("--model", default="2pl", type=_model_name, metavar="MODEL",
+                   help=f"item model, any case or alias (grm, GPCM, 2PL): {', '.join(MODEL_NAMES)} (default: 2pl)")
     c.add_argument("--out", help="OUT.json: a bank with provenance; OUT.csv: a parameter table (id,a,b,c,d,...)")
     c.add_argument("--quadrature", type=int, default=61, help="quadrature points on [-6, 6] (default 61)")
     c.add_argument("--prior", action="append", help="a prior set (3pl, bilog) or NAME=DIST, e.g. c='beta(5, 17)'; "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .irt.registry import model_spec
 from ._random import as_generator
 from .bank import ItemBank, Provenance
 
@@ -65,7 +66,8 @@ def synthetic_bank(
     Parameters
     ----------
     n_items : int
-    model : {"2pl", "3pl", "graded"}
+    model : any registered model name (see :mod:`adaptive.irt.registry`); slopes are 1 for Rasch/PCM and
+        shared by all items for the 1PL; polytomous items get 3 thresholds (4 categories)
     domains : mapping of domain -> proportion (default :data:`CMCS_DOMAINS`); items are
         allocated to domains by largest remainder, so counts match proportions, and the
         bank declares the same proportions as its blueprint.
@@ -80,6 +82,8 @@ def synthetic_bank(
     >>> len(bank), bank.items[0].model
     (60, '3pl')
     """
+    spec = model_spec(model)
+    model = spec.name
     rng = as_generator(rng)
     if blueprint is not None:
         domains = {d.name: d.proportion for d in blueprint.domains}
@@ -92,6 +96,11 @@ def synthetic_bank(
     a = np.round(np.exp(rng.normal(log_a_mean, log_a_sd, n_items)).clip(0.35, 3.0), 4)
     b = np.round(rng.normal(b_mean, b_sd, n_items).clip(-3.5, 3.5), 4)
     c = np.round(rng.beta(5, 17, n_items), 4)
+    if spec.slope == "fixed":
+        a = np.ones(n_items)
+    elif spec.slope == "common":
+        a = np.full(n_items, round(float(np.exp(log_a_mean)), 4))
+    d = np.round(1.0 - rng.beta(2, 60, n_items), 4) if spec.upper_asymptote else np.ones(n_items)
     prov = Provenance(method=f"synthetic ({model}); seeded generator adaptive.synthetic.synthetic_bank",
                       software="adaptive")
     # the last round(pretest * n_d) items of each domain are pretest items
@@ -105,15 +114,17 @@ def synthetic_bank(
                "status": "pretest" if is_pretest[k] else "operational",
                "code_set": _CODE_SETS.get(dom), "code_set_year": code_set_year if dom in _CODE_SETS else None,
                "provenance": prov}
-        if model == "graded":
+        if not spec.dichotomous:
             steps = np.sort(rng.normal(0, 0.8, 3))
             rec["thresholds"] = [float(x) for x in np.round(b[k] + steps - steps.mean(), 4)]
             if np.any(np.diff(rec["thresholds"]) <= 0):
                 rec["thresholds"] = [float(b[k]) - 1.0, float(b[k]), float(b[k]) + 1.0]
         else:
             rec["b"] = float(b[k])
-            if model == "3pl":
+            if spec.lower_asymptote:
                 rec["c"] = float(c[k])
+            if spec.upper_asymptote:
+                rec["d"] = float(d[k])
         items.append(rec)
     if blueprint is None:
         total = sum(domains.values())

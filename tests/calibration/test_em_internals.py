@@ -18,14 +18,15 @@ from scipy.special import expit, logsumexp
 import adaptive
 from adaptive import ItemBank
 from adaptive.calibration.em import EMSettings, Problem, run_em
-from adaptive.calibration.models import DICH, GPCM, GRADED, from_irt, log_prob
+from adaptive.irt.mixed import from_irt, internal_log_prob
+from adaptive.irt.registry import Family
 from adaptive.synthetic import simulate_responses
 
 THETA = np.linspace(-6, 6, 61)
 
 
 def _mixed(n_persons, missing, seed, n_groups=2):
-    """A mixed bank (2PL, 3PL, 4-category graded, 3-category GPCM), responses with cells missing at random,
+    """A mixed bank (2PL, 3PL, 4-category graded, 3-category Family.PARTIAL_CREDIT), responses with cells missing at random,
     and group labels with a shifted second group."""
     rng = np.random.default_rng(seed)
     items = []
@@ -46,7 +47,7 @@ def _mixed(n_persons, missing, seed, n_groups=2):
     theta = rng.standard_normal(n_persons) + 0.5 * groups
     x = simulate_responses(bank.compile(), theta, rng=seed + 1, missing=missing)
     arr = bank.compile()
-    family = np.array([{"2pl": DICH, "3pl": DICH, "graded": GRADED, "gpcm": GPCM}[it.model] for it in bank.items])
+    family = np.array([{"2pl": Family.DICHOTOMOUS, "3pl": Family.DICHOTOMOUS, "graded": Family.GRADED, "gpcm": Family.PARTIAL_CREDIT}[it.model] for it in bank.items])
     n_cat = np.array([it.n_cat for it in bank.items])
     phi = from_irt(family, n_cat, arr.a, arr.thresholds, arr.c, arr.d, 4)
     return x, family, n_cat, phi, groups
@@ -61,7 +62,7 @@ def _problem(x, family, n_cat, phi, groups, layout):
 
 def _direct(x, family, n_cat, phi, groups, latent):
     """Marginal log-likelihood and expected counts from their definitions, one person at a time."""
-    logp = log_prob(family, n_cat, phi, THETA)  # (I, Q, K)
+    logp = internal_log_prob(family, n_cat, phi, THETA)  # (I, Q, K)
     lw = -0.5 * ((THETA[None, :] - latent[:, :1]) / latent[:, 1:]) ** 2
     lw -= logsumexp(lw, axis=1, keepdims=True)
     counts = np.zeros(logp.shape)
@@ -84,7 +85,7 @@ def test_loglik_and_counts_equal_their_definitions(layout):
     assert pr.layout.sparse == (layout == "sparse")
     latent = pr.params.latent0
     ll_ref, counts_ref = _direct(x, family, n_cat, phi, groups, latent)
-    post, ll = pr.posterior(log_prob(family, n_cat, phi, THETA), latent)
+    post, ll = pr.posterior(internal_log_prob(family, n_cat, phi, THETA), latent)
     assert ll == pytest.approx(ll_ref, abs=1e-8)
     r, g_mass = pr.counts(post, np.float64)
     valid = np.arange(r.shape[2])[None, None, :] < n_cat[:, None, None]
@@ -96,7 +97,7 @@ def test_dense_and_sparse_layouts_agree_in_single_precision_across_threaded_bloc
     # 3,000 persons x 61 nodes is large enough to be split in row blocks run on threads
     x, family, n_cat, phi, groups = _mixed(3000, 0.7, 12)
     dense, sparse = (_problem(x, family, n_cat, phi, groups, lay) for lay in ("dense", "sparse"))
-    logp = log_prob(family, n_cat, phi, THETA)
+    logp = internal_log_prob(family, n_cat, phi, THETA)
     (pd, lld), (ps, lls) = dense.posterior(logp, dense.params.latent0, fast=True), sparse.posterior(logp, sparse.params.latent0,
                                                                                               fast=True)
     assert pd.dtype == ps.dtype == np.float32
@@ -117,13 +118,13 @@ def test_incremental_single_precision_product_matches_the_exact_one(layout):
     pr = _problem(x, family, n_cat, phi, groups, layout)
     pr.layout.incremental_min_columns = 0  # 12 items: below the width where it pays, exercised here all the same
     lw = pr.log_weights(pr.params.latent0)
-    pr.layout.loglik_table(log_prob(family, n_cat, phi, THETA), lw, fast=True)  # the exact product it starts from
+    pr.layout.loglik_table(internal_log_prob(family, n_cat, phi, THETA), lw, fast=True)  # the exact product it starts from
     base = pr.layout.last_product
     rng = np.random.default_rng(0)
     for scale in (1e-4, 1e-2):
         moved = phi.copy()
         moved[:, :2] += rng.normal(0, scale, (phi.shape[0], 2))
-        logp = log_prob(family, n_cat, moved, THETA)
+        logp = internal_log_prob(family, n_cat, moved, THETA)
         inc = pr.layout.loglik_table(logp, lw, fast=True)
         assert pr.layout.last_product is base  # computed from the stored product, not afresh
         exact = pr.layout.loglik_table(logp, lw, fast=False)
@@ -141,8 +142,8 @@ def test_layouts_converge_to_the_same_estimates():
         phi0[:, 0] = 1.0
         free = np.zeros(phi0.shape, bool)
         for i, (f, k) in enumerate(zip(family, n_cat, strict=True)):
-            free[i, :2 if f == DICH else k] = True
-            free[i, 2] |= f == DICH and np.isfinite(phi_true[i, 2])
+            free[i, :2 if f == Family.DICHOTOMOUS else k] = True
+            free[i, 2] |= f == Family.DICHOTOMOUS and np.isfinite(phi_true[i, 2])
         pr = Problem(x, family, n_cat, phi0, free, np.zeros(len(family), bool), THETA, groups, [[0.0, 1.0]],
                      [[False, False]], {"c": adaptive.calibration.priors.Prior("beta", 5, 17)}, layout=layout)
         st = run_em(pr, EMSettings(tol=1e-6))
@@ -240,7 +241,7 @@ def test_mixed_bank_calibration_uses_every_kernel_and_converges():
 def _posterior_in_child(conn):
     x, family, n_cat, phi, groups = _mixed(5000, 0.7, 16)
     pr = _problem(x, family, n_cat, phi, groups, "sparse")
-    conn.send(pr.posterior(log_prob(family, n_cat, phi, THETA), pr.params.latent0)[1])
+    conn.send(pr.posterior(internal_log_prob(family, n_cat, phi, THETA), pr.params.latent0)[1])
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="fork start method only")
@@ -252,7 +253,7 @@ def test_threaded_estep_works_in_a_forked_child_after_the_parent_used_it():
     x, family, n_cat, phi, groups = _mixed(5000, 0.7, 16)
     pr = _problem(x, family, n_cat, phi, groups, "sparse")
     assert len(pr.layout.blocks) > 1
-    ll = pr.posterior(log_prob(family, n_cat, phi, THETA), pr.params.latent0)[1]
+    ll = pr.posterior(internal_log_prob(family, n_cat, phi, THETA), pr.params.latent0)[1]
     ctx = mp.get_context("fork")
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=_posterior_in_child, args=(child,))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import adaptive
-from adaptive.calibration.models import from_irt, log_prob
+from adaptive.irt.mixed import from_irt, internal_log_prob
 
 SETS = {
     "2pl_5000x50": "2pl",
@@ -37,7 +37,7 @@ def _mirt_arrays(mirt, model):
 def _loglik_at(result, a, thr, c):
     pr = result.fitted.problem
     phi = from_irt(pr.family, pr.n_cat, a, thr, c, np.ones(a.size), pr.params.phi0.shape[1])
-    return pr.posterior(log_prob(pr.family, pr.n_cat, phi, pr.theta), np.array([[0.0, 1.0]]))[1]
+    return pr.posterior(internal_log_prob(pr.family, pr.n_cat, phi, pr.theta), np.array([[0.0, 1.0]]))[1]
 
 
 @pytest.fixture(scope="module")

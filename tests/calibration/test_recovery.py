@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 import adaptive
 from adaptive import ItemBank
-from adaptive.calibration.models import DICH, GPCM, GRADED, from_irt, log_prob, log_prob_and_grad, to_irt
+from adaptive.irt.mixed import from_irt, internal_log_prob, internal_log_prob_and_grad, to_irt
+from adaptive.irt.registry import Family
 from adaptive.exceptions import CalibrationError, ConvergenceWarning
 from adaptive.synthetic import simulate_responses
 
@@ -187,25 +188,25 @@ def test_scikit_learn_estimator_protocol_and_model_choice():
     assert search.best_params_ == {"model": "2pl"}  # slopes vary in the data
 
 
-@given(st.sampled_from([DICH, GRADED, GPCM]), st.integers(2, 5), st.floats(-4, 4), st.integers(0, 10_000))
+@given(st.sampled_from([Family.DICHOTOMOUS, Family.GRADED, Family.PARTIAL_CREDIT]), st.integers(2, 5), st.floats(-4, 4), st.integers(0, 10_000))
 def test_internal_parameterization_properties(family, k, theta, seed):
     rng = np.random.default_rng(seed)
-    k = 2 if family == DICH else k
-    p = 4 if family == DICH else k
+    k = 2 if family == Family.DICHOTOMOUS else k
+    p = 4 if family == Family.DICHOTOMOUS else k
     phi = np.zeros((1, p))
     phi[0, 0] = rng.uniform(0.3, 2.5)
-    if family == DICH:
+    if family == Family.DICHOTOMOUS:
         phi[0, 1] = rng.normal()
         phi[0, 2] = rng.uniform(-4, -1)
         phi[0, 3] = rng.uniform(2, 6)
     else:
-        d = np.sort(rng.normal(0, 1.5, k - 1))[::-1] if family == GRADED else rng.normal(0, 1, k - 1)
-        if family == GRADED:
+        d = np.sort(rng.normal(0, 1.5, k - 1))[::-1] if family == Family.GRADED else rng.normal(0, 1, k - 1)
+        if family == Family.GRADED:
             d = d - np.arange(k - 1) * 0.05
         phi[0, 1:k] = d
     fam, nc = np.array([family]), np.array([k])
     th = np.array([theta])
-    lp, g = log_prob_and_grad(fam, nc, phi, th)
+    lp, g = internal_log_prob_and_grad(fam, nc, phi, th)
     prob = np.exp(lp[0, 0, :k])
     assert np.all((prob >= 0) & (prob <= 1)) and prob.sum() == pytest.approx(1.0, abs=1e-12)
     # analytic gradient against central differences
@@ -213,7 +214,7 @@ def test_internal_parameterization_properties(family, k, theta, seed):
     for j in range(p):
         e = np.zeros_like(phi)
         e[0, j] = h
-        num = (log_prob(fam, nc, phi + e, th) - log_prob(fam, nc, phi - e, th))[0, 0, :k] / (2 * h)
+        num = (internal_log_prob(fam, nc, phi + e, th) - internal_log_prob(fam, nc, phi - e, th))[0, 0, :k] / (2 * h)
         np.testing.assert_allclose(g[0, 0, :k, j], num, rtol=1e-5, atol=1e-7)
     # IRT form round trip
     a, thr, c, dd = to_irt(fam, nc, phi)

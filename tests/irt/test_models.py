@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from adaptive.irt import dichotomous, graded, mixed, partial_credit
+from adaptive.irt.registry import Family
 
 mp.mp.dps = 50
 THETA = np.linspace(-4.0, 4.0, 17)
@@ -147,57 +148,52 @@ def test_theta_derivatives_match_finite_differences(name, fn):
     np.testing.assert_allclose(tm.dprob, dp_num, rtol=1e-6, atol=1e-9)
 
 
-def _param_fd(log_prob_of, params, h=1e-6):
-    """Numerical gradient of log_prob with respect to each (item, parameter) entry."""
-    base = log_prob_of(params)
-    out = np.zeros(base.shape + (len(params),))
-    for j, p in enumerate(params):
-        for i in range(p.shape[0]):
-            if not np.isfinite(p[i] if p.ndim == 1 else p[i, 0]):
-                continue
-            plus = [q.copy() for q in params]
-            minus = [q.copy() for q in params]
-            plus[j][i] += h
-            minus[j][i] -= h
-            out[..., i, :, j] = (log_prob_of(plus)[..., i, :] - log_prob_of(minus)[..., i, :]) / (2 * h)
+def _internal_fd(log_prob_of, phi, n_valid, h=1e-6):
+    """Central differences of ``log_prob_of(phi)`` ``(I, Q, K)`` in every valid entry of ``phi (I, p)``."""
+    base = log_prob_of(phi)
+    out = np.zeros(base.shape + (phi.shape[1],))
+    for i in range(phi.shape[0]):
+        for j in range(n_valid[i]):
+            plus, minus = phi.copy(), phi.copy()
+            plus[i, j] += h
+            minus[i, j] -= h
+            out[i, :, :, j] = (log_prob_of(plus)[i] - log_prob_of(minus)[i]) / (2 * h)
     return out
 
 
-def test_dichotomous_param_gradient_matches_finite_differences():
-    grad = dichotomous.log_prob_param_grad(THETA_FD, *D4)
-    num = _param_fd(lambda p: dichotomous.log_prob(THETA_FD, *p), [x.copy() for x in D4])
+def test_dichotomous_internal_gradient_matches_finite_differences():
+    """The one parameter gradient there is: in the internal vector [a, delta, gamma, omega] calibration uses."""
+    phi = dichotomous.from_irt(*D4)
+    grad = dichotomous.internal_log_prob(phi, THETA_FD)[1]
+    num = _internal_fd(lambda ph: dichotomous.internal_log_prob(ph, THETA_FD, need_grad=False)[0], phi,
+                       np.full(phi.shape[0], 4))
     np.testing.assert_allclose(grad, num, rtol=1e-6, atol=1e-8)
-
-
-def _poly_param_fd(log_prob_fun, a, thr, n_cat, h=1e-6):
-    lp = log_prob_fun(THETA_FD, a, thr, n_cat)
-    n_i, n_k = lp.shape[-2:]
-    num = np.zeros(lp.shape + (n_k,))
-    for i in range(n_i):
-        for j in range(n_cat[i]):
-            a_p, a_m, t_p, t_m = a.copy(), a.copy(), thr.copy(), thr.copy()
-            if j == 0:
-                a_p[i] += h
-                a_m[i] -= h
-            else:
-                t_p[i, j - 1] += h
-                t_m[i, j - 1] -= h
-            diff = (log_prob_fun(THETA_FD, a_p, t_p, n_cat) - log_prob_fun(THETA_FD, a_m, t_m, n_cat)) / (2 * h)
-            num[..., i, :, j] = diff[..., i, :]
-    valid = np.arange(n_k)[None, :] < n_cat[:, None]
-    num[..., ~valid, :] = 0.0
-    return num
+    np.testing.assert_allclose(np.stack(dichotomous.to_irt(phi)), np.stack(D4), rtol=1e-12)  # round trip
 
 
 @pytest.mark.parametrize("module, a, thr, n_cat", [(graded, GRM_A, GRM_B, GRM_N), (partial_credit, PC_A, PC_S, PC_N)])
-def test_polytomous_param_gradient_matches_finite_differences(module, a, thr, n_cat):
-    grad = module.log_prob_param_grad(THETA_FD, a, thr, n_cat)
-    num = _poly_param_fd(module.log_prob, a, thr, n_cat)
+def test_polytomous_internal_gradient_matches_finite_differences(module, a, thr, n_cat):
+    k_max = int(n_cat.max())
+    phi = np.zeros((a.size, k_max))
+    phi[:, 0] = a
+    phi[:, 1:] = module.from_irt(a, thr, n_cat)
+    grad = module.internal_log_prob(phi, n_cat, THETA_FD, k_max)[1]
+    num = _internal_fd(lambda ph: module.internal_log_prob(ph, n_cat, THETA_FD, k_max, need_grad=False)[0], phi,
+                       n_cat)
+    valid = np.arange(k_max)[None, :] < n_cat[:, None]
+    num[np.broadcast_to(~valid[:, None, :], num.shape[:3])] = 0.0
     np.testing.assert_allclose(grad, num, rtol=1e-6, atol=1e-8)
+    # the internal form gives the same probabilities as the IRT form, and converts back
+    lp_irt = module.log_prob(THETA_FD, a, thr, n_cat)  # (Q, I, K)
+    lp_int = module.internal_log_prob(phi, n_cat, THETA_FD, k_max, need_grad=False)[0]  # (I, Q, K)
+    np.testing.assert_allclose(np.where(valid[:, None, :], lp_int, 0.0),
+                               np.where(valid[None, :, :], lp_irt, 0.0).transpose(1, 0, 2), atol=1e-10)
+    back = module.to_irt(phi, n_cat, k_max)
+    np.testing.assert_allclose(np.where(valid[:, 1:], back, 0.0), np.where(valid[:, 1:], thr, 0.0), atol=1e-12)
 
 
 def test_mixed_bank_is_one_call_and_matches_each_family():
-    family = np.array([mixed.DICHOTOMOUS, mixed.GRADED, mixed.PARTIAL_CREDIT, mixed.DICHOTOMOUS])
+    family = np.array([Family.DICHOTOMOUS, Family.GRADED, Family.PARTIAL_CREDIT, Family.DICHOTOMOUS])
     a = np.array([1.2, 1.1, 0.7, 0.8])
     thr = np.array([[0.3, np.nan, np.nan], [-1.2, 0.1, 1.5], [0.4, -0.9, 1.1], [-1.0, np.nan, np.nan]])
     c = np.array([0.2, 0.0, 0.0, 0.0])
@@ -211,8 +207,16 @@ def test_mixed_bank_is_one_call_and_matches_each_family():
     np.testing.assert_allclose(tm.prob[..., 2, :], partial_credit.prob(theta, [0.7], thr[2:3])[..., 0, :])
     assert np.all(tm.prob[..., [0, 3], 2:] == 0.0)
     np.testing.assert_allclose(tm.prob.sum(-1), 1.0, rtol=1e-12)
-    g = mixed.log_prob_param_grad(theta, family, a, thr, c, d, n_cat)
-    np.testing.assert_allclose(g[..., 1, :, :4], graded.log_prob_param_grad(theta, [1.1], thr[1:2])[..., 0, :, :])
+    # the estimation side: one call, each family's rows equal to that family's own
+    phi = mixed.from_irt(family, n_cat, a, thr, c, d, 4)
+    nodes = theta.ravel()
+    lp, g = mixed.internal_log_prob_and_grad(family, n_cat, phi, nodes)
+    lp_g, g_g = graded.internal_log_prob(phi[1:2], n_cat[1:2], nodes, 4)
+    np.testing.assert_allclose(lp[1], lp_g[0])
+    np.testing.assert_allclose(g[1], g_g[0])
+    np.testing.assert_allclose(np.exp(lp).transpose(1, 0, 2), tm.prob[:, 0], atol=1e-12)
+    back = mixed.to_irt(family, n_cat, phi)
+    np.testing.assert_allclose(back[1][:, :3], thr, atol=1e-12)
 
 
 def test_pcm_is_gpcm_with_unit_slope():

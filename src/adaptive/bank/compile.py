@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..irt.arrays import ItemArrays
-from .constants import DICHOTOMOUS_MODELS, STATUSES
+from ..irt.registry import model_spec
+from .constants import STATUSES
 
 if TYPE_CHECKING:
     from .schema import Item
@@ -22,7 +23,7 @@ def compile_items(items: Sequence[Item], scaling: float = 1.0) -> ItemArrays:
     k_max = max(it.n_cat for it in items)
     thr = np.full((n, max(k_max - 1, 1)), np.nan)
     for k, it in enumerate(items):
-        if it.model in DICHOTOMOUS_MODELS:
+        if model_spec(it.model).dichotomous:
             thr[k, 0] = it.b
         else:
             thr[k, : len(it.thresholds)] = it.thresholds

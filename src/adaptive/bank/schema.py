@@ -15,17 +15,23 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from ..exceptions import BankValidationError
 from ..irt.arrays import GridTables, ItemArrays
+from ..irt.registry import Family, canonical_model, model_spec
 from .compile import compile_items
-from .constants import DICHOTOMOUS_MODELS, FAMILY_OF_MODEL, ModelName, Status
+from .constants import ModelName, Status
 from .table import read_table, write_table
 
 __all__ = ["Item", "ItemBank", "ItemContent", "Provenance", "Blueprint", "BlueprintDomain", "canonical_fingerprint"]
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
+
+
+def _model_name(value: Any) -> Any:
+    """Model names in any case or by an alias (``"GRM"``, ``"2PL"``) become canonical; others fail with the names."""
+    return canonical_model(value) if isinstance(value, str) else value
 #: set while ItemBank.__init__ validates: the cross-item checks have run already
 _CHECKED: ContextVar[bool] = ContextVar("bank_cross_item_checked", default=False)
 
@@ -123,7 +129,7 @@ class Item(BaseModel):
     model_config = _FROZEN
 
     id: str = Field(min_length=1, description="unique item identifier")
-    model: ModelName = "2pl"
+    model: Annotated[ModelName, BeforeValidator(_model_name)] = "2pl"
     a: float = Field(1.0, description="slope (discrimination)")
     b: float | None = Field(None, description="difficulty (dichotomous models)")
     c: float = Field(0.0, description="lower asymptote (guessing)")
@@ -154,21 +160,22 @@ class Item(BaseModel):
         return self
 
     @property
-    def family(self) -> int:
-        return FAMILY_OF_MODEL[self.model]
+    def family(self) -> Family:
+        return model_spec(self.model).family
 
     @property
     def n_cat(self) -> int:
-        return 2 if self.model in DICHOTOMOUS_MODELS else len(self.thresholds or []) + 1
+        return 2 if model_spec(self.model).dichotomous else len(self.thresholds or []) + 1
 
 
 def _parameter_problems(item: Item) -> list[str]:
     """Every broken parameter rule of one item, as ``field 'x': what, what to do``."""
     p: list[str] = []
     m = item.model
+    spec = model_spec(m)
     if not _finite(item.a) or item.a <= 0:
         p.append(f"field 'a': slope must be a finite number > 0, got {item.a!r}")
-    elif m in ("rasch", "pcm") and item.a != 1.0:
+    elif spec.slope == "fixed" and item.a != 1.0:
         p.append(f"field 'a': the {m} model fixes a = 1, got {item.a!r}; use model '{'1pl' if m == 'rasch' else 'gpcm'}'")
     for name in ("c", "d"):
         v = getattr(item, name)
@@ -176,14 +183,14 @@ def _parameter_problems(item: Item) -> list[str]:
             p.append(f"field '{name}': must be in [0, 1], got {v!r}")
     if _finite(item.c) and _finite(item.d) and item.c >= item.d:
         p.append(f"field 'c': lower asymptote c = {item.c!r} must be below the upper asymptote d = {item.d!r}")
-    if m in DICHOTOMOUS_MODELS:
+    if spec.dichotomous:
         if item.b is None or not _finite(item.b):
             p.append(f"field 'b': the {m} model needs a finite difficulty b, got {item.b!r}")
         if item.thresholds:
             p.append(f"field 'thresholds': a {m} item has no thresholds; give 'b' or change the model")
-        if m in ("rasch", "1pl", "2pl") and item.c != 0.0:
+        if not spec.lower_asymptote and item.c != 0.0:
             p.append(f"field 'c': the {m} model has c = 0, got {item.c!r}; use model '3pl'")
-        if m in ("rasch", "1pl", "2pl", "3pl") and item.d != 1.0:
+        if not spec.upper_asymptote and item.d != 1.0:
             p.append(f"field 'd': the {m} model has d = 1, got {item.d!r}; use model '4pl'")
         if item.n_categories not in (None, 2):
             p.append(f"field 'n_categories': a {m} item has 2 categories, got {item.n_categories}")
@@ -193,7 +200,7 @@ def _parameter_problems(item: Item) -> list[str]:
             p.append(f"field 'thresholds': the {m} model needs at least one threshold")
         elif not all(_finite(t) for t in thr):
             p.append(f"field 'thresholds': all thresholds must be finite numbers, got {thr}")
-        elif m == "graded" and any(t1 >= t2 for t1, t2 in zip(thr, thr[1:])):
+        elif spec.family is Family.GRADED and any(t1 >= t2 for t1, t2 in zip(thr, thr[1:])):
             p.append(f"field 'thresholds': graded thresholds must be strictly increasing, got {thr}")
         if item.b is not None:
             p.append(f"field 'b': a {m} item takes 'thresholds', not 'b'")

@@ -14,13 +14,13 @@ from ..bank import ItemBank, theta_grid
 from ..data_io import ResponseTable, read_responses
 from ..exceptions import CalibrationError, ConvergenceWarning, ResponseValidationError
 from .em import EMSettings, Problem, run_em
-from .models import DICH, FAMILY_OF, GRADED, from_irt, n_internal
+from ..irt.mixed import from_irt
+from ..irt.registry import Family, canonical_model, model_spec, n_internal
 from .priors import parse_priors
 from .result import CalibrationResult
 
 __all__ = ["calibrate", "as_response_data"]
 
-_MODELS = tuple(FAMILY_OF)
 
 
 def as_response_data(responses, item_ids=None):
@@ -84,10 +84,10 @@ def _models_for(model, ids, fixed_models):
     per.update(fixed_models)
     out = []
     for i in ids:
-        m = str(per[i]).lower()
-        if m not in _MODELS:
-            raise CalibrationError(f"item {i!r}: unknown model {per[i]!r}; choose one of {list(_MODELS)}")
-        out.append(m)
+        try:
+            out.append(canonical_model(per[i]))
+        except ValueError as err:
+            raise CalibrationError(f"item {i!r}: {err}") from None
     return out
 
 
@@ -95,7 +95,7 @@ def _start_values(values, models, n_cat, priors):
     """Start values: slopes from the item-total correlation (normal-ogive relation), intercepts from the
     observed proportions (normal-ogive approximation to the marginal proportion at that slope)."""
     n_items = values.shape[1]
-    p_int = max(n_internal(FAMILY_OF[m], k) for m, k in zip(models, n_cat))
+    p_int = max(n_internal(model_spec(m).family, k) for m, k in zip(models, n_cat))
     phi = np.zeros((n_items, p_int))
     mask = ~np.isnan(values)
     complete = bool(mask.all())
@@ -122,26 +122,27 @@ def _start_values(values, models, n_cat, priors):
     c_start = 0.2
     if "c" in priors and priors["c"].kind == "beta":
         c_start = (priors["c"].p1 - 1) / (priors["c"].p1 + priors["c"].p2 - 2)
-    fam_arr = np.array([FAMILY_OF[m] for m in models])
-    flat_start = np.array([m in ("rasch", "pcm", "3pl", "4pl") for m in models])  # asymptote models start flatter
+    fam_arr = np.array([model_spec(m).family for m in models])
+    specs = [model_spec(m) for m in models]
+    # fixed-slope models and models with asymptotes start flatter
+    flat_start = np.array([sp.slope == "fixed" or sp.lower_asymptote for sp in specs])
     phi[:, 0] = np.where(flat_start, 1.0, a0)
     infl = 1.702 * np.sqrt(1.0 + (phi[:, 0] / 1.702) ** 2)
-    dich = np.flatnonzero(fam_arr == DICH)
+    dich = np.flatnonzero(fam_arr == Family.DICHOTOMOUS)
     if dich.size:  # one vectorized pass (scipy's ppf costs ~0.1 ms a call)
-        mods = [models[j] for j in dich]
         p = (s_x[dich] + 0.5) / (m_i[dich] + 1.0)
-        c0 = np.array([c_start if m in ("3pl", "4pl") else 0.0 for m in mods])
-        u0 = np.array([0.98 if m == "4pl" else 1.0 for m in mods])
+        c0 = np.array([c_start if specs[j].lower_asymptote else 0.0 for j in dich])
+        u0 = np.array([0.98 if specs[j].upper_asymptote else 1.0 for j in dich])
         pstar = np.clip((p - c0) / (u0 - c0), 0.02, 0.98)
         phi[dich, 1] = infl[dich] * norm.ppf(pstar)
         with np.errstate(divide="ignore"):
             phi[dich, 2] = logit(c0)
             phi[dich, 3] = logit(u0)
-    for j in np.flatnonzero(fam_arr != DICH):
+    for j in np.flatnonzero(fam_arr != Family.DICHOTOMOUS):
         fam = fam_arr[j]
         k = int(n_cat[j])
         counts = np.bincount(x[mask[:, j], j].astype(int), minlength=k)[:k] + 0.5
-        if fam == GRADED:
+        if fam == Family.GRADED:
             tail = np.cumsum(counts[::-1])[::-1][1:] / counts.sum()  # P(X >= k), k = 1..K-1
             d = infl[j] * norm.ppf(np.clip(tail, 0.01, 0.99))
             d = np.minimum.accumulate(d - np.arange(d.size) * 1e-3)  # strictly decreasing
@@ -154,20 +155,10 @@ def _start_values(values, models, n_cat, priors):
 def _free_mask(models, n_cat, p_int):
     free = np.zeros((len(models), p_int), dtype=bool)
     tied = np.zeros(len(models), dtype=bool)
-    for j, m in enumerate(models):
-        if m == "rasch":
-            free[j, 1] = True
-        elif m == "1pl":
-            free[j, 1] = True
-            tied[j] = True
-        elif m in ("2pl", "3pl", "4pl"):
-            free[j, :2] = True
-            free[j, 2] = m in ("3pl", "4pl")
-            free[j, 3] = m == "4pl"
-        elif m == "pcm":
-            free[j, 1:n_cat[j]] = True
-        else:
-            free[j, : n_cat[j]] = True
+    for j, m in enumerate(models):  # per item, once per calibration
+        spec = model_spec(m)
+        free[j] = spec.free_internal(int(n_cat[j]), p_int)
+        tied[j] = spec.slope == "common"
     return free, tied
 
 
@@ -232,17 +223,17 @@ def calibrate(responses, model="2pl", quadrature=61, priors=None, fixed=None, gr
     top = int(max(observed_max.max(), 1))
     cat_counts = np.stack([(values == k).sum(axis=0) for k in range(top + 1)], axis=1)  # (I, categories)
     for j, (iid, m) in enumerate(zip(ids, models)):
-        fam = FAMILY_OF[m]
+        fam = model_spec(m).family
         if iid in fixed_items:
             n_cat[j] = fixed_items[iid].n_cat
-        elif fam == DICH:
+        elif fam == Family.DICHOTOMOUS:
             n_cat[j] = 2
         else:
             n_cat[j] = max(observed_max[j] + 1, 2)
         if observed_max[j] >= n_cat[j]:
             problems.append(f"item {iid!r} ({m}): response {observed_max[j]} but the model has categories "
                             f"0..{n_cat[j] - 1}" + ("; a dichotomous model needs 0/1 responses (use 'graded' or "
-                                                    "'gpcm' for more categories)" if fam == DICH else ""))
+                                                    "'gpcm' for more categories)" if fam == Family.DICHOTOMOUS else ""))
             continue
         if iid in fixed_items:
             continue
@@ -253,13 +244,13 @@ def calibrate(responses, model="2pl", quadrature=61, priors=None, fixed=None, gr
         if seen.size < 2:
             problems.append(f"item {iid!r}: every response is {seen[0]}; its parameters cannot be estimated (drop it "
                             "or give it fixed parameters)")
-        elif fam != DICH and seen.size < n_cat[j]:
+        elif fam != Family.DICHOTOMOUS and seen.size < n_cat[j]:
             gap = sorted(set(range(n_cat[j])) - set(seen.tolist()))
             problems.append(f"item {iid!r}: categories {gap} are never observed; recode the item's categories to "
                             f"0..{seen.size - 1}")
     if problems:
         raise CalibrationError("the data cannot be calibrated as given:\n  " + "\n  ".join(problems))
-    family = np.array([FAMILY_OF[m] for m in models])
+    family = np.array([model_spec(m).family for m in models])
     phi0 = _start_values(values, models, n_cat, priors_d)
     free, tied = _free_mask(models, n_cat, phi0.shape[1])
     is_fixed = np.array([i in fixed_items for i in ids])

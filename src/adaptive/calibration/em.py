@@ -42,7 +42,8 @@ import numpy as np
 
 from . import kernels
 from .layout import IndicatorLayout
-from .models import DICH, log_prob
+from ..irt.mixed import internal_log_prob
+from ..irt.registry import Family
 from .params import ParameterVector
 from .priors import prior_terms
 
@@ -101,7 +102,7 @@ class Problem:
     Parameters
     ----------
     values : (N, I) float, NaN = not administered, categories 0..K-1
-    family, n_cat : (I,) item families (models.DICH/GRADED/GPCM) and category counts
+    family, n_cat : (I,) item families (:class:`~adaptive.irt.registry.Family` codes) and category counts
     phi0 : (I, p) start (or fixed) internal parameters
     free : (I, p) bool -- parameters estimated item by item
     tied : (I,) bool -- items sharing one estimated common slope (1PL)
@@ -149,7 +150,7 @@ class Problem:
         """The E-step at the free vector ``x`` (None when the parameters give a non-finite likelihood)."""
         phi, latent = self.params.unpack(x)
         with np.errstate(invalid="ignore"):
-            logp = log_prob(self.family, self.n_cat, phi, self.theta)
+            logp = internal_log_prob(self.family, self.n_cat, phi, self.theta)
         if not np.all(np.isfinite(logp)):
             return None
         post, ll = self.posterior(logp, latent, fast=count_dtype == np.float32)
@@ -294,7 +295,7 @@ class Problem:
     def _plain_rows(self) -> np.ndarray:
         """Items whose only free parameters are a slope and an intercept of a logistic curve without asymptotes."""
         pv = self.params
-        plain = (self.family == DICH) & ~pv.tied
+        plain = (self.family == Family.DICHOTOMOUS) & ~pv.tied
         if pv.phi0.shape[1] >= 4:
             plain &= ~pv.free[:, 2:4].any(axis=1)
             plain &= (pv.phi0[:, 2] == -np.inf) & (pv.phi0[:, 3] == np.inf)
@@ -303,27 +304,27 @@ class Problem:
     @property
     def _asymptote_rows(self) -> np.ndarray:
         """Dichotomous items with a lower or upper asymptote (3PL/4PL), not sharing a common slope."""
-        return (self.family == DICH) & ~self.params.tied & ~self._plain_rows
+        return (self.family == Family.DICHOTOMOUS) & ~self.params.tied & ~self._plain_rows
 
     @property
     def _cycle_cap(self):
         cap = np.full(self.params.phi0.shape, np.inf)
         if cap.shape[1] >= 4:
-            cap[self.family == DICH, 2:4] = 1.0
+            cap[self.family == Family.DICHOTOMOUS, 2:4] = 1.0
         return cap
 
     @property
     def _max_step(self):
         cap = np.full(self.params.phi0.shape, 2.0)
         if cap.shape[1] >= 4:
-            cap[self.family == DICH, 2:4] = 1.0
+            cap[self.family == Family.DICHOTOMOUS, 2:4] = 1.0
         return cap
 
     @property
     def _use_newton(self) -> bool:
         """Newton pays where an item estimates an asymptote (3PL/4PL); 2PL's Fisher scoring is Newton already."""
         free = self.params.free
-        return bool((free[:, 2:4] & (self.family == DICH)[:, None]).any()) if free.shape[1] >= 4 else False
+        return bool((free[:, 2:4] & (self.family == Family.DICHOTOMOUS)[:, None]).any()) if free.shape[1] >= 4 else False
 
     def _tied_slope_step(self, phi, r, f_old):
         """One damped Newton step of the common slope of tied (1PL) items; returns (phi, objectives, |step|)."""

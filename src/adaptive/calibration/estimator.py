@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..exceptions import CalibrationError
 from .api import as_response_data, calibrate
 from .em import Problem
-from .models import log_prob
+from ..irt.mixed import internal_log_prob
 
 __all__ = ["IRTModel"]
 
@@ -65,7 +65,7 @@ class IRTModel(TransformerMixin, BaseEstimator):
 
     def _posterior(self, X):
         prob, phi, latent = self._problem_for(X)
-        return prob, prob.posterior(log_prob(prob.family, prob.n_cat, phi, prob.theta), latent)
+        return prob, prob.posterior(internal_log_prob(prob.family, prob.n_cat, phi, prob.theta), latent)
 
     def transform(self, X):
         prob, (post, _) = self._posterior(X)

@@ -29,7 +29,7 @@ import numpy as np
 from scipy.stats import chi2
 
 from .._random import as_generator
-from .models import log_prob
+from ..irt.mixed import internal_log_prob
 
 __all__ = ["item_fit", "person_fit", "summed_score_distribution", "sx2"]
 
@@ -132,7 +132,7 @@ def _fitted(result):
 
 def _at_theta(problem, phi, theta):
     """Category probabilities of every item at per-person θ: ``(N, I, K)``."""
-    lp = log_prob(problem.family, problem.n_cat, phi, np.asarray(theta, dtype=float))  # (I, N, K)
+    lp = internal_log_prob(problem.family, problem.n_cat, phi, np.asarray(theta, dtype=float))  # (I, N, K)
     return np.exp(lp).transpose(1, 0, 2) * (lp > -999.0).transpose(1, 0, 2)
 
 
@@ -158,7 +158,7 @@ def _mixture_weights(problem, latent):
 def item_fit(result, *, min_expected=1.0, imputations=5, seed=0):
     """Per item: ``{"id", "sx2", "df", "p_sx2", "infit", "outfit", "n"}``."""
     problem, phi, latent = _fitted(result)
-    lp = log_prob(problem.family, problem.n_cat, phi, problem.theta)
+    lp = internal_log_prob(problem.family, problem.n_cat, phi, problem.theta)
     prob = np.exp(lp) * (lp > -999.0)
     weights = _mixture_weights(problem, latent)
     n_free = problem.params.free.sum(axis=1) + problem.params.tied

@@ -8,7 +8,7 @@ Pure functions of the internal parameters ``phi (I, p)``, the expected counts ``
   Newton's method for this weighted logistic regression;
 * ``asymptote_*`` -- 3PL/4PL items on ``(I, Q)`` arrays, with the exact negative Hessian;
 * ``general_*`` -- any family (graded, GPCM, common-slope items) through the ``(I, Q, K, p)`` derivatives of
-  :func:`adaptive.calibration.models.log_prob_and_grad`.
+  :func:`adaptive.irt.mixed.internal_log_prob_and_grad`.
 
 Each ``*_objective`` returns ``(I,)``; each ``*_grad_curv`` returns the gradient ``(I, p)`` and the curvature:
 the Fisher information ``(I, p, p)``, or with ``exact`` the pair (Fisher information, negative Hessian).
@@ -19,7 +19,11 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit, log_expit
 
-from .models import DICH, dich_parts, dich_weighted_hessian, dich_z, log_prob, log_prob_and_grad
+from ..irt.dichotomous import internal_parts, internal_weighted_hessian, internal_z
+
+from ..irt.mixed import internal_log_prob, internal_log_prob_and_grad
+
+from ..irt.registry import Family
 
 __all__ = ["plain_objective", "plain_grad_curv", "asymptote_objective", "asymptote_grad_curv",
            "general_objective", "general_grad_curv"]
@@ -27,14 +31,14 @@ __all__ = ["plain_objective", "plain_grad_curv", "asymptote_objective", "asympto
 
 def plain_objective(phi: np.ndarray, r: np.ndarray, theta: np.ndarray) -> np.ndarray:
     """2PL rows: :math:`\\sum_q r_{1q} z_q + n_q \\log(1 - P_q)`."""
-    z = dich_z(phi, theta)
+    z = internal_z(phi, theta)
     r1 = r[:, :, 1]
     return np.einsum("iq,iq->i", r1, z) + np.einsum("iq,iq->i", r1 + r[:, :, 0], log_expit(-z))
 
 
 def plain_grad_curv(phi: np.ndarray, r: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """2PL rows: gradient :math:`\\sum_q (r_1 - nP)[\\theta, 1]`, Fisher :math:`\\sum_q nP(1-P)[\\theta, 1][\\theta, 1]^T`."""
-    z = dich_z(phi, theta)
+    z = internal_z(phi, theta)
     prob = expit(z)
     r1 = r[:, :, 1]
     n = r1 + r[:, :, 0]
@@ -51,7 +55,7 @@ def plain_grad_curv(phi: np.ndarray, r: np.ndarray, theta: np.ndarray) -> tuple[
 
 def asymptote_objective(phi: np.ndarray, r: np.ndarray, theta: np.ndarray) -> np.ndarray:
     """3PL/4PL rows: :math:`\\sum_q r_{1q} \\log P_q + r_{0q} \\log(1 - P_q)`."""
-    *_, lp1, lp0 = dich_parts(phi, theta)
+    *_, lp1, lp0 = internal_parts(phi, theta)
     with np.errstate(invalid="ignore"):
         return np.einsum("iq,iq->i", r[:, :, 1], lp1) + np.einsum("iq,iq->i", r[:, :, 0], lp0)
 
@@ -65,7 +69,7 @@ def asymptote_grad_curv(phi: np.ndarray, r: np.ndarray, theta: np.ndarray
     Fisher information ``sum_q n dP dP^T / (P (1 - P))`` and the negative Hessian
     ``sum_q (r1 / P^2 + r0 / (1 - P)^2) dP dP^T - e d2P``.
     """
-    parts = dich_parts(phi, theta)
+    parts = internal_parts(phi, theta)
     _, s, sc, c, u, lp1, lp0 = parts
     p1, p0 = np.exp(lp1), np.exp(lp0)
     r1, r0 = r[:, :, 1], r[:, :, 0]
@@ -76,7 +80,7 @@ def asymptote_grad_curv(phi: np.ndarray, r: np.ndarray, theta: np.ndarray
     wf = np.sqrt((r1 + r0) / (p1 * p0))[:, :, None] * deriv
     fisher = wf.transpose(0, 2, 1) @ wf
     wo = np.sqrt(r1 / p1 ** 2 + r0 / p0 ** 2)[:, :, None] * deriv
-    neg_h = wo.transpose(0, 2, 1) @ wo - dich_weighted_hessian(parts, theta, e)
+    neg_h = wo.transpose(0, 2, 1) @ wo - internal_weighted_hessian(parts, theta, e)
     return grad, (fisher, neg_h)
 
 
@@ -84,7 +88,7 @@ def general_objective(phi: np.ndarray, r: np.ndarray, theta: np.ndarray, family:
                       ) -> np.ndarray:
     """Any family: :math:`\\sum_{q,k} r_{qk} \\log P_k(\\theta_q)`."""
     with np.errstate(invalid="ignore"):
-        logp = log_prob(family, n_cat, phi, theta)
+        logp = internal_log_prob(family, n_cat, phi, theta)
     return np.einsum("iqk,iqk->i", r, logp)
 
 
@@ -97,7 +101,7 @@ def general_grad_curv(phi: np.ndarray, r: np.ndarray, theta: np.ndarray, family:
     crawls along the flat direction of ``c``), returned as the pair (Fisher, negative Hessian).
     GPCM's Fisher information is its exact Hessian.
     """
-    logp, g = log_prob_and_grad(family, n_cat, phi, theta)
+    logp, g = internal_log_prob_and_grad(family, n_cat, phi, theta)
     n_i, n_q, k, p = g.shape
     g2 = g.reshape(n_i, n_q * k, p)
     grad = (r.reshape(n_i, 1, n_q * k) @ g2)[:, 0, :]
@@ -107,12 +111,12 @@ def general_grad_curv(phi: np.ndarray, r: np.ndarray, theta: np.ndarray, family:
     fisher = wg.transpose(0, 2, 1) @ wg
     if not exact:
         return grad, fisher
-    dich = np.flatnonzero(family == DICH)
+    dich = np.flatnonzero(family == Family.DICHOTOMOUS)
     neg_h = fisher.copy()
     if dich.size:
         rg = np.sqrt(r[dich]).reshape(dich.size, n_q * k, 1) * g2[dich]
         outer = rg.transpose(0, 2, 1) @ rg  # sum_qk R_k G_k G_k^T
         coef = r[dich, :, 1] / prob[dich, :, 1] - r[dich, :, 0] / prob[dich, :, 0]
-        second = dich_weighted_hessian(dich_parts(phi[dich], theta), theta, coef)
+        second = internal_weighted_hessian(internal_parts(phi[dich], theta), theta, coef)
         neg_h[dich, :4, :4] = outer[:, :4, :4] - second
     return grad, (fisher, neg_h)

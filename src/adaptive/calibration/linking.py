@@ -22,6 +22,7 @@ from scipy.optimize import minimize
 from scipy.stats import norm
 
 from ..bank import ItemBank, theta_grid
+from ..irt.registry import model_spec
 from ..exceptions import CalibrationError
 
 __all__ = ["link", "LinkingResult", "transform_bank", "METHODS"]
@@ -55,8 +56,9 @@ def transform_bank(bank: ItemBank, A: float, B: float) -> ItemBank:
         raise CalibrationError(f"linking constants must be finite with A > 0; got A={A}, B={B}")
     items = []
     for it in bank.items:
-        upd = {"a": it.a / A if it.model not in ("rasch", "pcm") else it.a}
-        if it.model in ("rasch", "pcm") and A != 1.0:
+        fixed_slope = model_spec(it.model).slope == "fixed"
+        upd = {"a": it.a / A if not fixed_slope else it.a}
+        if fixed_slope and A != 1.0:
             # a fixed-slope model cannot absorb A: the item becomes its free-slope counterpart
             upd = {"a": it.a / A, "model": "2pl" if it.model == "rasch" else "gpcm"}
         if it.b is not None:

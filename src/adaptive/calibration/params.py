@@ -1,6 +1,6 @@
 """The free-parameter vector of a calibration: which internal parameters are estimated, and how they pack.
 
-Items carry internal parameters ``phi (I, p)`` (slope-intercept form, see :mod:`adaptive.calibration.models`);
+Items carry internal parameters ``phi (I, p)`` (slope-intercept form, see :mod:`adaptive.irt.registry`);
 groups carry a latent mean and SD. The vector EM iterates on holds, in order: the free entries of ``phi``
 (row-major), one common slope when items share it (1PL), and the free latent means and log-SDs.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .models import DICH
+from ..irt.registry import Family
 
 __all__ = ["ParameterVector"]
 
@@ -19,7 +19,7 @@ class ParameterVector:
 
     Parameters
     ----------
-    family : (I,) item families (models.DICH/GRADED/GPCM)
+    family : (I,) item families (:class:`~adaptive.irt.registry.Family` codes)
     phi0 : (I, p) start (or fixed) internal parameters
     free : (I, p) bool -- parameters estimated item by item
     tied : (I,) bool -- items sharing one estimated common slope (1PL)
@@ -72,7 +72,7 @@ class ParameterVector:
         labels = ["a", "intercept", "logit(c)", "logit(d)"]
         for flat in self.free_idx:
             i, j = divmod(int(flat), self.phi0.shape[1])
-            lab = labels[j] if int(self.family[i]) == DICH else ("a" if j == 0 else f"d{j}")
+            lab = labels[j] if int(self.family[i]) == Family.DICHOTOMOUS else ("a" if j == 0 else f"d{j}")
             out.append(f"{ids[i]} {lab}")
         if self.has_tie:
             out.append("common slope a")

@@ -136,7 +136,7 @@ def prior_terms(priors: dict[str, Prior], family, n_cat, phi, free):
     Only parameters that are free contribute. The ``b`` prior uses the Gauss-Newton Hessian (its curvature
     through ``b = -delta / a`` is dropped), which keeps the M-step's Newton matrix negative definite.
     """
-    from .models import DICH
+    from ..irt.registry import Family
 
     n_i, p = phi.shape
     lp = np.zeros(n_i)
@@ -144,7 +144,7 @@ def prior_terms(priors: dict[str, Prior], family, n_cat, phi, free):
     hess = np.zeros((n_i, p, p))
     if not priors:
         return lp, grad, hess
-    dich = np.asarray(family) == DICH
+    dich = np.asarray(family) == Family.DICHOTOMOUS
 
     def add(rows, col, terms):
         v, g, h = terms

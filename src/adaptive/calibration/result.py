@@ -13,11 +13,10 @@ from ..resources import package_version
 from ..bank import Item, ItemBank, Provenance
 from ..exceptions import CalibrationError
 from .em import EMState, Problem
-from .models import log_prob, to_irt
+from ..irt.registry import model_spec
+from ..irt.mixed import internal_log_prob, to_irt
 
 __all__ = ["CalibrationResult", "FittedModel"]
-
-_DICH = ("rasch", "1pl", "2pl", "3pl", "4pl")
 
 
 @dataclass(frozen=True, eq=False)
@@ -30,7 +29,7 @@ class FittedModel:
         categories, groups), the parameter vector (``problem.params``: free entries, pack/unpack, names),
         the item families, category counts, quadrature nodes (``problem.theta``) and priors
     x : (P,) the estimated free-parameter vector (the point EM converged to)
-    phi : (I, p) internal item parameters (slope-intercept; see :mod:`adaptive.calibration.models`)
+    phi : (I, p) internal item parameters (slope-intercept; see :mod:`adaptive.irt.registry`)
     latent : (G, 2) latent mean and SD of each group
     """
 
@@ -42,7 +41,7 @@ class FittedModel:
     def log_prob(self, theta=None) -> np.ndarray:
         """Category log-probabilities ``(I, Q, K)`` at ``theta`` (default: the quadrature nodes)."""
         pr = self.problem
-        return log_prob(pr.family, pr.n_cat, self.phi, pr.theta if theta is None else np.asarray(theta, float))
+        return internal_log_prob(pr.family, pr.n_cat, self.phi, pr.theta if theta is None else np.asarray(theta, float))
 
     def posterior(self) -> tuple[np.ndarray, float]:
         """Posterior weights of every response row on the nodes ``(N, Q)``, and the marginal log-likelihood."""
@@ -125,7 +124,7 @@ class CalibrationResult:
     def item_parameters(self, item_id: str) -> dict:
         """IRT parameters of one item: ``{"a", "b", "c", "d"}`` or ``{"a", "b1", ...}``."""
         i = self.item_ids.index(item_id)
-        if self.models[i] in _DICH:
+        if model_spec(self.models[i]).dichotomous:
             return {"a": float(self.a[i]), "b": float(self.thresholds[i, 0]), "c": float(self.c[i]),
                     "d": float(self.d[i])}
         k = int(self.n_cat[i]) - 1
@@ -158,14 +157,13 @@ class CalibrationResult:
                      f"{self.n_iter} EM cycles",
             )
             rec = {"id": iid, "model": m, "a": float(self.a[i]), "provenance": prov}
-            if m in _DICH:
+            spec = model_spec(m)
+            if spec.dichotomous:
                 rec.update(b=float(self.thresholds[i, 0]), c=float(self.c[i]), d=float(self.d[i]))
-                if m == "rasch":
-                    rec["a"] = 1.0
             else:
                 rec["thresholds"] = [float(v) for v in self.thresholds[i, : int(self.n_cat[i]) - 1]]
-                if m == "pcm":
-                    rec["a"] = 1.0
+            if spec.slope == "fixed":
+                rec["a"] = 1.0
             items.append(Item(**rec))
         return ItemBank(name=self.name, items=items)
 
@@ -250,9 +248,10 @@ class CalibrationResult:
                 v = e.get(key)
                 return f"{v:7.3f}" if v is not None else ("  fixed" if fixed else "      -")
 
-            if self.models[i] in _DICH:
+            spec = model_spec(self.models[i])
+            if spec.dichotomous:
                 bpart = f"{par['b']:8.3f} ({fmt_se('b').strip()})"
-                cpart = f"{par['c']:7.3f}{fmt_se('c')}" if self.models[i] in ("3pl", "4pl") else f"{'':7}{'':7}"
+                cpart = f"{par['c']:7.3f}{fmt_se('c')}" if spec.lower_asymptote else f"{'':7}{'':7}"
             else:
                 bpart = " ".join(f"{par[f'b{t + 1}']:.2f}" for t in range(int(self.n_cat[i]) - 1))
                 cpart = f"{'':7}{'':7}"

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..exceptions import CalibrationError
-from .models import irt_jacobian, log_prob_and_grad
+from ..irt.registry import model_spec
+from ..irt.mixed import internal_log_prob_and_grad, irt_jacobian
 from .priors import prior_terms
 
 __all__ = ["StandardErrors", "information_matrices", "standard_errors"]
@@ -97,7 +98,7 @@ def information_matrices(problem, x, chunk_elems=4_000_000):
     """Observed information (Oakes/Louis, including the log prior) and the cross-product matrix at ``x``."""
     phi, latent = problem.params.unpack(x)
     n_free = problem.params.n_free
-    logp, grad = log_prob_and_grad(problem.family, problem.n_cat, phi, problem.theta)
+    logp, grad = internal_log_prob_and_grad(problem.family, problem.n_cat, phi, problem.theta)
     post, _ = problem.posterior(logp, latent)
     r, g_mass = problem.counts(post)
     where = _param_layout(problem)
@@ -111,8 +112,8 @@ def information_matrices(problem, x, chunk_elems=4_000_000):
             continue
         e = np.zeros(p)
         e[col] = h
-        _, gp = log_prob_and_grad(problem.family, problem.n_cat, phi + e, problem.theta)
-        _, gm = log_prob_and_grad(problem.family, problem.n_cat, phi - e, problem.theta)
+        _, gp = internal_log_prob_and_grad(problem.family, problem.n_cat, phi + e, problem.theta)
+        _, gm = internal_log_prob_and_grad(problem.family, problem.n_cat, phi - e, problem.theta)
         with np.errstate(invalid="ignore"):
             dg = (gp - gm) / (2 * h)
         dg = np.nan_to_num(dg)
@@ -215,7 +216,7 @@ def standard_errors(result, method="oakes") -> StandardErrors:
         entry = {}
         if where[i, 0] >= 0:
             entry["a"] = float(irt_se[i, 0])
-        if m in ("rasch", "1pl", "2pl", "3pl", "4pl"):
+        if model_spec(m).dichotomous:
             entry["b"] = float(irt_se[i, 1])
             if where[i, 2] >= 0:
                 entry["c"] = float(irt_se[i, p])

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..bank import STATUSES, GridTables, ItemArrays, ItemBank, theta_grid
 from ..exceptions import DesignError, DesignWarning
-from ..irt import mixed
+from ..irt.registry import Family
 from ..scoring import estimate_ability
 from ..scoring.estimators import normal_log_prior
 from ..scoring.scale import pass_probability
@@ -134,14 +134,14 @@ class CatContext:
     def is_3pl(self) -> bool:
         """Every operational item is dichotomous with upper asymptote 1 (the closed-form information)."""
         a, pool = self.arrays, self.operational
-        return bool(np.all(a.family[pool] == mixed.DICHOTOMOUS) and np.all(a.d[pool] == 1.0))
+        return bool(np.all(a.family[pool] == Family.DICHOTOMOUS) and np.all(a.d[pool] == 1.0))
 
     # ------------------------------------------------------------------ model quantities
     def information_at(self, theta) -> np.ndarray:
         """Exact information of every item at each θ, ``(n, I)``."""
         a = self.arrays
         theta = np.asarray(theta, dtype=float)
-        if np.all(a.family == mixed.DICHOTOMOUS) and np.all(a.d == 1.0):
+        if np.all(a.family == Family.DICHOTOMOUS) and np.all(a.d == 1.0):
             from ..irt.dichotomous import information_3pl
 
             return information_3pl(theta[:, None], a.a, a.thresholds[:, 0], a.c)

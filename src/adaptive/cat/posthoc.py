@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..bank import ItemBank
-from ..irt import dichotomous, mixed
+from ..irt import dichotomous
+from ..irt.registry import Family
 from ..exceptions import ResponseValidationError
 from ..scoring.responses import prepare_responses
 from ._streams import batch_keys, uniforms
@@ -25,7 +26,7 @@ def draw_responses(engine: CatEngine, keys, steps, items, true_theta, arrays=Non
     arr = engine.arrays if arrays is None else arrays
     items = np.asarray(items, dtype=np.int64)
     theta = np.asarray(true_theta, dtype=float)
-    if np.all(arr.family[items] == mixed.DICHOTOMOUS):
+    if np.all(arr.family[items] == Family.DICHOTOMOUS):
         # elementwise: parameters shaped (n, 1) pair simulee n with its own item
         p1 = dichotomous.prob(theta, arr.a[items, None], arr.thresholds[items, 0, None],
                               arr.c[items, None], arr.d[items, None])[:, 0, 1]

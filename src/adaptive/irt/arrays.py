@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import mixed
+from .registry import Family
 from ._terms import LogProbTerms
 
 __all__ = ["ItemArrays", "GridTables", "theta_grid", "cell_edges", "DEFAULT_GRID"]
@@ -77,7 +78,7 @@ class ItemArrays:
     Attributes
     ----------
     ids : tuple of str, length ``I``
-    family : ndarray of int8, ``(I,)`` -- :data:`adaptive.irt.mixed.DICHOTOMOUS`, ``GRADED`` or ``PARTIAL_CREDIT``
+    family : ndarray of int8, ``(I,)`` -- :class:`~adaptive.irt.registry.Family` codes
     a : ndarray, ``(I,)`` -- slopes *including* the bank's scaling D
     thresholds : ndarray, ``(I, K-1)`` -- ``b`` in column 0 for dichotomous items; NaN padding
     c, d : ndarray, ``(I,)``
@@ -108,7 +109,7 @@ class ItemArrays:
     scaling: float = 1.0
 
     def __repr__(self) -> str:
-        fams = ", ".join(f"{mixed.FAMILY_NAMES[int(f)]}: {int(n)}" for f, n in zip(*np.unique(self.family, return_counts=True)))
+        fams = ", ".join(f"{Family(int(f)).label}: {int(n)}" for f, n in zip(*np.unique(self.family, return_counts=True)))
         return f"ItemArrays({self.n_items} items; {fams}; max {self.max_categories} categories; scaling {self.scaling})"
 
     @property
@@ -146,13 +147,6 @@ class ItemArrays:
     def expected_score(self, theta) -> np.ndarray:
         """Expected item scores, shape ``theta.shape + (I,)``."""
         return self.terms(theta).expected_score
-
-    def log_prob_param_grad(self, theta) -> np.ndarray:
-        """Gradient of the log-probabilities in the item parameters; see :func:`adaptive.irt.mixed.log_prob_param_grad`.
-
-        Derivatives are with respect to the slope *including* the scaling D.
-        """
-        return mixed.log_prob_param_grad(theta, *self._params())
 
     def subset(self, index) -> ItemArrays:
         """The arrays of the items at ``index`` (positions), in that order."""

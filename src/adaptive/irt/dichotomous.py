@@ -13,6 +13,12 @@ metric; a bank that declares the normal-ogive scaling ``D = 1.702`` passes
 A dichotomous item is a 2-category item: category 0 is "wrong", 1 "right",
 so every array has a trailing category axis of length 2.
 
+Estimation side: the internal vector ``phi = [a, delta, gamma, omega]`` with
+``P1 = c + (u - c) expit(a θ + delta)``, ``c = expit(gamma)``, ``u = expit(omega)``
+(mirt's ``a1, d, g, u``); :func:`internal_log_prob` gives log-probabilities and their
+gradient in ``phi`` for rows of ``phi`` and nodes ``theta``, and :func:`to_irt` /
+:func:`from_irt` convert.
+
 Examples
 --------
 >>> import numpy as np
@@ -25,15 +31,16 @@ Examples
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit, log_expit
+from scipy.special import expit, log_expit, logit
 
 from ._terms import LogProbTerms, as_theta, safe_log
 
 __all__ = ["terms", "prob", "log_prob", "information", "information_3pl", "prob_derivatives",
-           "log_prob_param_grad", "PARAMETERS"]
+           "Z_CLIP", "internal_z", "internal_parts", "internal_log_prob", "internal_weighted_hessian", "to_irt",
+           "from_irt", "irt_jacobian"]
 
-#: order of the parameters along the last axis of :func:`log_prob_param_grad`.
-PARAMETERS = ("a", "b", "c", "d")
+#: ``|a θ + delta|`` beyond this changes no probability by more than 1e-21
+Z_CLIP = 50.0
 
 
 def _prepare(theta, a, b, c, d):
@@ -122,19 +129,96 @@ def prob_derivatives(theta, a, b, c=0.0, d=1.0) -> tuple[np.ndarray, np.ndarray]
     return tm.dprob, tm.d2prob
 
 
-def log_prob_param_grad(theta, a, b, c=0.0, d=1.0) -> np.ndarray:
-    """Gradient of the category log-probabilities in the item parameters.
+# --------------------------------------------------------------------------- estimation side (internal phi)
 
-    Returns
-    -------
-    ndarray, shape ``S + (I, 2, 4)``
-        ``[..., k, j]`` is :math:`\\partial \\log P_k / \\partial p_j` with
-        ``p = (a, b, c, d)`` (see :data:`PARAMETERS`).
+
+def internal_z(phi: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """``z = a θ + delta`` ``(I, Q)`` of rows ``phi = [a, delta, ...]``, clipped to ``±Z_CLIP``."""
+    return np.clip(phi[:, 0, None] * theta[None, :] + phi[:, 1, None], -Z_CLIP, Z_CLIP)
+
+
+def internal_parts(phi: np.ndarray, theta: np.ndarray):
+    """``z``, ``s = expit(z)``, ``1 - s``, ``c``, ``u`` and ``log P1``, ``log P0`` ``(I, Q)`` of rows
+    ``phi = [a, delta, gamma, omega]``; rows without asymptotes (c = 0, u = 1) get ``log_expit(±z)``."""
+    z = internal_z(phi, theta)
+    s, sc = expit(z), expit(-z)
+    c, u = expit(phi[:, 2, None]), expit(phi[:, 3, None])
+    plain = (c == 0.0) & (u == 1.0)
+    with np.errstate(divide="ignore"):
+        lp1, lp0 = np.log(c + (u - c) * s), np.log((1.0 - u) + (u - c) * sc)
+    if plain.any():
+        lp1, lp0 = np.where(plain, log_expit(z), lp1), np.where(plain, log_expit(-z), lp0)
+    return z, s, sc, c, u, lp1, lp0
+
+
+def internal_log_prob(phi: np.ndarray, theta: np.ndarray, need_grad: bool = True):
+    """``log P`` ``(I, Q, 2)`` and, if asked, its gradient in ``phi`` ``(I, Q, 2, 4)``."""
+    _, s, sc, c, u, lp1, lp0 = internal_parts(phi, theta)
+    plain = (c == 0.0) & (u == 1.0)
+    logp = np.stack([lp0, lp1], axis=-1)
+    if not need_grad:
+        return logp, None
+    p1, p0 = np.exp(lp1), np.exp(lp0)
+    # d log P1 / dz = (u - c) s sc / P1, written so that no ratio is 0/0
+    t1 = np.where(plain, 1.0, (u - c) * s / p1)
+    t0 = np.where(plain, 1.0, (u - c) * sc / p0)
+    g1z, g0z = sc * t1, -s * t0
+    g1c, g0c = c * (1 - c) * sc / p1, -c * (1 - c) * sc / p0
+    g1u, g0u = u * (1 - u) * s / p1, -u * (1 - u) * s / p0
+    th = theta[None, :]
+    grad = np.stack([
+        np.stack([g0z * th, g0z, g0c, g0u], axis=-1),
+        np.stack([g1z * th, g1z, g1c, g1u], axis=-1),
+    ], axis=-2)  # (I, Q, 2, 4)
+    return logp, grad
+
+
+def internal_weighted_hessian(parts, theta: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``sum_q weights[i, q] * d2 P1 / dphi dphi^T`` ``(I, 4, 4)`` for ``phi = [a, delta, gamma, omega]``
+    (``P0 = 1 - P1``) from ``parts = internal_parts(phi, theta)``, without forming the ``(I, Q, 4, 4)``
+    array of second derivatives.
+
+    With ``w = s (1 - s)``: ``d2P/dz2 = (u - c) w (1 - 2 s)``, ``d2P/dz dgamma = -c (1 - c) w``,
+    ``d2P/dz domega = u (1 - u) w``, ``d2P/dgamma2 = c (1 - c)(1 - 2 c)(1 - s)``,
+    ``d2P/domega2 = u (1 - u)(1 - 2 u) s``, ``d2P/dgamma domega = 0``; ``dz/da = θ``, ``dz/ddelta = 1``.
     """
-    t, a, b, c, d, z, log_psi, log_1m_psi, log_p0, log_p1, log_g = _prepare(theta, a, b, c, d)
-    r1 = np.exp(log_g - log_p1)  # (d-c) psi (1-psi) / P1
-    r0 = np.exp(log_g - log_p0)
-    dev = t - b
-    grad1 = np.stack([dev * r1, -a * r1, np.exp(log_1m_psi - log_p1), np.exp(log_psi - log_p1)], axis=-1)
-    grad0 = np.stack([-dev * r0, a * r0, -np.exp(log_1m_psi - log_p0), -np.exp(log_psi - log_p0)], axis=-1)
-    return np.stack([grad0, grad1], axis=-2)
+    _, s, sc, c, u, _, _ = parts
+    w = s * sc
+    t_zz, t_zc, t_zu = weights * (u - c) * w * (sc - s), -weights * c * (1 - c) * w, weights * u * (1 - u) * w
+    h = np.zeros((s.shape[0], 4, 4))
+    h[:, 0, 0], h[:, 0, 1], h[:, 1, 1] = t_zz @ (theta * theta), t_zz @ theta, t_zz.sum(axis=1)
+    h[:, 0, 2], h[:, 1, 2] = t_zc @ theta, t_zc.sum(axis=1)
+    h[:, 0, 3], h[:, 1, 3] = t_zu @ theta, t_zu.sum(axis=1)
+    h[:, 2, 2] = (weights * c * (1 - c) * (1 - 2 * c) * sc).sum(axis=1)
+    h[:, 3, 3] = (weights * u * (1 - u) * (1 - 2 * u) * s).sum(axis=1)
+    return h + np.triu(h, 1).transpose(0, 2, 1)  # the lower triangle mirrors the upper
+
+
+def to_irt(phi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``a, b, c, d`` from rows ``phi = [a, delta, gamma, omega]``: ``b = -delta / a``."""
+    return phi[:, 0].copy(), -phi[:, 1] / phi[:, 0], expit(phi[:, 2]), expit(phi[:, 3])
+
+
+def from_irt(a, b, c, d) -> np.ndarray:
+    """Rows ``phi (I, 4)`` from IRT parameters (inverse of :func:`to_irt`)."""
+    a = np.asarray(a, dtype=float)
+    phi = np.zeros((a.size, 4))
+    phi[:, 0] = a
+    phi[:, 1] = -a * np.asarray(b, dtype=float)
+    with np.errstate(divide="ignore"):
+        phi[:, 2] = logit(np.asarray(c, dtype=float))
+        phi[:, 3] = logit(np.asarray(d, dtype=float))
+    return phi
+
+
+def irt_jacobian(phi: np.ndarray) -> np.ndarray:
+    """``J[i, r, j] = d irt_r / d phi_j`` ``(I, 4, 4)`` with the IRT vector ``[a, b, c, d]``."""
+    a = phi[:, 0]
+    c, u = expit(phi[:, 2]), expit(phi[:, 3])
+    jac = np.zeros((phi.shape[0], 4, 4))
+    jac[:, 0, 0] = 1.0
+    jac[:, 1, 0] = phi[:, 1] / a**2
+    jac[:, 1, 1] = -1.0 / a
+    jac[:, 2, 2] = c * (1 - c)
+    jac[:, 3, 3] = u * (1 - u)
+    return jac

@@ -22,6 +22,9 @@ which never cancels catastrophically; and
 Items with fewer categories than the widest item are padded: their unused
 thresholds are NaN and ``n_cat`` says how many categories each item has.
 
+Estimation side: ``phi = [a, delta_1 .. delta_{K-1}]`` with
+``P(X >= k) = expit(a θ + delta_k)`` (mirt's graded ``a1, d1..``), ``b_k = -delta_k / a``.
+
 Examples
 --------
 >>> import numpy as np
@@ -37,8 +40,10 @@ import numpy as np
 from scipy.special import log_expit
 
 from ._terms import LOG_ZERO, LogProbTerms, as_theta
+from .dichotomous import Z_CLIP
 
-__all__ = ["terms", "prob", "log_prob", "information", "prob_derivatives", "log_prob_param_grad"]
+__all__ = ["terms", "prob", "log_prob", "information", "prob_derivatives", "internal_log_prob", "to_irt", "from_irt",
+           "irt_jacobian"]
 
 
 def _layout(a, thresholds, n_cat):
@@ -119,37 +124,70 @@ def prob_derivatives(theta, a, thresholds, n_cat=None) -> tuple[np.ndarray, np.n
     return tm.dprob, tm.d2prob
 
 
-def log_prob_param_grad(theta, a, thresholds, n_cat=None) -> np.ndarray:
-    """Gradient of :math:`\\log P_k` in ``(a, b_1, ..., b_{K-1})``.
+# --------------------------------------------------------------------------- estimation side (internal phi)
 
-    Returns
-    -------
-    ndarray, shape ``S + (I, K, K)``
-        ``[..., k, 0]`` is :math:`\\partial\\log P_k/\\partial a`, ``[..., k, j]``
-        is :math:`\\partial\\log P_k/\\partial b_j`. Padded entries are 0.
 
-    Notes
-    -----
-    With :math:`h_j = P^*_j(1 - P^*_j)`:
-    :math:`\\partial_a \\log P_k = [h_k(\\theta - b_k) - h_{k+1}(\\theta - b_{k+1})]/P_k`,
-    :math:`\\partial_{b_k} \\log P_k = -a h_k / P_k`,
-    :math:`\\partial_{b_{k+1}} \\log P_k = a h_{k+1} / P_k`.
-    """
-    a, ext, valid = _layout(a, thresholds, n_cat)
-    log_p, log_s, log_q = _log_prob(theta, a, ext, valid)
-    t = as_theta(theta)[..., None]
-    n_items, n_k = valid.shape
-    interior = np.isfinite(ext)  # (I, K+1): thresholds that exist
-    with np.errstate(invalid="ignore"):
-        dev = np.where(interior, t - ext, 0.0)
-    log_h = np.where(interior, log_s + log_q, -np.inf)
-    lower = np.where(valid, np.exp(log_h[..., :-1] - log_p), 0.0)  # h_k / P_k
-    upper = np.where(valid, np.exp(log_h[..., 1:] - log_p), 0.0)  # h_{k+1} / P_k
-    grad = np.zeros(log_p.shape + (n_k,))
-    grad[..., 0] = lower * dev[..., :-1] - upper * dev[..., 1:]
-    a_col = a[:, None]
-    kk = np.arange(n_k)
-    # d/db_k for k >= 1 (column k), d/db_{k+1} (column k+1)
-    grad[..., kk[1:], kk[1:]] = -a_col[:, :1] * lower[..., 1:]
-    grad[..., kk[:-1], kk[1:]] = a_col[:, :1] * upper[..., :-1]
-    return grad
+def internal_log_prob(phi: np.ndarray, n_cat: np.ndarray, theta: np.ndarray, k_max: int, need_grad: bool = True):
+    """``log P`` ``(I, Q, K)`` and, if asked, its gradient in ``phi = [a, delta_1..]`` ``(I, Q, K, K)``."""
+    n_i = phi.shape[0]
+    a = phi[:, 0, None, None]
+    delta = phi[:, 1:k_max]  # (I, K-1); padding beyond n_cat - 1 ignored
+    valid_cut = np.arange(1, k_max)[None, :] < n_cat[:, None]  # cut k exists
+    z = np.clip(a * theta[None, :, None] + np.where(valid_cut, delta, 0.0)[:, None, :], -Z_CLIP, Z_CLIP)
+    ls, lc = log_expit(z), log_expit(-z)  # (I, Q, K-1)
+    gaps = np.where(valid_cut[:, 1:], delta[:, :-1] - delta[:, 1:], 1.0)  # delta_k - delta_{k+1} > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lgap = np.log(-np.expm1(-gaps))  # log(1 - exp(-(delta_k - delta_{k+1}))); NaN when out of order
+    logp = np.full((n_i, theta.size, k_max), LOG_ZERO)
+    logp[:, :, 0] = lc[:, :, 0]
+    if k_max > 2:
+        mid = ls[:, :, :-1] + lc[:, :, 1:] + lgap[:, None, :]  # categories 1..K-2 when they are interior
+        logp[:, :, 1:-1] = mid
+    last = n_cat - 1  # the top category of each item: log P(X >= K_i - 1)
+    rows = np.arange(n_i)
+    logp[rows, :, last] = ls[rows, :, last - 1]
+    beyond = np.arange(k_max)[None, :] >= n_cat[:, None]
+    logp[np.broadcast_to(beyond[:, None, :], logp.shape)] = LOG_ZERO
+    if not need_grad:
+        return logp, None
+    lw = ls + lc  # log of w_k = P*_k (1 - P*_k), cuts 1..K-1
+    lw = np.where(valid_cut[:, None, :], lw, -np.inf)
+    neg = np.full((n_i, theta.size, 1), -np.inf)
+    lw_lo = np.concatenate([neg, lw], axis=2)  # w_k for category k (cut k at its lower edge), k=0..K-1
+    lw_hi = np.concatenate([lw, neg], axis=2)  # w_{k+1} (cut at its upper edge)
+    with np.errstate(over="ignore", invalid="ignore"):
+        r_lo = np.where(beyond[:, None, :], 0.0, np.exp(lw_lo - logp))
+        r_hi = np.where(beyond[:, None, :], 0.0, np.exp(lw_hi - logp))
+    grad = np.zeros((n_i, theta.size, k_max, k_max))
+    grad[..., 0] = theta[None, :, None] * (r_lo - r_hi)
+    kk = np.arange(k_max)
+    # d/d delta_k of log pi_k = r_lo (k >= 1); d/d delta_{k+1} of log pi_k = -r_hi
+    grad[:, :, kk[1:], kk[1:]] = r_lo[:, :, 1:]
+    grad[:, :, kk[:-1], kk[:-1] + 1] = -r_hi[:, :, :-1]
+    return logp, grad
+
+
+def to_irt(phi: np.ndarray, n_cat: np.ndarray, k_max: int) -> np.ndarray:
+    """Thresholds ``b_k = -delta_k / a`` ``(I, k_max - 1)`` (NaN beyond each item's categories)."""
+    t = -phi[:, 1:k_max] / phi[:, 0, None]
+    t[np.arange(k_max - 1)[None, :] >= (n_cat[:, None] - 1)] = np.nan
+    return t
+
+
+def from_irt(a: np.ndarray, thresholds: np.ndarray, n_cat: np.ndarray) -> np.ndarray:
+    """``delta_k = -a b_k`` ``(I, K-1)`` (0 beyond each item's categories)."""
+    k = np.arange(thresholds.shape[1])[None, :] < (n_cat[:, None] - 1)
+    return np.where(k, -a[:, None] * np.nan_to_num(thresholds), 0.0)
+
+
+def irt_jacobian(phi: np.ndarray, n_cat: np.ndarray, p: int) -> np.ndarray:
+    """``J[i, r, j] = d irt_r / d phi_j`` ``(I, p, p)`` with the IRT vector ``[a, b_1 .. b_{p-1}]``."""
+    n_i = phi.shape[0]
+    a = phi[:, 0]
+    jac = np.zeros((n_i, p, p))
+    jac[:, 0, 0] = 1.0
+    m = np.arange(1, p)
+    has = m[None, :] <= (n_cat[:, None] - 1)
+    jac[:, m, 0] = np.where(has, phi[:, 1:p] / a[:, None] ** 2, 0.0)
+    jac[:, m, m] = np.where(has, -1.0 / a[:, None], 0.0)
+    return jac

@@ -17,6 +17,9 @@ GPCM with ``a = 1``. Writing :math:`\\eta_k = a(k\\theta - B_k)`,
     \\partial^2_\\theta\\log P_k = -a^2\\operatorname{Var}[X],\\qquad
     I(\\theta) = a^2 \\operatorname{Var}[X].
 
+Estimation side: ``phi = [a, d_1 .. d_{K-1}]`` (``d_0 = 0``) with
+``P(X = k) ∝ exp(k a θ + d_k)`` (mirt's gpcm ``a1, d0..``), steps ``b_k = -(d_k - d_{k-1}) / a``.
+
 Examples
 --------
 >>> import numpy as np
@@ -33,7 +36,8 @@ from scipy.special import logsumexp
 
 from ._terms import LOG_ZERO, LogProbTerms, as_theta
 
-__all__ = ["terms", "prob", "log_prob", "information", "prob_derivatives", "log_prob_param_grad"]
+__all__ = ["terms", "prob", "log_prob", "information", "prob_derivatives", "internal_log_prob", "to_irt", "from_irt",
+           "irt_jacobian"]
 
 
 def _log_prob(theta, a, steps, n_cat):
@@ -96,22 +100,56 @@ def prob_derivatives(theta, a, steps, n_cat=None) -> tuple[np.ndarray, np.ndarra
     return tm.dprob, tm.d2prob
 
 
-def log_prob_param_grad(theta, a, steps, n_cat=None) -> np.ndarray:
-    """Gradient of :math:`\\log P_k` in ``(a, b_1, ..., b_{K-1})``, shape ``S + (I, K, K)``.
+# --------------------------------------------------------------------------- estimation side (internal phi)
 
-    :math:`\\partial_a\\log P_k = (k\\theta - B_k) - \\sum_j P_j (j\\theta - B_j)` and
-    :math:`\\partial_{b_v}\\log P_k = -a([v \\le k] - P(X \\ge v))`.
-    """
-    a, k, valid, score, log_p, prob = _log_prob(theta, a, steps, n_cat)
-    n_k = k.size
-    score = np.where(valid, score, 0.0)
-    grad = np.zeros(log_p.shape + (n_k,))
-    grad[..., 0] = score - np.einsum("...k,...k->...", prob, score)[..., None]
-    # P(X >= v) for v = 1..K-1
-    tail = np.flip(np.cumsum(np.flip(prob, -1), -1), -1)[..., 1:]  # S + (I, K-1)
-    at_least = (np.arange(1, n_k)[None, :] <= np.arange(n_k)[:, None]).astype(float)  # (K, K-1): [v <= k]
-    step_grad = -a[:, None, None] * (at_least - tail[..., None, :])
-    step_valid = valid[:, None, 1:] & valid[:, :, None]
-    grad[..., 1:] = np.where(step_valid, step_grad, 0.0)
-    grad[..., 0] = np.where(valid, grad[..., 0], 0.0)
-    return grad
+
+def internal_log_prob(phi: np.ndarray, n_cat: np.ndarray, theta: np.ndarray, k_max: int, need_grad: bool = True):
+    """``log P`` ``(I, Q, K)`` and, if asked, its gradient in ``phi = [a, d_1..]`` ``(I, Q, K, K)``."""
+    kk = np.arange(k_max)
+    valid = kk[None, :] < n_cat[:, None]  # (I, K)
+    d = np.concatenate([np.zeros((phi.shape[0], 1)), phi[:, 1:k_max]], axis=1)
+    eta = phi[:, 0, None, None] * theta[None, :, None] * kk[None, None, :] + d[:, None, :]
+    eta = np.where(valid[:, None, :], eta, -np.inf)
+    logp = eta - logsumexp(eta, axis=2, keepdims=True)
+    logp = np.where(valid[:, None, :], logp, LOG_ZERO)
+    if not need_grad:
+        return logp, None
+    p = np.where(valid[:, None, :], np.exp(logp), 0.0)
+    mean_k = (p * kk).sum(axis=2, keepdims=True)
+    grad = np.zeros(logp.shape + (k_max,))
+    grad[..., 0] = theta[None, :, None] * (kk[None, None, :] - mean_k)
+    grad[..., 1:] = -p[:, :, None, 1:]  # d log pi_k / d d_j = [k = j] - pi_j
+    grad[:, :, kk[1:], kk[1:]] += 1.0
+    grad *= valid[:, None, :, None]
+    return logp, grad
+
+
+def to_irt(phi: np.ndarray, n_cat: np.ndarray, k_max: int) -> np.ndarray:
+    """Steps ``b_k = -(d_k - d_{k-1}) / a`` ``(I, k_max - 1)`` (NaN beyond each item's categories)."""
+    dd = phi[:, 1:k_max]
+    prev = np.concatenate([np.zeros((phi.shape[0], 1)), dd[:, :-1]], axis=1)
+    t = -(dd - prev) / phi[:, 0, None]
+    t[np.arange(k_max - 1)[None, :] >= (n_cat[:, None] - 1)] = np.nan
+    return t
+
+
+def from_irt(a: np.ndarray, steps: np.ndarray, n_cat: np.ndarray) -> np.ndarray:
+    """``d_k = -a (b_1 + .. + b_k)`` ``(I, K-1)`` (0 beyond each item's categories)."""
+    k = np.arange(steps.shape[1])[None, :] < (n_cat[:, None] - 1)
+    return np.where(k, -a[:, None] * np.cumsum(np.where(k, steps, 0.0), axis=1), 0.0)
+
+
+def irt_jacobian(phi: np.ndarray, n_cat: np.ndarray, p: int) -> np.ndarray:
+    """``J[i, r, j] = d irt_r / d phi_j`` ``(I, p, p)`` with the IRT vector ``[a, b_1 .. b_{p-1}]``."""
+    n_i = phi.shape[0]
+    a = phi[:, 0]
+    jac = np.zeros((n_i, p, p))
+    jac[:, 0, 0] = 1.0
+    m = np.arange(1, p)
+    has = m[None, :] <= (n_cat[:, None] - 1)
+    prev = np.concatenate([np.zeros((n_i, 1)), phi[:, 1:p - 1]], axis=1)
+    jac[:, m, 0] = np.where(has, (phi[:, 1:p] - prev) / a[:, None] ** 2, 0.0)
+    jac[:, m, m] = np.where(has, -1.0 / a[:, None], 0.0)
+    later = has[:, 1:]  # b_m depends on d_{m-1} for m >= 2
+    jac[:, m[1:], m[1:] - 1] = np.where(later, 1.0 / a[:, None], 0.0)
+    return jac

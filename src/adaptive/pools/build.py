@@ -11,6 +11,7 @@ import numpy as np
 from .._random import as_generator
 from ..bank import Blueprint, ItemBank, Provenance
 from ..exceptions import BankValidationError
+from ..irt import dichotomous
 from ..synthetic import allocate
 from .config import load_authored_items, load_pool_config
 
@@ -81,9 +82,8 @@ def build_pool(pool_dir: str | Path, *, progress=None) -> PoolBuild:
     n_cand = spec.forms * spec.candidates_per_form
     form_of = np.repeat(np.arange(spec.forms), spec.candidates_per_form)
     theta = rng.normal(0.0, 1.0, n_cand)
-    z = a_true[None, :] * (theta[:, None] - b_true[None, :])
-    p = c_true + (1.0 - c_true) / (1.0 + np.exp(-z))
-    x = (rng.random((n_cand, n)) < p).astype(float)
+    p_right = dichotomous.prob(theta, a_true, b_true, c_true)[..., 1]  # (N, I): the 3PL from the model layer
+    x = (rng.random((n_cand, n)) < p_right).astype(float)
     x[~forms[form_of]] = np.nan
     ids = [it.id for it in items]
     result = calibrate(x, model=cfg.calibration.model, quadrature=cfg.calibration.quadrature,

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..bank import DICHOTOMOUS_MODELS, ItemBank
+from ..bank import ItemBank
+from ..irt.registry import model_spec
 from ..cat.design import ExamDesign
 from ..cat.engine import CatEngine
 from ..cat.session import Session
@@ -90,9 +91,9 @@ def delivery_problems(bank: ItemBank) -> list[str]:
             continue
         if len(c.options) < 2:
             problems.append(f"item {item.id!r}: field 'content.options': a candidate needs at least 2 options")
-        elif item.model in DICHOTOMOUS_MODELS and c.key is None:
+        elif model_spec(item.model).dichotomous and c.key is None:
             problems.append(f"item {item.id!r}: field 'content.key': a right/wrong item needs its key to be scored")
-        elif item.model not in DICHOTOMOUS_MODELS and len(c.options) != item.n_cat:
+        elif not model_spec(item.model).dichotomous and len(c.options) != item.n_cat:
             problems.append(f"item {item.id!r}: field 'content.options': {len(c.options)} options for "
                             f"{item.n_cat} score categories; give one option per category, lowest first")
     return problems
@@ -204,7 +205,7 @@ class Delivery:
                 raise NotFound(f"bank version {version_id} does not exist")
             bank = ItemBank.model_validate_json(row["bank_json"])
             design = ExamDesign.model_validate_json(row["design_json"])
-            keys = np.array([ord(it.content.key) - ord("A") if it.model in DICHOTOMOUS_MODELS else -1
+            keys = np.array([ord(it.content.key) - ord("A") if model_spec(it.model).dichotomous else -1
                              for it in bank.items])
             v = Version(int(row["id"]), row["name"], row["version"], bank, design, CatEngine(design, bank), keys)
             self._versions[version_id] = v

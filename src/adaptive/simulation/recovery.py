@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..bank import ItemBank
+from ..irt.registry import model_spec
 from ..cat.design import ExamDesign
 
 __all__ = ["RecoveryResult", "forms_mask", "recovery_study"]
@@ -99,7 +100,7 @@ def recovery_study(bank: ItemBank, n_persons: int = 2000, design: str = "complet
         raise ValueError("the bank mixes models; give model=")
     arr = bank.compile()
     dich = bool(np.all(arr.n_cat == 2))
-    params = ("a", "b", "c") if model in ("3pl", "4pl") else ("a", "b") if dich else ("a",) + tuple(
+    params = ("a", "b", "c") if model_spec(model).lower_asymptote else ("a", "b") if dich else ("a",) + tuple(
         f"b{k + 1}" for k in range(int(arr.n_cat.max()) - 1))
     true = np.stack([arr.a] + ([arr.thresholds[:, 0]] if dich else [arr.thresholds[:, k] for k in range(len(params) - 1)])
                     + ([arr.c] if "c" in params else []))
