@@ -46,8 +46,8 @@ def main(argv=None) -> int:
               f"candidates, {res.n_iter} EM cycles, log-likelihood {res.loglik:.3f}")
         for par, r in build.recovery().items():
             print(f"  recovery of {par}: bias {r['bias']:+.4f}, RMSE {r['rmse']:.4f}")
-        print(f"  standard: {std['method']} {std['raw_cut']:g} of {std['form_length']} on the reference form -> "
-              f"theta cut {std['theta_cut']:.4f} (SEM at the cut {std['sem_at_cut']:.3f})")
+        print(f"  standard: {std.method} {std.raw_cut:g} of {std.form_length} on the reference form -> "
+              f"theta cut {std.theta_cut:.4f} (SEM at the cut {std.sem_at_cut:.3f})")
         targets = [ROOT / "item_pools" / name, ROOT / "src" / "adaptive" / "data" / "pools" / name]
         if args.check:
             with tempfile.TemporaryDirectory() as tmp:

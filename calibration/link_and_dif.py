@@ -33,10 +33,10 @@ def main(seed=11):
     print("\nMantel-Haenszel DIF (items not in class A):")
     for row in dif_mantel_haenszel(x, group, focal="focal", reference="reference", item_ids=bank.ids):
         if row["ets"] != "A":
-            print(f"  {row['id']}: MH D-DIF {row['delta_mh']:.2f} (SE {row['se_delta']:.2f}), class {row['ets']}")
+            print(f"  {row['item_id']}: MH D-DIF {row['delta_mh']:.2f} (SE {row['se_delta']:.2f}), class {row['ets']}")
     lr = dif_logistic(x, group, focal="focal", reference="reference", item_ids=bank.ids)
-    print(f"logistic regression: {sum(r['p_total'] < 0.01 for r in lr)} item(s) with p < .01 (2 df); item "
-          f"{lr[3]['id']} delta R2 {lr[3]['delta_r2']:.3f} class {lr[3]['class']}")
+    print(f"logistic regression: {int((lr.p_total < 0.01).sum())} item(s) with p < .01 (2 df); item "
+          f"{lr.item_id[3]} delta R2 {lr.delta_r2[3]:.3f} class {lr.dif_class[3]}")
 
 
 if __name__ == "__main__":

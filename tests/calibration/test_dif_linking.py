@@ -54,11 +54,11 @@ def test_ets_classes_a_and_b():
     x = (rng.random((n, 20)) < p).astype(float)
     rows = dif_mantel_haenszel(x, g, focal="F", reference="R")
     classes = [r["ets"] for r in rows]
-    assert classes[3] in ("B", "C") and rows[3]["delta_mh"] < -1.0
+    assert classes[3] in ("B", "C") and rows.delta_mh[3] < -1.0
     assert sum(c == "A" for k, c in enumerate(classes) if k != 3) >= 17
     lr = dif_logistic(x, g, focal="F", reference="R")
-    assert lr[3]["p_uniform"] < 1e-6
-    assert np.median([r["p_total"] for k, r in enumerate(lr) if k != 3]) > 0.1
+    assert lr.p_uniform[3] < 1e-6
+    assert np.median([p for k, p in enumerate(lr.p_total) if k != 3]) > 0.1
 
 
 def test_logistic_dif_matches_scikit_learn():
@@ -88,10 +88,10 @@ def test_logistic_dif_matches_scikit_learn():
         l0 = ll(s[:, None], y)
         l1 = ll(np.column_stack([s, gf]), y)
         l2 = ll(np.column_stack([s, gf, s * gf]), y)
-        assert rows[i]["chi2_uniform"] == pytest.approx(2 * (l1 - l0), abs=2e-4)
-        assert rows[i]["chi2_nonuniform"] == pytest.approx(2 * (l2 - l1), abs=2e-4)
-        assert rows[i]["chi2_total"] == pytest.approx(2 * (l2 - l0), abs=2e-4)
-    assert rows[2]["p_nonuniform"] < 0.01
+        assert rows.chi2_uniform[i] == pytest.approx(2 * (l1 - l0), abs=2e-4)
+        assert rows.chi2_nonuniform[i] == pytest.approx(2 * (l2 - l1), abs=2e-4)
+        assert rows.chi2_total[i] == pytest.approx(2 * (l2 - l0), abs=2e-4)
+    assert rows.p_nonuniform[2] < 0.01
 
 
 def test_dif_input_errors():

@@ -181,13 +181,13 @@ def test_sx2_flags_a_misfitting_item_and_handles_missing_data_by_imputation():
     x = (rng.random((n, 12)) < p).astype(float)
     res = adaptive.calibrate(x, model="2pl")
     fit = res.item_fit()
-    assert fit[5]["p_sx2"] < 1e-4
-    assert sum(r["p_sx2"] < 0.01 for k, r in enumerate(fit) if k != 5) <= 2  # the misfit leaks into the scores
+    assert fit.p_sx2[5] < 1e-4
+    assert sum(p < 0.01 for k, p in enumerate(fit.p_sx2) if k != 5) <= 2  # the misfit leaks into the scores
     xm = x.copy()
     xm[rng.random(x.shape) < 0.3] = np.nan
     fit_m = adaptive.calibrate(xm, model="2pl").item_fit(imputations=3, seed=1)
-    assert fit_m[5]["p_sx2"] < 1e-3
-    assert fit_m == adaptive.calibrate(xm, model="2pl").item_fit(imputations=3, seed=1)  # seeded
+    assert fit_m.p_sx2[5] < 1e-3
+    assert fit_m.to_records() == adaptive.calibrate(xm, model="2pl").item_fit(imputations=3, seed=1).to_records()
 
 
 def test_infit_outfit_and_lz_follow_their_formulas():
@@ -202,10 +202,10 @@ def test_infit_outfit_and_lz_follow_their_formulas():
     infit = np.where(m, (xv - p) ** 2, 0).sum(0) / np.where(m, var, 0).sum(0)
     outfit = np.where(m, z2, 0).sum(0) / m.sum(0)
     rows = res.item_fit()
-    np.testing.assert_allclose([r["infit"] for r in rows], infit, rtol=1e-10)
-    np.testing.assert_allclose([r["outfit"] for r in rows], outfit, rtol=1e-10)
+    np.testing.assert_allclose(rows.infit, infit, rtol=1e-10)
+    np.testing.assert_allclose(rows.outfit, outfit, rtol=1e-10)
     l0 = np.where(m, xv * np.log(p) + (1 - xv) * np.log1p(-p), 0).sum(1)
     el = np.where(m, p * np.log(p) + (1 - p) * np.log1p(-p), 0).sum(1)
     vl = np.where(m, p * (1 - p) * np.log(p / (1 - p)) ** 2, 0).sum(1)
     lz = (l0 - el) / np.sqrt(vl)
-    np.testing.assert_allclose([r["lz"] for r in res.person_fit()], lz, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(res.person_fit().lz, lz, rtol=1e-8, atol=1e-10)

@@ -17,6 +17,7 @@ from adaptive import ItemBank
 from adaptive.cat import ExamDesign, Session, simulate_cat
 from adaptive.cat.registry import TIMEOUT_RULES
 from adaptive.cat.stopping import STOPPING_RULES
+from adaptive.synthetic import simulate_responses, synthetic_bank
 
 
 def _bank(n=60, seed=3):
@@ -144,3 +145,41 @@ def test_rules_fire_in_precedence_order():
                         stopping={"classification": {"z": 0.5}, "se_target": 5.0})
     s, _ = _run(design, bank, lambda k, item: 1)
     assert s.result().stopped_by == "classification"
+
+
+# ----------------------------------------------------------------------------- moved from test_engine.py
+
+
+def _cmcs_bank(n=300, seed=11, **kw):
+    return synthetic_bank(n, model="3pl", rng=seed, **kw)
+
+
+def test_stopping_rules_fire_as_stated():
+    bank = _cmcs_bank(300, seed=12)
+    theta = np.random.default_rng(2).normal(size=200)
+    d_se = ExamDesign(min_length=5, max_length=50, stopping={"se_target": 0.3})
+    r = simulate_cat(d_se, bank, thetas=theta, seed=1)
+    by_se = r.rule == "se_target"
+    assert by_se.any() and np.all(r.se[by_se] <= 0.3) and np.all(r.n_items[~by_se] == 50)
+    d_ci = ExamDesign(min_length=5, max_length=50, scale={"theta_cut": 0.0}, stopping={"classification": {"z": 1.96}})
+    r = simulate_cat(d_ci, bank, thetas=theta, seed=1)
+    ci = r.rule == "classification"
+    assert ci.any()
+    lower = r.theta - 1.96 * r.se
+    upper = r.theta + 1.96 * r.se
+    assert np.all(np.where(r.decision[ci] == "pass", lower[ci] > 0, upper[ci] < 0))
+    at_max = r.rule == "max_length"
+    assert np.all((r.decision[at_max] == "pass") == (r.theta[at_max] >= 0))
+    d_t = ExamDesign(min_length=10, max_length=50, scale={"theta_cut": 0.0},
+                     stopping={"time_limit": 900, "seconds_per_item": 60, "on_timeout": "fail"})
+    r = simulate_cat(d_t, bank, thetas=theta[:5], seed=1)
+    assert np.all(r.n_items == 15) and np.all(r.rule == "time_limit") and np.all(r.decision == "fail")
+
+
+def test_pool_exhaustion_stops_with_the_rule():
+    bank = _cmcs_bank(40, seed=3)
+    design = ExamDesign(min_length=5, max_length=40, content={"method": "none"}, scale={"theta_cut": 0.0})
+    x = simulate_responses(bank.compile(), np.zeros(2), rng=1)
+    x[:, 10:] = np.nan  # post-hoc: only 10 items answered
+    r = simulate_cat(design, bank, responses=x, seed=1)
+    assert np.all(r.rule == "pool_exhausted") and np.all(r.n_items == 10)

@@ -80,8 +80,8 @@ def test_eap_with_user_prior_equals_normal_prior():
     grid = np.linspace(-6, 6, 121)
     prior = np.exp(-0.5 * ((grid - 0.5) / 0.8) ** 2)
     x = [[1, 0, np.nan], [1, 1, 1]]
-    a = estimate_ability(bank, x, "eap", prior_mean=0.5, prior_sd=0.8)
-    b = estimate_ability(bank, x, "eap", prior=prior)
+    a = estimate_ability(bank, x, "eap", prior_mean=0.5, prior_sd=0.8, grid=(-6, 6, 121))
+    b = estimate_ability(bank, x, "eap", prior=prior, grid=(-6, 6, 121))
     np.testing.assert_allclose(a.theta, b.theta, rtol=1e-12)
     np.testing.assert_allclose(a.se, b.se, rtol=1e-12)
 

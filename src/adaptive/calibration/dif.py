@@ -19,13 +19,69 @@ missing the matching score must be given (summed scores are not comparable acros
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.stats import chi2, norm
 
+from ..tables import Table
 from ..exceptions import CalibrationError
 from .api import as_response_data
 
-__all__ = ["dif_mantel_haenszel", "dif_logistic"]
+__all__ = ["MantelHaenszelDIF", "LogisticDIF", "dif_mantel_haenszel", "dif_logistic"]
+
+#: ETS delta scale: delta = -2.35 log(alpha_MH) (Holland & Thayer 1988)
+ETS_DELTA_SCALE = 2.35
+#: ETS classes: A below |delta| 1.0 (or not significant), C from |delta| 1.5 when significantly above 1.0
+ETS_A_BELOW, ETS_C_FROM = 1.0, 1.5
+#: Jodoin & Gierl (2001) effect-size bounds on Nagelkerke's delta R^2 for logistic-regression DIF classes
+DELTA_R2_B, DELTA_R2_C = 0.035, 0.070
+
+
+@dataclass(frozen=True)
+class MantelHaenszelDIF(Table):
+    """Mantel-Haenszel DIF per item (Holland & Thayer 1988; ETS classes after Zwick 2012).
+
+    Attributes
+    ----------
+    item_id; alpha_mh : common odds ratio (reference vs focal); delta_mh : -2.35 log(alpha_mh), negative when
+    the item favours the reference group; se_delta; chi2, p : the continuity-corrected MH test;
+    ets : "A", "B", "C" (or "n/a" when undefined); n_reference, n_focal
+    """
+
+    key = "item_id"
+    item_id: tuple
+    alpha_mh: np.ndarray
+    delta_mh: np.ndarray
+    se_delta: np.ndarray
+    chi2: np.ndarray
+    p: np.ndarray
+    ets: tuple
+    n_reference: np.ndarray
+    n_focal: np.ndarray
+
+
+@dataclass(frozen=True)
+class LogisticDIF(Table):
+    """Logistic-regression DIF per item (Swaminathan & Rogers 1990; classes by Jodoin & Gierl 2001).
+
+    Attributes
+    ----------
+    item_id; chi2_uniform, p_uniform; chi2_nonuniform, p_nonuniform; chi2_total, p_total (2 df);
+    delta_r2 : Nagelkerke R^2 gain of the full model; dif_class : "A", "B" or "C"; n : responses
+    """
+
+    key = "item_id"
+    item_id: tuple
+    chi2_uniform: np.ndarray
+    p_uniform: np.ndarray
+    chi2_nonuniform: np.ndarray
+    p_nonuniform: np.ndarray
+    chi2_total: np.ndarray
+    p_total: np.ndarray
+    delta_r2: np.ndarray
+    dif_class: tuple
+    n: np.ndarray
 
 
 def _setup(responses, groups, focal, reference, item_ids, matching):
@@ -64,7 +120,7 @@ def _setup(responses, groups, focal, reference, item_ids, matching):
 
 def dif_mantel_haenszel(responses, groups, *, focal=None, reference=None, item_ids=None, matching="total",
                         alpha=0.05):
-    """Mantel-Haenszel DIF per item: ``{"id", "alpha_mh", "delta_mh", "se_delta", "chi2", "p", "ets"}``."""
+    """Mantel-Haenszel DIF of every item; see :class:`MantelHaenszelDIF`."""
     values, ids, is_f, is_r, score = _setup(responses, groups, focal, reference, item_ids, matching)
     levels, strat = np.unique(score, return_inverse=True)
     n_lv = levels.size
@@ -98,20 +154,21 @@ def dif_mantel_haenszel(responses, groups, *, focal=None, reference=None, item_i
             q_ = (b_ + c_) / n_
             var_log = ((p_ * r).sum() / (2 * R ** 2) + (p_ * s + q_ * r).sum() / (2 * R * S)
                        + (q_ * s).sum() / (2 * S ** 2))
-            delta = -2.35 * np.log(alpha_mh)
-            se = 2.35 * np.sqrt(var_log)
+            delta = -ETS_DELTA_SCALE * np.log(alpha_mh)
+            se = ETS_DELTA_SCALE * np.sqrt(var_log)
         p = float(chi2.sf(chi, 1)) if np.isfinite(chi) else np.nan
         if not np.isfinite(delta) or not np.isfinite(p):
             ets = "n/a"
-        elif abs(delta) < 1.0 or p >= alpha:
+        elif abs(delta) < ETS_A_BELOW or p >= alpha:
             ets = "A"
-        elif abs(delta) >= 1.5 and (abs(delta) - 1.0) / se > norm.ppf(1 - alpha):
+        elif abs(delta) >= ETS_C_FROM and (abs(delta) - ETS_A_BELOW) / se > norm.ppf(1 - alpha):
             ets = "C"
         else:
             ets = "B"
-        rows.append({"id": iid, "alpha_mh": float(alpha_mh), "delta_mh": float(delta), "se_delta": float(se),
-                     "chi2": float(chi), "p": p, "ets": ets, "n_reference": int(nr.sum()), "n_focal": int(nf.sum())})
-    return rows
+        rows.append((iid, float(alpha_mh), float(delta), float(se), float(chi), p, ets, int(nr.sum()), int(nf.sum())))
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 9
+    return MantelHaenszelDIF(tuple(cols[0]), *(np.array(c, dtype=float) for c in cols[1:6]), tuple(cols[6]),
+                             np.array(cols[7], dtype=int), np.array(cols[8], dtype=int))
 
 
 def _logit_fits(x, m, design, max_iter=50):
@@ -141,7 +198,8 @@ def _logit_fits(x, m, design, max_iter=50):
 
 
 def dif_logistic(responses, groups, *, focal=None, reference=None, item_ids=None, matching="total", alpha=0.05):
-    """Logistic-regression DIF per item: LR statistics for uniform, non-uniform and total DIF, Nagelkerke ΔR²."""
+    """Logistic-regression DIF of every item: LR statistics for uniform, non-uniform and total DIF, Nagelkerke ΔR²;
+    see :class:`LogisticDIF`."""
     values, ids, is_f, is_r, score = _setup(responses, groups, focal, reference, item_ids, matching)
     keep = is_f | is_r
     values, score, gf = values[keep], score[keep], is_f[keep].astype(float)
@@ -158,13 +216,11 @@ def dif_logistic(responses, groups, *, focal=None, reference=None, item_ids=None
     def r2(ll):
         return (1 - np.exp(-2 * (ll - ll_null) / n)) / (1 - np.exp(2 * ll_null / n))
 
-    rows = []
-    for i, iid in enumerate(ids):
-        uni, non, tot = 2 * (ll1[i] - ll0[i]), 2 * (ll2[i] - ll1[i]), 2 * (ll2[i] - ll0[i])
-        dr2 = float(r2(ll2)[i] - r2(ll0)[i])
-        p_tot = float(chi2.sf(tot, 2))
-        cls = "A" if (p_tot >= alpha or dr2 < 0.035) else ("B" if dr2 < 0.070 else "C")
-        rows.append({"id": iid, "chi2_uniform": float(uni), "p_uniform": float(chi2.sf(uni, 1)),
-                     "chi2_nonuniform": float(non), "p_nonuniform": float(chi2.sf(non, 1)), "chi2_total": float(tot),
-                     "p_total": p_tot, "delta_r2": dr2, "class": cls, "n": int(n[i])})
-    return rows
+    uni, non, tot = 2 * (ll1 - ll0), 2 * (ll2 - ll1), 2 * (ll2 - ll0)
+    dr2 = r2(ll2) - r2(ll0)
+    p_tot = chi2.sf(tot, 2)
+    cls = tuple("A" if (p >= alpha or d < DELTA_R2_B) else ("B" if d < DELTA_R2_C else "C")
+                for p, d in zip(p_tot, dr2, strict=True))
+    return LogisticDIF(item_id=tuple(ids), chi2_uniform=uni, p_uniform=chi2.sf(uni, 1), chi2_nonuniform=non,
+                       p_nonuniform=chi2.sf(non, 1), chi2_total=tot, p_total=p_tot, delta_r2=dr2, dif_class=cls,
+                       n=np.asarray(n, dtype=int))

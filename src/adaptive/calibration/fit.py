@@ -25,13 +25,64 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.stats import chi2
 
 from .._random import as_generator
+from ..tables import Table
 from ..irt.mixed import internal_log_prob
 
-__all__ = ["item_fit", "person_fit", "summed_score_distribution", "sx2"]
+__all__ = ["ItemFit", "PersonFit", "item_fit", "person_fit", "summed_score_distribution", "sx2"]
+
+
+@dataclass(frozen=True)
+class ItemFit(Table):
+    """Item fit of a calibration, one entry per item.
+
+    Attributes
+    ----------
+    item_id : item ids
+    sx2, df, p_sx2 : Orlando & Thissen's S-X2, its degrees of freedom and p-value (NaN where df = 0)
+    infit, outfit : information-weighted and unweighted mean-square residuals at the EAP θ
+    n : responses to the item
+    """
+
+    key = "item_id"
+    item_id: tuple
+    sx2: np.ndarray
+    df: np.ndarray
+    p_sx2: np.ndarray
+    infit: np.ndarray
+    outfit: np.ndarray
+    n: np.ndarray
+
+    def flagged(self, alpha: float = 0.01, low: float = 0.7, high: float = 1.3) -> np.ndarray:
+        """``(I,)`` bool: S-X2 p below ``alpha``, or infit/outfit outside ``[low, high]``."""
+        with np.errstate(invalid="ignore"):
+            bad_p = np.nan_to_num(self.p_sx2, nan=1.0) < alpha
+        return bad_p | ~((self.infit >= low) & (self.infit <= high)) | ~((self.outfit >= low) & (self.outfit <= high))
+
+
+@dataclass(frozen=True)
+class PersonFit(Table):
+    """Person fit of a calibration's response rows at their EAP θ.
+
+    Attributes
+    ----------
+    person_id, theta : row ids and EAP θ
+    lz : Drasgow, Levine & Williams' standardized log-likelihood (NaN with no information)
+    infit, outfit : mean-square residuals; n : answered items
+    """
+
+    key = "person_id"
+    person_id: tuple
+    theta: np.ndarray
+    lz: np.ndarray
+    infit: np.ndarray
+    outfit: np.ndarray
+    n: np.ndarray
 
 
 def summed_score_distribution(prob):
@@ -155,8 +206,8 @@ def _mixture_weights(problem, latent):
     return share @ np.exp(lw)
 
 
-def item_fit(result, *, min_expected=1.0, imputations=5, seed=0):
-    """Per item: ``{"id", "sx2", "df", "p_sx2", "infit", "outfit", "n"}``."""
+def item_fit(result, *, min_expected=1.0, imputations=5, seed=0) -> ItemFit:
+    """S-X2 (with multiple imputation of missing responses), infit and outfit of every item; see :class:`ItemFit`."""
     problem, phi, latent = _fitted(result)
     lp = internal_log_prob(problem.family, problem.n_cat, phi, problem.theta)
     prob = np.exp(lp) * (lp > -999.0)
@@ -184,16 +235,13 @@ def item_fit(result, *, min_expected=1.0, imputations=5, seed=0):
         p = np.where(df > 0, chi2.sf(stat, np.maximum(df, 1)), np.nan)
     theta_hat, _ = result.theta()
     infit, outfit, n = _mean_squares(problem, _at_theta(problem, phi, theta_hat), axis=0)
-    rows = []
-    for i, iid in enumerate(result.item_ids):
-        rows.append({"id": iid, "sx2": float(stat[i]), "df": int(df[i]),
-                     "p_sx2": None if not np.isfinite(p[i]) else float(p[i]),
-                     "infit": float(infit[i]), "outfit": float(outfit[i]), "n": int(n[i])})
-    return rows
+    return ItemFit(item_id=tuple(result.item_ids), sx2=np.asarray(stat, dtype=float), df=np.asarray(df, dtype=int),
+                   p_sx2=np.where(np.isfinite(p), p, np.nan), infit=np.asarray(infit, dtype=float),
+                   outfit=np.asarray(outfit, dtype=float), n=np.asarray(n, dtype=int))
 
 
-def person_fit(result):
-    """Per response row: ``{"person", "theta", "lz", "infit", "outfit", "n"}`` at the EAP θ."""
+def person_fit(result) -> PersonFit:
+    """lz, infit and outfit of every response row at its EAP θ; see :class:`PersonFit`."""
     problem, phi, _ = _fitted(result)
     theta_hat, _ = result.theta()
     pr = _at_theta(problem, phi, theta_hat)
@@ -210,5 +258,6 @@ def person_fit(result):
     infit, outfit, n = _mean_squares(problem, pr, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         lz = np.where(vl > 0, (l0 - el) / np.sqrt(vl), np.nan)
-    return [{"person": pid, "theta": float(t), "lz": float(z), "infit": float(a), "outfit": float(b), "n": int(k)}
-            for pid, t, z, a, b, k in zip(result.person_ids, theta_hat, lz, infit, outfit, n)]
+    return PersonFit(person_id=tuple(result.person_ids), theta=np.asarray(theta_hat, dtype=float), lz=lz,
+                     infit=np.asarray(infit, dtype=float), outfit=np.asarray(outfit, dtype=float),
+                     n=np.asarray(n, dtype=int))

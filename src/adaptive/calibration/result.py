@@ -182,7 +182,7 @@ class CalibrationResult:
         return standard_errors(self, method)
 
     def item_fit(self, **kwargs):
-        """Item fit (S-X2, infit, outfit) as a list of rows; see :func:`adaptive.calibration.fit.item_fit`."""
+        """Item fit (S-X2, infit, outfit); see :class:`adaptive.calibration.fit.ItemFit`."""
         from .fit import item_fit
 
         return item_fit(self, **kwargs)
@@ -228,13 +228,13 @@ class CalibrationResult:
         if fit:
             for row in self.item_fit():
                 f = []
-                if row.get("p_sx2") is not None and row["p_sx2"] < 0.01:
+                if row["p_sx2"] is not None and row["p_sx2"] < 0.01:
                     f.append("S-X2 p<.01")
                 if not 0.7 <= row["infit"] <= 1.3:
                     f.append("infit")
                 if not 0.7 <= row["outfit"] <= 1.3:
                     f.append("outfit")
-                flags[row["id"]] = ",".join(f)
+                flags[row["item_id"]] = ",".join(f)
         lines.append("")
         head = f"{'item':<14}{'model':<7}{'a':>8}{'se':>7}  {'b / thresholds (se)':<38}{'c':>7}{'se':>7}  flags"
         lines.append(head)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..exceptions import CalibrationError
+from ..tables import Table
 from ..irt.registry import model_spec
 from ..irt.mixed import internal_log_prob_and_grad, irt_jacobian
 from .priors import prior_terms
@@ -32,29 +33,55 @@ METHODS = ("oakes", "crossprod", "sandwich")
 
 
 @dataclass(frozen=True)
-class StandardErrors:
-    """Standard errors of one calibration.
+class StandardErrors(Table):
+    """Standard errors of one calibration, on the IRT scale by the delta method.
 
     Attributes
     ----------
     method : "oakes", "crossprod" or "sandwich"
     names : names of the free (internal) parameters, in the order of ``covariance``
     covariance : (P, P) covariance of the free internal parameters
-    items : {item id: {"a": se, "b": se, ...}} on the IRT scale (fixed parameters absent)
+    item_id : (I,) item ids
+    a, b, c, d : (I,) standard errors of each item's a, b (dichotomous), c and d; NaN where the parameter is
+        fixed or the model does not have it
+    thresholds : (I, K-1) standard errors of graded thresholds / GPCM steps (NaN elsewhere)
+    items : {item id: {"a": se, "b": se, ...}} -- the same numbers for estimated parameters only
     latent : {"<group> mean" / "<group> sd": se}
+
+    ``ses["Q17"]`` is ``ses.items["Q17"]``; ``to_records()``, ``to_csv()`` and ``to_frame()`` give one row
+    per item with ``a, b, c, d`` and ``b1..``.
     """
 
+    key = "item_id"
     method: str
     names: tuple
     covariance: np.ndarray
+    item_id: tuple
+    a: np.ndarray
+    b: np.ndarray
+    c: np.ndarray
+    d: np.ndarray
+    thresholds: np.ndarray
     items: dict
     latent: dict
+
+    def columns(self) -> dict:
+        cols = {"item_id": self.item_id, "a": self.a, "b": self.b, "c": self.c, "d": self.d}
+        for t in range(self.thresholds.shape[1]):
+            if np.isfinite(self.thresholds[:, t]).any():
+                cols[f"b{t + 1}"] = self.thresholds[:, t]
+        return cols
 
     @property
     def internal(self) -> np.ndarray:
         return np.sqrt(np.diag(self.covariance))
 
     def __getitem__(self, item_id: str) -> dict:
+        if item_id not in self.items:
+            near = [i for i in self.item_id if str(item_id).lower() == str(i).lower()]
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise KeyError(f"no standard errors for item {item_id!r}{hint} (items: {', '.join(map(str, self.item_id[:5]))}"
+                           f"{', ...' if len(self.item_id) > 5 else ''}; fixed items have none)")
         return self.items[item_id]
 
 
@@ -208,6 +235,9 @@ def standard_errors(result, method="oakes") -> StandardErrors:
     irt_cov = jac @ block @ jac.transpose(0, 2, 1)
     irt_se = np.sqrt(np.maximum(np.diagonal(irt_cov, axis1=1, axis2=2), 0.0))
     items = {}
+    n_thr = max(int(problem.n_cat.max()) - 1, 1)
+    col = {name: np.full(n_i, np.nan) for name in ("a", "b", "c", "d")}
+    thr_se = np.full((n_i, n_thr), np.nan)
     for i, iid in enumerate(result.item_ids):
         if not (where[i] >= 0).any():
             continue
@@ -225,6 +255,10 @@ def standard_errors(result, method="oakes") -> StandardErrors:
         else:
             for t in range(k):
                 entry[f"b{t + 1}"] = float(irt_se[i, 1 + t])
+                thr_se[i, t] = irt_se[i, 1 + t]
+        for name in ("a", "b", "c", "d"):
+            if name in entry:
+                col[name][i] = entry[name]
         items[iid] = entry
     lat = {}
     pos = problem.params.n_item_free + int(problem.params.has_tie)
@@ -234,4 +268,5 @@ def standard_errors(result, method="oakes") -> StandardErrors:
                 se = float(np.sqrt(cov[pos, pos]))
                 lat[f"{label} {what}"] = se * (latent[g, 1] if a == 1 else 1.0)  # sd = exp(log sd)
                 pos += 1
-    return StandardErrors(method=method, names=names, covariance=cov, items=items, latent=lat)
+    return StandardErrors(method=method, names=names, covariance=cov, item_id=tuple(result.item_ids), a=col["a"],
+                          b=col["b"], c=col["c"], d=col["d"], thresholds=thr_se, items=items, latent=lat)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from .._random import as_generator
 from ..bank import Blueprint, ItemBank, Provenance
 from ..exceptions import BankValidationError
 from ..irt import dichotomous
+from ..scoring.standard import PassStandard
 from ..synthetic import allocate
 from .config import load_authored_items, load_pool_config
 
@@ -40,7 +40,7 @@ class PoolBuild:
 
     bank: ItemBank
     design: object  # ExamDesign
-    standard: dict
+    standard: PassStandard
     true_parameters: dict[str, dict[str, float]]
     responses: np.ndarray
     calibration: object
@@ -63,7 +63,6 @@ def build_pool(pool_dir: str | Path, *, progress=None) -> PoolBuild:
     """
     from ..calibration import calibrate
     from ..cat.design import ExamDesign
-    from ..scoring import theta_for_raw_score
     from ..simulation.recovery import forms_mask
 
     pool_dir = Path(pool_dir)
@@ -118,17 +117,11 @@ def build_pool(pool_dir: str | Path, *, progress=None) -> PoolBuild:
     # pass standard
     std = cfg.standard
     form = reference_form(bank, cfg.blueprint, std.form_length)
-    arrays = bank.compile().subset([bank.index[i] for i in form])
-    theta_cut = round(float(theta_for_raw_score(arrays, std.raw)), 4)
-    info_at_cut = float(arrays.information(np.array([theta_cut])).sum())
-    standard = {
-        "method": std.method, "source": std.source, "reference_form": form, "form_length": std.form_length,
-        "raw_cut": std.raw, "percent_cut": round(100.0 * std.raw / std.form_length, 4), "theta_cut": theta_cut,
-        "sem_at_cut": round(1.0 / np.sqrt(info_at_cut), 4),
-        "scale": {"theta_cut": theta_cut, "scaled_cut": std.scaled_cut, "slope": std.slope,
-                  "minimum": std.minimum, "maximum": std.maximum},
-    }
-    design = ExamDesign.from_dict({**cfg.design, "scale": standard["scale"]}, source=str(pool_dir / "pool.toml"))
+    standard = PassStandard.derive(bank, form, raw_cut=std.raw, method=std.method, source=std.source,
+                                   scaled_cut=std.scaled_cut, slope=std.slope, minimum=std.minimum, maximum=std.maximum)
+    scale = standard.scale.model_dump(exclude_defaults=True)
+    design = ExamDesign.from_dict({**cfg.design, "scale": {"theta_cut": standard.theta_cut, **scale}},
+                                  source=str(pool_dir / "pool.toml"))
     truth = {i: {"a": float(a_true[k]), "b": float(b_true[k]), "c": float(c_true[k])} for k, i in enumerate(ids)}
     return PoolBuild(bank=bank, design=design, standard=standard, true_parameters=truth, responses=x,
                      calibration=result)
@@ -141,5 +134,5 @@ def write_pool(build: PoolBuild, out_dir: str | Path) -> list[Path]:
     paths = [out / "bank.json", out / "design.json", out / "standard.json"]
     build.bank.to_json(paths[0])
     paths[1].write_text(build.design.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    paths[2].write_text(json.dumps(build.standard, indent=2) + "\n", encoding="utf-8")
+    build.standard.to_json(paths[2])
     return paths

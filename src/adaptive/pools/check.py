@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..bank import ItemBank
-from ..exceptions import BankValidationError
+from ..exceptions import BankValidationError, ScoringError
+from ..scoring.standard import PassStandard
 
 __all__ = ["PoolInfo", "check_pool", "pool_info"]
 
@@ -62,7 +62,6 @@ def _check_design_and_standard(bank: ItemBank, pool_dir: Path) -> list[str]:
     from ..cat.design import ExamDesign
     from ..cat.engine import CatEngine
     from ..exceptions import DesignError
-    from ..scoring import theta_for_raw_score
 
     problems = []
     design = None
@@ -76,20 +75,22 @@ def _check_design_and_standard(bank: ItemBank, pool_dir: Path) -> list[str]:
             problems += [f"design.json: {ln}" for ln in (listed or lines[:1])]
     std_path = pool_dir / "standard.json"
     if std_path.exists():
-        std = json.loads(std_path.read_text(encoding="utf-8"))
-        form = std.get("reference_form", [])
-        missing = [i for i in form if i not in bank.index]
+        try:
+            std = PassStandard.load(std_path)
+        except ScoringError as err:
+            return problems + [f"standard.json: {ln.strip().removeprefix('- ')}" for ln in str(err).splitlines()[1:]
+                               or [str(err)]]
+        missing = [i for i in std.reference_form if i not in bank.index]
         if missing:
             problems.append(f"standard.json, field 'reference_form': items {missing} are not in the bank")
-        elif form:
-            arrays = bank.compile().subset([bank.index[i] for i in form])
-            theta = round(float(theta_for_raw_score(arrays, std["raw_cut"])), 4)
-            if abs(theta - std["theta_cut"]) > 1e-4:
-                problems.append(f"standard.json, field 'theta_cut': {std['theta_cut']} but the bank's parameters give "
-                                f"{theta} for {std['raw_cut']} of {len(form)}; rerun the pool's calibration script")
-            if design is not None and design.theta_cut is not None and abs(design.theta_cut - std["theta_cut"]) > 1e-9:
+        else:
+            theta = std.theta_cut_for(bank)
+            if abs(theta - std.theta_cut) > 1e-4:
+                problems.append(f"standard.json, field 'theta_cut': {std.theta_cut} but the bank's parameters give "
+                                f"{theta} for {std.raw_cut} of {std.form_length}; rerun the pool's calibration script")
+            if design is not None and design.theta_cut is not None and abs(design.theta_cut - std.theta_cut) > 1e-9:
                 problems.append(f"design.json, field 'scale.theta_cut': {design.theta_cut} differs from the standard's "
-                                f"{std['theta_cut']}")
+                                f"{std.theta_cut}")
     return problems
 
 
@@ -181,10 +182,10 @@ def pool_info(path: str | Path) -> PoolInfo:
     operational = np.array([it.status == "operational" for it in bank.items])
     ref_info = cut = None
     if pool_dir is not None and (pool_dir / "standard.json").exists():
-        std = json.loads((pool_dir / "standard.json").read_text(encoding="utf-8"))
-        idx = [bank.index[i] for i in std.get("reference_form", []) if i in bank.index]
+        std = PassStandard.load(pool_dir / "standard.json")
+        idx = [bank.index[i] for i in std.reference_form if i in bank.index]
         ref_info = info[:, idx].sum(axis=1) if idx else None
-        cut = std.get("theta_cut")
+        cut = std.theta_cut
     elif pool_dir is not None and (pool_dir / "design.json").exists():
         from .cat.design import ExamDesign
 

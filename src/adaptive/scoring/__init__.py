@@ -20,6 +20,7 @@ from .estimators import (
     normal_log_prior,
     weighted_likelihood,
 )
+from ..irt.arrays import DEFAULT_GRID
 from .plausible import plausible_values
 from .responses import ResponseMatrix, prepare_responses
 from .scale import (
@@ -29,6 +30,7 @@ from .scale import (
     percent_correct,
     theta_for_raw_score,
 )
+from .standard import PassStandard
 from .sum_score import SumScoreTable, eap_sum_score, sum_score_distribution
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "prepare_responses",
     "plausible_values",
     "ScoreScale",
+    "PassStandard",
     "pass_probability",
     "expected_raw_score",
     "percent_correct",
@@ -65,7 +68,7 @@ def estimate_ability(
     method: str = "eap",
     prior_mean: float = 0.0,
     prior_sd: float = 1.0,
-    grid=(-6.0, 6.0, 121),
+    grid=DEFAULT_GRID,
     bounds=(-4.0, 4.0),
     *,
     prior=None,
@@ -79,7 +82,7 @@ def estimate_ability(
     responses : array_like, ``(N, I)`` in the bank's item order; NaN = not administered
     method : {"eap", "map", "ml", "wle"}
     prior_mean, prior_sd : normal prior for EAP and MAP
-    grid : (lo, hi, n) or points -- EAP quadrature; MAP searches its range
+    grid : (lo, hi, n) or points -- EAP quadrature (default 61 points on [-6, 6], as everywhere); MAP searches its range
     bounds : (lo, hi) -- range of ML and WLE
     prior : array_like ``(Q,)``, optional -- EAP prior weights on the grid
     se_information : {"expected", "observed"} -- information used for MAP/ML/WLE SEs

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .estimators import _log_prior_on_grid
+from ..irt.arrays import DEFAULT_GRID
 
 __all__ = ["sum_score_distribution", "eap_sum_score", "SumScoreTable"]
 
@@ -71,7 +72,7 @@ class SumScoreTable:
         return self.theta[s], self.se[s]
 
 
-def eap_sum_score(arrays, *, grid=(-6.0, 6.0, 121), prior_mean=0.0, prior_sd=1.0, prior=None) -> SumScoreTable:
+def eap_sum_score(arrays, *, grid=DEFAULT_GRID, prior_mean=0.0, prior_sd=1.0, prior=None) -> SumScoreTable:
     """EAP estimates for every summed score of the form made of ``arrays``' items.
 
     :math:`\\hat\\theta(s) = \\sum_q \\theta_q f(s\\mid\\theta_q) w_q / \\sum_q f(s\\mid\\theta_q) w_q`.
