@@ -40,7 +40,8 @@ def study(n: int, chunk: int, out: Path) -> StudyConfig:
     bank.to_json(out / "pool.json")
     return StudyConfig.model_validate({
         "name": f"catR design, {n:,} simulees", "seed": 1, "bank": {"path": "pool.json"},
-        "design": {"min_length": 30, "max_length": 30, "estimator": {"grid": [-4, 4, 33]}, "content": {"method": "none"}},
+        "design": {"min_length": 30, "max_length": 30, "estimator": {"grid": [-4, 4, 33]},
+                   "content": {"method": "none"}},
         "simulees": {"n": n, "chunk_size": chunk}, "base_dir": str(out)})
 
 

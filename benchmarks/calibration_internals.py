@@ -97,7 +97,8 @@ def incremental(pr, phi, latent):
     base = pr.layout.grid_table(internal_log_prob(pr.family, pr.n_cat, phi, pr.theta), lw)
     for scale in (1e-4, 1e-3, 1e-2, 5e-2, 0.2):
         pr.layout.last_product = None
-        pr.layout.loglik_table(internal_log_prob(pr.family, pr.n_cat, phi, pr.theta), lw, fast=True)  # the exact base product
+        # the exact base product
+        pr.layout.loglik_table(internal_log_prob(pr.family, pr.n_cat, phi, pr.theta), lw, fast=True)
         moved = phi.copy()
         moved[:, :2] += rng.normal(0, scale, (phi.shape[0], 2))
         logp = internal_log_prob(pr.family, pr.n_cat, moved, pr.theta)

@@ -5,20 +5,20 @@ Start with :class:`ItemBank` (the validated item bank), :func:`estimate_ability`
 """
 
 from .bank import Blueprint, BlueprintDomain, GridTables, Item, ItemArrays, ItemBank, ItemContent, Provenance
+from .cat import CatEngine, ExamDesign, Session, simulate_cat
 from .exceptions import (
     AdaptiveError,
     BankValidationError,
+    CalibrationError,
     ConvergenceWarning,
-    ResponseValidationError,
-    ScoringError,
     DesignError,
     DesignWarning,
+    ResponseValidationError,
+    ScoringError,
     SessionStateError,
 )
-from .scoring import ScoreScale, ThetaEstimate, estimate_ability, pass_probability
-from .cat import CatEngine, ExamDesign, Session, simulate_cat
-from .exceptions import CalibrationError
 from .resources import package_version
+from .scoring import ScoreScale, ThetaEstimate, estimate_ability, pass_probability
 
 
 def calibrate(responses, model="2pl", quadrature=61, priors=None, fixed=None, groups=None, **kwargs):

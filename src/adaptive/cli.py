@@ -66,7 +66,7 @@ def _score_rows(bank, table, method, theta_cut, scale):
                   else pass_probability(theta=est.theta, se=est.se, theta_cut=theta_cut, method="normal"))
     for n, pid in enumerate(table.person_ids):
         row = [pid, f"{int(raw[n])}/{int(n_ans[n])}", f"{est.theta[n]:.3f}", f"{est.se[n]:.3f}"]
-        if scale is not None:
+        if scale is not None and p_pass is not None:
             row += [f"{scale.to_scaled(est.theta[n]):.0f}", f"{p_pass[n]:.3f}",
                     "pass" if est.theta[n] >= theta_cut else "fail"]
         rows.append(row)
@@ -195,6 +195,7 @@ def cmd_bank_check(args) -> int:
         for line in problems:
             print(f"  - {line}")
         return 1
+    assert bank is not None  # check_pool gives a bank whenever it reports no problem
     arrays = bank.compile()
     counts = {d: int(np.sum(arrays.domain == k)) for k, d in enumerate(arrays.domains)}
     print(f"{args.path}: OK -- {len(bank)} items, {arrays.enemy_pairs.shape[0]} enemy pairs")

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .irt.registry import model_spec
 from ._random import as_generator
 from .bank import ItemBank, Provenance
+from .irt.registry import model_spec
 
 __all__ = ["CMCS_DOMAINS", "allocate", "synthetic_bank", "simulate_responses"]
 

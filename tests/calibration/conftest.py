@@ -6,12 +6,11 @@ import csv
 import gzip
 import io
 import json
-from functools import lru_cache
+from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pytest
-
-from pathlib import Path
 
 CAL = Path(__file__).parents[1] / "data" / "calibration"
 
@@ -35,7 +34,7 @@ def _fast_csv(path):
     return header, np.loadtxt(io.StringIO("\n".join(lines)), delimiter=",", ndmin=2)
 
 
-@lru_cache(maxsize=None)
+@cache
 def reference_set(name):
     """``(ids, X, mirt_table, truth_table, run)`` for one of the five mirt calibration sets."""
     ids, x = _fast_csv(CAL / f"{name}.csv.gz")

@@ -151,8 +151,8 @@ def test_characteristic_curve_methods_reach_the_brute_force_minimum():
     def p3(theta, a, b, c):
         return c + (1 - c) / (1 + np.exp(-a * (theta[:, None] - b)))
 
-    a_s = np.array([i.a for i in src.items]); b_s = np.array([i.b for i in src.items]); c_s = np.array([i.c for i in src.items])  # noqa: E702
-    a_t = np.array([i.a for i in noisy.items]); b_t = np.array([i.b for i in noisy.items]); c_t = np.array([i.c for i in noisy.items])  # noqa: E702
+    a_s, b_s, c_s = (np.array([getattr(i, p) for i in src.items]) for p in "abc")
+    a_t, b_t, c_t = (np.array([getattr(i, p) for i in noisy.items]) for p in "abc")
     pt = p3(pts, a_t, b_t, c_t)
 
     def sl(v):

@@ -26,7 +26,7 @@ THETA = np.linspace(-6, 6, 61)
 
 
 def _mixed(n_persons, missing, seed, n_groups=2):
-    """A mixed bank (2PL, 3PL, 4-category graded, 3-category Family.PARTIAL_CREDIT), responses with cells missing at random,
+    """A mixed bank (2PL, 3PL, 4-category graded, 3-category GPCM), responses with cells missing at random,
     and group labels with a shifted second group."""
     rng = np.random.default_rng(seed)
     items = []
@@ -47,7 +47,7 @@ def _mixed(n_persons, missing, seed, n_groups=2):
     theta = rng.standard_normal(n_persons) + 0.5 * groups
     x = simulate_responses(bank.compile(), theta, rng=seed + 1, missing=missing)
     arr = bank.compile()
-    family = np.array([{"2pl": Family.DICHOTOMOUS, "3pl": Family.DICHOTOMOUS, "graded": Family.GRADED, "gpcm": Family.PARTIAL_CREDIT}[it.model] for it in bank.items])
+    family = arr.family
     n_cat = np.array([it.n_cat for it in bank.items])
     phi = from_irt(family, n_cat, arr.a, arr.thresholds, arr.c, arr.d, 4)
     return x, family, n_cat, phi, groups
@@ -98,8 +98,8 @@ def test_dense_and_sparse_layouts_agree_in_single_precision_across_threaded_bloc
     x, family, n_cat, phi, groups = _mixed(3000, 0.7, 12)
     dense, sparse = (_problem(x, family, n_cat, phi, groups, lay) for lay in ("dense", "sparse"))
     logp = internal_log_prob(family, n_cat, phi, THETA)
-    (pd, lld), (ps, lls) = dense.posterior(logp, dense.params.latent0, fast=True), sparse.posterior(logp, sparse.params.latent0,
-                                                                                              fast=True)
+    pd, lld = dense.posterior(logp, dense.params.latent0, fast=True)
+    ps, lls = sparse.posterior(logp, sparse.params.latent0, fast=True)
     assert pd.dtype == ps.dtype == np.float32
     assert lld == pytest.approx(lls, abs=1e-7)
     np.testing.assert_allclose(pd, ps, atol=1e-6)
@@ -118,7 +118,8 @@ def test_incremental_single_precision_product_matches_the_exact_one(layout):
     pr = _problem(x, family, n_cat, phi, groups, layout)
     pr.layout.incremental_min_columns = 0  # 12 items: below the width where it pays, exercised here all the same
     lw = pr.log_weights(pr.params.latent0)
-    pr.layout.loglik_table(internal_log_prob(family, n_cat, phi, THETA), lw, fast=True)  # the exact product it starts from
+    # the exact product it starts from
+    pr.layout.loglik_table(internal_log_prob(family, n_cat, phi, THETA), lw, fast=True)
     base = pr.layout.last_product
     rng = np.random.default_rng(0)
     for scale in (1e-4, 1e-2):

@@ -14,6 +14,8 @@ import pytest
 import adaptive
 from adaptive.irt.mixed import from_irt, internal_log_prob
 
+pytestmark = pytest.mark.reference
+
 SETS = {
     "2pl_5000x50": "2pl",
     "2pl_20000x100": "2pl",

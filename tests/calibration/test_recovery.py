@@ -12,10 +12,12 @@ from hypothesis import strategies as st
 
 import adaptive
 from adaptive import ItemBank
+from adaptive.exceptions import CalibrationError, ConvergenceWarning
 from adaptive.irt.mixed import from_irt, internal_log_prob, internal_log_prob_and_grad, to_irt
 from adaptive.irt.registry import Family
-from adaptive.exceptions import CalibrationError, ConvergenceWarning
 from adaptive.synthetic import simulate_responses
+
+pytestmark = pytest.mark.recovery
 
 
 def _bank(model, n, seed, k=4):
@@ -188,7 +190,7 @@ def test_scikit_learn_estimator_protocol_and_model_choice():
     assert search.best_params_ == {"model": "2pl"}  # slopes vary in the data
 
 
-@given(st.sampled_from([Family.DICHOTOMOUS, Family.GRADED, Family.PARTIAL_CREDIT]), st.integers(2, 5), st.floats(-4, 4), st.integers(0, 10_000))
+@given(st.sampled_from(list(Family)), st.integers(2, 5), st.floats(-4, 4), st.integers(0, 10_000))
 def test_internal_parameterization_properties(family, k, theta, seed):
     rng = np.random.default_rng(seed)
     k = 2 if family == Family.DICHOTOMOUS else k

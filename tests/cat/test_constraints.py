@@ -1,4 +1,5 @@
-"""Content constraints (cat/constraints.py): blueprint bounds and enemies in every test, the shadow test, designs a bank cannot meet."""
+"""Content constraints (cat/constraints.py): blueprint bounds and enemies in every test, the shadow test,
+designs a bank cannot meet."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from adaptive import DesignError, ItemBank
 from adaptive.cat import CatEngine, ExamDesign, simulate_cat
 from adaptive.synthetic import synthetic_bank
+
 
 def _cmcs_bank(n=300, seed=11, **kw):
     return synthetic_bank(n, model="3pl", rng=seed, **kw)

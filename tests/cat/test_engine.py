@@ -30,6 +30,7 @@ def _catr_data():
     return bank, x, ref
 
 
+@pytest.mark.reference
 def test_post_hoc_agrees_with_catr():
     """catR 3.17 randomCAT (../shared/reference/cat/catR_EAP_1000.csv): 500-item 3PL pool, first item by MFI
     at θ = 0, MFI, EAP on 33 points on [-4, 4] with a N(0, 1) prior, 30 items, answers read from the fixed
@@ -57,6 +58,7 @@ def test_post_hoc_agrees_with_catr():
         assert info(ours[t]) >= info(seq[t])
 
 
+@pytest.mark.reference
 def test_post_hoc_with_catr_conventions_reproduces_catr():
     """The same catR 3.17 run with catR's integration (``integrate.catR``: the trapezoid rule on 33 points
     on [-4, 4]): every item sequence, θ̂ and SE agree (the guard of ``estimator.quadrature = "trapezoid"``)."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
 from adaptive import ItemBank
 from adaptive.cat import CatEngine, ExamDesign, Session, simulate_cat
 from adaptive.synthetic import synthetic_bank
+
 
 def _cmcs_bank(n=300, seed=11, **kw):
     return synthetic_bank(n, model="3pl", rng=seed, **kw)

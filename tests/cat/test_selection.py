@@ -9,8 +9,8 @@ import pytest
 from adaptive import ItemBank
 from adaptive.cat import CatEngine, ExamDesign
 from adaptive.cat.selection import RULES, a_strata
-from adaptive.irt.dichotomous import information_3pl as info_3pl
 from adaptive.irt import dichotomous
+from adaptive.irt.dichotomous import information_3pl as info_3pl
 
 
 def _setup(rule, responses=((3, 1), (7, 0), (12, 1)), **selection):
@@ -139,6 +139,7 @@ def _likelihood(eng, responses):
     return lik
 
 
+@pytest.mark.reference
 def test_kl_with_likelihood_weighting_is_catrs_kl():
     responses = ((3, 1), (7, 0), (12, 1))
     eng, st = _setup("kl", responses, kl_weighting="likelihood", catr=True)
@@ -160,6 +161,7 @@ def _eap_var(lik_post):
     return _trapezoid((_X - m) ** 2 * w) / _trapezoid(w)
 
 
+@pytest.mark.reference
 def test_mepv_with_point_weighting_is_catrs_epv():
     responses = ((3, 1), (7, 0), (12, 1))
     eng, st = _setup("mepv", responses, mepv_weighting="point", catr=True)
@@ -175,6 +177,7 @@ def test_mepv_with_point_weighting_is_catrs_epv():
         assert -crit[i] == pytest.approx(epv, rel=1e-9)
 
 
+@pytest.mark.reference
 def test_trapezoid_eap_is_catrs_eap():
     responses = ((3, 1), (7, 0), (12, 1))
     eng, st = _setup("mfi", responses, catr=True)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
-
 import numpy as np
 import pytest
 
 from adaptive import ItemBank, ResponseValidationError, SessionStateError
 from adaptive.cat import ExamDesign, Session
 from adaptive.synthetic import synthetic_bank
+
 
 def _cmcs_bank(n=300, seed=11, **kw):
     return synthetic_bank(n, model="3pl", rng=seed, **kw)
@@ -73,9 +73,10 @@ def test_bad_calls_raise_and_change_nothing():
     s.answer(first, 1, seconds=20)
     item = s.next_item()
     before = _snapshot(s)
+    other = next(i for i in bank.ids if i not in (first, item))
     cases = [
         (SessionStateError, "was answered already", lambda: s.answer(first, 1)),
-        (SessionStateError, "was not presented", lambda: s.answer(next(i for i in bank.ids if i not in (first, item)), 0)),
+        (SessionStateError, "was not presented", lambda: s.answer(other, 0)),
         (ResponseValidationError, "not a category 0..1", lambda: s.answer(item, 2)),
         (ResponseValidationError, "not a category", lambda: s.answer(item, "yes")),
         (ResponseValidationError, "not a category", lambda: s.answer(item, 0.5)),

@@ -11,6 +11,7 @@ from adaptive import DesignError
 from adaptive.cat import ExamDesign, simulate_cat
 from adaptive.synthetic import synthetic_bank
 
+
 def _cmcs_bank(n=300, seed=11, **kw):
     return synthetic_bank(n, model="3pl", rng=seed, **kw)
 

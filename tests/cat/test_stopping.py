@@ -19,6 +19,8 @@ from adaptive.cat.registry import TIMEOUT_RULES
 from adaptive.cat.stopping import STOPPING_RULES
 from adaptive.synthetic import simulate_responses, synthetic_bank
 
+pytestmark = pytest.mark.reference
+
 
 def _bank(n=60, seed=3):
     rng = np.random.default_rng(seed)

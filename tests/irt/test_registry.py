@@ -33,6 +33,7 @@ def test_the_bank_schema_lists_exactly_the_registered_models():
     assert set(ModelName.__args__) == set(MODEL_NAMES)
 
 
+@pytest.mark.recovery
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_every_model_calibrates_with_the_free_parameters_its_spec_names(name):
     """A synthetic bank of each model, simulated and calibrated: the number of free parameters is what the spec

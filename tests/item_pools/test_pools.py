@@ -182,7 +182,8 @@ def test_pool_level_problems_are_reported(tmp_path):
     assert "blueprint, domain 'Compliance': no operational item" in text
     assert "design.json: blueprint domain 'Compliance' needs at least 6 items" in text
     # item 0 is on the reference form: its new b moves the TCC, so the recorded cut is stale
-    assert f"standard.json, field 'theta_cut': {json.loads((POOLS / 'cmcs' / 'standard.json').read_text())['theta_cut']}" in text
+    recorded = json.loads((POOLS / "cmcs" / "standard.json").read_text())["theta_cut"]
+    assert f"standard.json, field 'theta_cut': {recorded}" in text
     assert len(problems) == 5, text
 
 

@@ -13,6 +13,8 @@ from adaptive import ItemBank, estimate_ability
 from adaptive.scoring import grid_log_likelihood, prepare_responses
 from tests.conftest import DATA
 
+pytestmark = pytest.mark.reference
+
 CATR = json.loads((DATA / "catR_dichotomous.json").read_text())
 MIRT = json.loads((DATA / "mirt_polytomous.json").read_text())
 FORMS = {
@@ -30,7 +32,8 @@ def _catr_case(form, method):
     bank = ItemBank.from_csv(DATA / FORMS[form])
     rows = [r for r in CATR["dichotomous"] if r["bank"] == form]
     key = CATR_METHODS[method]
-    return bank, rows, _patterns(rows), np.array([r[key]["theta"] for r in rows]), np.array([r[key]["se"] for r in rows])
+    theta, se = np.array([r[key]["theta"] for r in rows]), np.array([r[key]["se"] for r in rows])
+    return bank, rows, _patterns(rows), theta, se
 
 
 @pytest.mark.parametrize("form", list(FORMS))

@@ -16,6 +16,8 @@ from tests.service.loadtest import ServerProcess
 from .conftest import ADMIN_KEY, missing
 from .helpers import API
 
+pytestmark = pytest.mark.slow
+
 CHROMIUM = os.environ.get("ADAPTIVE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]

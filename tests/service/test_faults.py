@@ -11,6 +11,7 @@ import time
 
 import httpx
 import numpy as np
+import pytest
 
 from tests.service.loadtest import (
     ServerProcess,
@@ -20,6 +21,8 @@ from tests.service.loadtest import (
 )
 
 from .helpers import API, keyed_choice, leaks
+
+pytestmark = pytest.mark.slow
 
 
 def test_sigkill_and_restart_resume_every_session_at_the_same_item(db_url, cmcs_pool, cmcs_bank, tmp_path):

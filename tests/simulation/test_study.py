@@ -22,6 +22,8 @@ from adaptive.simulation.study import SimuleeSpec, StudyConfig, run_cell, run_st
 from adaptive.synthetic import synthetic_bank
 from tests.conftest import DATA
 
+pytestmark = pytest.mark.slow
+
 
 def _rasch_bank(n, b=0.0):
     return ItemBank(items=[{"id": f"R{k:03d}", "model": "rasch", "b": b} for k in range(n)])

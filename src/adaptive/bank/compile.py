@@ -26,7 +26,7 @@ def compile_items(items: Sequence[Item], scaling: float = 1.0) -> ItemArrays:
         if model_spec(it.model).dichotomous:
             thr[k, 0] = it.b
         else:
-            thr[k, : len(it.thresholds)] = it.thresholds
+            thr[k, : len(it.thresholds or [])] = it.thresholds or []
     domains = tuple(sorted({it.domain for it in items if it.domain is not None}))
     dom_index = {d: k for k, d in enumerate(domains)}
     ids = tuple(it.id for it in items)
@@ -50,7 +50,7 @@ def compile_items(items: Sequence[Item], scaling: float = 1.0) -> ItemArrays:
         c=np.array([it.c for it in items]),
         d=np.array([it.d for it in items]),
         n_cat=np.array([it.n_cat for it in items]),
-        domain=np.array([dom_index.get(it.domain, -1) for it in items]),
+        domain=np.array([-1 if it.domain is None else dom_index.get(it.domain, -1) for it in items]),
         domains=domains,
         status=np.array([STATUSES.index(it.status) for it in items], dtype=np.int8),
         exposure=np.array([1.0 if it.exposure is None else it.exposure for it in items]),

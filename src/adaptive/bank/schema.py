@@ -176,7 +176,8 @@ def _parameter_problems(item: Item) -> list[str]:
     if not _finite(item.a) or item.a <= 0:
         p.append(f"field 'a': slope must be a finite number > 0, got {item.a!r}")
     elif spec.slope == "fixed" and item.a != 1.0:
-        p.append(f"field 'a': the {m} model fixes a = 1, got {item.a!r}; use model '{'1pl' if m == 'rasch' else 'gpcm'}'")
+        free_slope = "1pl" if m == "rasch" else "gpcm"
+        p.append(f"field 'a': the {m} model fixes a = 1, got {item.a!r}; use model '{free_slope}'")
     for name in ("c", "d"):
         v = getattr(item, name)
         if not _finite(v) or not 0.0 <= v <= 1.0:
@@ -225,7 +226,7 @@ def _cross_item_problems(records: list[dict], blueprint: Blueprint | None) -> li
     ids = [str(r.get("id")) if isinstance(r, dict) else None for r in records]
     counts = Counter(i for i in ids if i is not None)
     seen: set[str] = set()
-    for pos, iid in enumerate(ids):
+    for iid in ids:
         if iid is not None and counts[iid] > 1 and iid not in seen:
             where = [k for k, x in enumerate(ids) if x == iid]
             problems.append(
@@ -380,7 +381,8 @@ class ItemBank(BaseModel):
     def from_dict(cls, data: dict, source: str | None = None) -> ItemBank:
         """Validate a bank from a dict, reporting every problem with ``source`` in the message."""
         if not isinstance(data, dict):
-            raise BankValidationError([f"the bank must be a JSON object with an 'items' list, got {type(data).__name__}"], source)
+            raise BankValidationError([f"the bank must be a JSON object with an 'items' list, got "
+                                       f"{type(data).__name__}"], source)
         try:
             return cls(**data)
         except BankValidationError as err:
@@ -409,7 +411,7 @@ class ItemBank(BaseModel):
             ) from None
         return cls.from_dict(data, source=str(path))
 
-    def to_json(self, path: str | Path | None = None, indent: int = 2) -> str:
+    def to_json(self, path: str | Path | None = None, indent: int | None = 2) -> str:
         """Write the bank as JSON (exact: floats keep every bit); returns the text."""
         text = self.model_dump_json(indent=indent, exclude_defaults=True)
         if path is not None:

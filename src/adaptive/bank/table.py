@@ -42,16 +42,18 @@ def _records_from_table(header: list[str], rows: list[list[str]], model: str | N
     mirt_naming = "a1" in cols
     irt_style = "a" in cols and ("b" in cols or any(len(c) > 1 and c[0] == "b" and c[1:].isdigit() for c in cols))
     if not irt_style and not mirt_naming:
-        problems.append("the table needs IRT columns (a, b or b1..bk) or mirt slope-intercept columns (a1, d or d1..dk)")
-    numbered = {}
+        problems.append("the table needs IRT columns (a, b or b1..bk) or mirt slope-intercept columns "
+                        "(a1, d or d1..dk)")
+    numbered: dict[str, dict[int, int]] = {}
     for pos, c in enumerate(cols):
         if len(c) > 1 and c[0] in "bd" and c[1:].isdigit():
             numbered.setdefault(c[0], {})[int(c[1:])] = pos
     known = {"id", "item", "model", "a", "b", "c", "d", "a1", "g", "u", "scaling", *META_COLUMNS}
-    extras = [header[k] for k, c in enumerate(cols) if c not in known and not (len(c) > 1 and c[0] in "bd" and c[1:].isdigit())
+    extras = [header[k] for k, c in enumerate(cols)
+              if c not in known and not (len(c) > 1 and c[0] in "bd" and c[1:].isdigit())
               and not (c.startswith("ak") and c[2:].isdigit())]
     col = {c: k for k, c in enumerate(cols)}
-    records = []
+    records: list[dict[str, Any]] = []
     for r, raw in enumerate(rows, start=2):
         if not any(cell.strip() for cell in raw):
             continue
@@ -59,7 +61,7 @@ def _records_from_table(header: list[str], rows: list[list[str]], model: str | N
         iid = cells.get("id") or cells.get("item") or f"I{len(records) + 1:04d}"
         where = f"row {r} (item {iid!r}), "
 
-        def num(name, cell=None):
+        def num(name, cell=None, cells=cells, where=where):
             text = cells.get(name, "") if cell is None else cell
             if text == "" or text.upper() in ("NA", "NAN"):
                 return None

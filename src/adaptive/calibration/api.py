@@ -13,9 +13,9 @@ from scipy.stats import norm
 from ..bank import ItemBank, theta_grid
 from ..data_io import ResponseTable, read_responses
 from ..exceptions import CalibrationError, ConvergenceWarning, ResponseValidationError
-from .em import EMSettings, Problem, run_em
 from ..irt.mixed import from_irt
 from ..irt.registry import Family, canonical_model, model_spec, n_internal
+from .em import EMSettings, Problem, run_em
 from .priors import parse_priors
 from .result import CalibrationResult
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import chi2, norm
 
-from ..tables import Table
 from ..exceptions import CalibrationError
+from ..tables import Table
 from .api import as_response_data
 
 __all__ = ["MantelHaenszelDIF", "LogisticDIF", "dif_mantel_haenszel", "dif_logistic"]
@@ -131,7 +131,7 @@ def dif_mantel_haenszel(responses, groups, *, focal=None, reference=None, item_i
         st = strat[ok]
         f = is_f[ok]
 
-        def cnt(sel):
+        def cnt(sel, st=st):
             return np.bincount(st[sel], minlength=n_lv).astype(float)
 
         a_ = cnt(~f & (x == 1))  # reference right
@@ -167,8 +167,13 @@ def dif_mantel_haenszel(responses, groups, *, focal=None, reference=None, item_i
             ets = "B"
         rows.append((iid, float(alpha_mh), float(delta), float(se), float(chi), p, ets, int(nr.sum()), int(nf.sum())))
     cols = list(zip(*rows, strict=True)) if rows else [()] * 9
-    return MantelHaenszelDIF(tuple(cols[0]), *(np.array(c, dtype=float) for c in cols[1:6]), tuple(cols[6]),
-                             np.array(cols[7], dtype=int), np.array(cols[8], dtype=int))
+
+    def num(k: int) -> np.ndarray:
+        return np.array(cols[k], dtype=float)
+
+    return MantelHaenszelDIF(item_id=tuple(cols[0]), alpha_mh=num(1), delta_mh=num(2), se_delta=num(3), chi2=num(4),
+                             p=num(5), ets=tuple(cols[6]), n_reference=np.array(cols[7], dtype=int),
+                             n_focal=np.array(cols[8], dtype=int))
 
 
 def _logit_fits(x, m, design, max_iter=50):

@@ -40,10 +40,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import kernels
-from .layout import IndicatorLayout
 from ..irt.mixed import internal_log_prob
 from ..irt.registry import Family
+from . import kernels
+from .layout import IndicatorLayout
 from .params import ParameterVector
 from .priors import prior_terms
 
@@ -308,14 +308,14 @@ class Problem:
 
     @property
     def _cycle_cap(self):
-        cap = np.full(self.params.phi0.shape, np.inf)
+        cap: np.ndarray = np.full(self.params.phi0.shape, np.inf)
         if cap.shape[1] >= 4:
             cap[self.family == Family.DICHOTOMOUS, 2:4] = 1.0
         return cap
 
     @property
     def _max_step(self):
-        cap = np.full(self.params.phi0.shape, 2.0)
+        cap: np.ndarray = np.full(self.params.phi0.shape, 2.0)
         if cap.shape[1] >= 4:
             cap[self.family == Family.DICHOTOMOUS, 2:4] = 1.0
         return cap
@@ -324,7 +324,9 @@ class Problem:
     def _use_newton(self) -> bool:
         """Newton pays where an item estimates an asymptote (3PL/4PL); 2PL's Fisher scoring is Newton already."""
         free = self.params.free
-        return bool((free[:, 2:4] & (self.family == Family.DICHOTOMOUS)[:, None]).any()) if free.shape[1] >= 4 else False
+        if free.shape[1] < 4:
+            return False
+        return bool((free[:, 2:4] & (self.family == Family.DICHOTOMOUS)[:, None]).any())
 
     def _tied_slope_step(self, phi, r, f_old):
         """One damped Newton step of the common slope of tied (1PL) items; returns (phi, objectives, |step|)."""
@@ -387,6 +389,8 @@ def run_em(problem: Problem, settings: EMSettings, progress=None) -> EMState:
         x_new = problem.em_map(x_cur, st)
         n_iter += 1
         st_new = problem.estep(x_new, count_dtype)
+        if st_new is None:
+            raise FloatingPointError("an EM step reached parameters with a non-finite likelihood")
         n_estep += 1
         diff = np.abs(x_new - x_cur)
         where = int(np.argmax(diff)) if diff.size else -1
@@ -434,5 +438,5 @@ def run_em(problem: Problem, settings: EMSettings, progress=None) -> EMState:
         trace.append(stats.loglik)
         if progress:
             progress(n_iter, stats.loglik, change)
-    return EMState(x=x, loglik=stats.loglik, objective=stats.objective, n_iter=n_iter, n_estep=n_estep, converged=converged,
-                   max_change=change, where_change=where, loglik_gain=gain, trace=trace)
+    return EMState(x=x, loglik=stats.loglik, objective=stats.objective, n_iter=n_iter, n_estep=n_estep,
+                   converged=converged, max_change=change, where_change=where, loglik_gain=gain, trace=trace)

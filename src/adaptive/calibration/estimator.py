@@ -17,9 +17,9 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import CalibrationError
+from ..irt.mixed import internal_log_prob
 from .api import as_response_data, calibrate
 from .em import Problem
-from ..irt.mixed import internal_log_prob
 
 __all__ = ["IRTModel"]
 
@@ -59,8 +59,9 @@ class IRTModel(TransformerMixin, BaseEstimator):
                                    "does not have")
         fitted = res.fitted
         base, phi, latent = fitted.problem, fitted.phi, fitted.latent
-        prob = Problem(values, base.family, base.n_cat, phi, np.zeros_like(base.params.free), np.zeros_like(base.params.tied),
-                       base.theta, np.zeros(values.shape[0], dtype=int), latent[:1], np.zeros((1, 2), bool), {})
+        prob = Problem(values, base.family, base.n_cat, phi, np.zeros_like(base.params.free),
+                       np.zeros_like(base.params.tied), base.theta, np.zeros(values.shape[0], dtype=int), latent[:1],
+                       np.zeros((1, 2), bool), {})
         return prob, phi, latent[:1]
 
     def _posterior(self, X):

@@ -31,8 +31,8 @@ import numpy as np
 from scipy.stats import chi2
 
 from .._random import as_generator
-from ..tables import Table
 from ..irt.mixed import internal_log_prob
+from ..tables import Table
 
 __all__ = ["ItemFit", "PersonFit", "item_fit", "person_fit", "summed_score_distribution", "sx2"]
 

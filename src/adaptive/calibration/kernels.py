@@ -20,9 +20,7 @@ import numpy as np
 from scipy.special import expit, log_expit
 
 from ..irt.dichotomous import internal_parts, internal_weighted_hessian, internal_z
-
 from ..irt.mixed import internal_log_prob, internal_log_prob_and_grad
-
 from ..irt.registry import Family
 
 __all__ = ["plain_objective", "plain_grad_curv", "asymptote_objective", "asymptote_grad_curv",
@@ -37,7 +35,8 @@ def plain_objective(phi: np.ndarray, r: np.ndarray, theta: np.ndarray) -> np.nda
 
 
 def plain_grad_curv(phi: np.ndarray, r: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """2PL rows: gradient :math:`\\sum_q (r_1 - nP)[\\theta, 1]`, Fisher :math:`\\sum_q nP(1-P)[\\theta, 1][\\theta, 1]^T`."""
+    """2PL rows: gradient :math:`\\sum_q (r_1 - nP)[\\theta, 1]`,
+    Fisher :math:`\\sum_q nP(1-P)[\\theta, 1][\\theta, 1]^T`."""
     z = internal_z(phi, theta)
     prob = expit(z)
     r1 = r[:, :, 1]

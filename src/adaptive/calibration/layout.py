@@ -18,7 +18,8 @@ import scipy.sparse as sp
 
 __all__ = ["IndicatorLayout"]
 
-_POOL: tuple[int | None, ThreadPoolExecutor | None] = (None, None)  # (process id, executor): a forked child makes its own (the parent's threads are not in it)
+# (process id, executor): a forked child makes its own (the parent's threads are not in it)
+_POOL: tuple[int | None, ThreadPoolExecutor | None] = (None, None)
 _POOL_LOCK = threading.Lock()
 
 

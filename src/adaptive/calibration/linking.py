@@ -16,14 +16,15 @@ mean-sigma. ``b`` statistics use every threshold of the common items (polytomous
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
 from scipy.stats import norm
 
 from ..bank import ItemBank, theta_grid
-from ..irt.registry import model_spec
 from ..exceptions import CalibrationError
+from ..irt.registry import model_spec
 
 __all__ = ["link", "LinkingResult", "transform_bank", "METHODS"]
 
@@ -57,7 +58,7 @@ def transform_bank(bank: ItemBank, A: float, B: float) -> ItemBank:
     items = []
     for it in bank.items:
         fixed_slope = model_spec(it.model).slope == "fixed"
-        upd = {"a": it.a / A if not fixed_slope else it.a}
+        upd: dict[str, Any] = {"a": it.a / A if not fixed_slope else it.a}
         if fixed_slope and A != 1.0:
             # a fixed-slope model cannot absorb A: the item becomes its free-slope counterpart
             upd = {"a": it.a / A, "model": "2pl" if it.model == "rasch" else "gpcm"}

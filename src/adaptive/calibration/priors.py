@@ -52,7 +52,8 @@ class Prior:
     def __post_init__(self):
         if self.kind not in ("normal", "lognormal", "beta"):
             raise ValueError(f"prior kind {self.kind!r} is not one of normal, lognormal, beta")
-        if not (np.isfinite(self.p1) and np.isfinite(self.p2)) or self.p2 <= 0 or (self.kind == "beta" and self.p1 <= 0):
+        finite = np.isfinite(self.p1) and np.isfinite(self.p2)
+        if not finite or self.p2 <= 0 or (self.kind == "beta" and self.p1 <= 0):
             raise ValueError(f"prior {self.kind}({self.p1}, {self.p2}): the second parameter (sd or beta) must be "
                              "positive and finite" + (", and alpha positive" if self.kind == "beta" else ""))
 

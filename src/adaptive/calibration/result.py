@@ -9,12 +9,12 @@ from functools import cached_property
 
 import numpy as np
 
-from ..resources import package_version
 from ..bank import Item, ItemBank, Provenance
 from ..exceptions import CalibrationError
-from .em import EMState, Problem
-from ..irt.registry import model_spec
 from ..irt.mixed import internal_log_prob, to_irt
+from ..irt.registry import model_spec
+from ..resources import package_version
+from .em import EMState, Problem
 
 __all__ = ["CalibrationResult", "FittedModel"]
 
@@ -143,7 +143,9 @@ class CalibrationResult:
                                    "recalibrate")
         answered = self.fitted.problem.layout.mask.sum(axis=0)
         nodes = self.quadrature
-        prior_txt = (", MAP with priors " + ", ".join(f"{k} ~ {v}" for k, v in self.priors.items())) if self.priors else ""
+        prior_txt = ""
+        if self.priors:
+            prior_txt = ", MAP with priors " + ", ".join(f"{k} ~ {v}" for k, v in self.priors.items())
         items = []
         for i, iid in enumerate(self.item_ids):
             if iid in self._fixed_items:
@@ -244,7 +246,7 @@ class CalibrationResult:
             par = self.item_parameters(iid)
             fixed = iid in self._fixed_items
 
-            def fmt_se(key):
+            def fmt_se(key, e=e, fixed=fixed):
                 v = e.get(key)
                 return f"{v:7.3f}" if v is not None else ("  fixed" if fixed else "      -")
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..exceptions import CalibrationError
-from ..tables import Table
-from ..irt.registry import model_spec
 from ..irt.mixed import internal_log_prob_and_grad, irt_jacobian
+from ..irt.registry import model_spec
+from ..tables import Table
 from .priors import prior_terms
 
 __all__ = ["StandardErrors", "information_matrices", "standard_errors"]
@@ -80,8 +80,8 @@ class StandardErrors(Table):
         if item_id not in self.items:
             near = [i for i in self.item_id if str(item_id).lower() == str(i).lower()]
             hint = f"; did you mean {near[0]!r}?" if near else ""
-            raise KeyError(f"no standard errors for item {item_id!r}{hint} (items: {', '.join(map(str, self.item_id[:5]))}"
-                           f"{', ...' if len(self.item_id) > 5 else ''}; fixed items have none)")
+            listed = ", ".join(map(str, self.item_id[:5])) + (", ..." if len(self.item_id) > 5 else "")
+            raise KeyError(f"no standard errors for item {item_id!r}{hint} (items: {listed}; fixed items have none)")
         return self.items[item_id]
 
 

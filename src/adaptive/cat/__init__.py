@@ -6,6 +6,7 @@ against a bank; the batch loop), :class:`Session` (one live candidate) and
 """
 
 from ._streams import batch_keys, session_key
+from .context import CatContext
 from .design import (
     ClassificationSpec,
     ContentSpec,
@@ -17,14 +18,13 @@ from .design import (
     StartRule,
     StoppingSpec,
 )
-from .context import CatContext
 from .engine import CatEngine
 from .posthoc import simulate_cat
 from .registry import SELECTION_RULES, START_RULES, TIMEOUT_RULES
 from .selection import RULES
+from .session import AuditEntry, Session, SessionResult
 from .state import BatchState, CatResult, Decision, SelectionNote, StopRule
 from .stopping import STOPPING_RULES
-from .session import AuditEntry, Session, SessionResult
 
 __all__ = [
     "ExamDesign", "StartRule", "EstimatorSpec", "SelectionSpec", "ExposureSpec", "ContentSpec", "StoppingSpec",

@@ -270,6 +270,7 @@ class CatEngine:
         """van der Linden's shadow test per session; a time-out uses the best test found, or falls back."""
         ctx = self.ctx
         bp, d = ctx.blueprint, ctx.design
+        assert bp is not None  # the shadow test runs only with a blueprint
         lo, hi = bp.bounds(d.max_length)
         item_ok = self.max_rate.item_ok(ctx, state)
         elig = self._eligible(state, rows, np.zeros(rows.size, dtype=np.int64), item_ok)
@@ -277,7 +278,8 @@ class CatEngine:
         out = np.full(rows.size, -1, dtype=np.int64)
         note = np.zeros(rows.size, dtype=np.int8)
         scored_given = state.administered[rows] & ctx.operational[None, :]
-        has_enemy = (ctx.enemies >= 0).any(axis=1) if ctx.enemies.shape[1] else np.zeros(ctx.arrays.n_items, bool)
+        has_enemy = np.asarray((ctx.enemies >= 0).any(axis=1) if ctx.enemies.shape[1]
+                               else np.zeros(ctx.arrays.n_items, bool))
         for j, r in enumerate(rows):  # one MILP per session: the shadow test is sequential by nature
             value = np.where(np.isfinite(crit[j]), crit[j], 0.0)
             value = value - value.min() + 1e-9

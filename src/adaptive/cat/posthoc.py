@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..bank import ItemBank
+from ..exceptions import ResponseValidationError
 from ..irt import dichotomous
 from ..irt.registry import Family
-from ..exceptions import ResponseValidationError
 from ..scoring.responses import prepare_responses
 from ._streams import batch_keys, uniforms
 from .design import ExamDesign

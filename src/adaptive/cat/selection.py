@@ -8,19 +8,21 @@ items and picks the best (ties to the lower item index), or draws among the best
 name in :data:`~adaptive.cat.registry.SELECTION_RULES`, so an
 :class:`~adaptive.cat.design.ExamDesign` can name any registered rule.
 
-=============  ======================================================================  ===========================
-name           criterion                                                                source
-=============  ======================================================================  ===========================
-mfi            Fisher information at θ̂ (exact; see :class:`MFIIndex`)                  Lord (1980)
-mfi_cut        Fisher information at θcut                                              Spray & Reckase (1994)
-mpwi           :math:`\\sum_q \\pi(\\theta_q) I_i(\\theta_q)`                            van der Linden (1998)
-kl             :math:`\\sum_{|\\theta_q - \\hat\\theta| \\le z/\\sqrt n} KL_i(\\hat\\theta \\| \\theta_q)`  Chang & Ying (1996)
-klp            :math:`\\sum_q \\pi(\\theta_q) KL_i(\\hat\\theta \\| \\theta_q)`           Chang & Ying (1996)
-mepv           minus the expected posterior variance after the item                    van der Linden (1998)
-b_matching     :math:`-|\\bar b_i - \\hat\\theta|`                                      Urry (1970)
+=============  ================================================================  ===========================
+name           criterion                                                          source
+=============  ================================================================  ===========================
+mfi            Fisher information at θ̂ (exact; see :mod:`adaptive.cat.mfi`)      Lord (1980)
+mfi_cut        Fisher information at θcut                                        Spray & Reckase (1994)
+mpwi           :math:`\\sum_q \\pi(\\theta_q) I_i(\\theta_q)`                      van der Linden (1998)
+kl             KL summed over the grid points in θ̂ ± z/√n (or, with              Chang & Ying (1996); catR
+               ``kl_weighting = "likelihood"``, weighted by the likelihood)
+klp            :math:`\\sum_q \\pi(\\theta_q) KL_i(\\hat\\theta \\| \\theta_q)`     Chang & Ying (1996)
+mepv           minus the expected posterior variance after the item (answers      van der Linden (1998); catR
+               weighted by their predictive or, ``"point"``, θ̂ probabilities)
+b_matching     :math:`-|\\bar b_i - \\hat\\theta|`                                Urry (1970)
 random         a uniform draw per session, step and item
-a_stratified   b-matching within the a-stratum of the current stage, b-blocked          Chang, Qian & Ying (2001)
-=============  ======================================================================  ===========================
+a_stratified   b-matching within the a-stratum of the current stage, b-blocked    Chang, Qian & Ying (2001)
+=============  ================================================================  ===========================
 
 Here :math:`\\pi` is the session's normalized posterior on the grid and
 :math:`KL_i(\\theta_0 \\| \\theta) = \\sum_k P_{ik}(\\theta_0)\\log\\frac{P_{ik}(\\theta_0)}{P_{ik}(\\theta)}`;

@@ -127,7 +127,9 @@ class Session:
               engine: CatEngine | None = None, exposure_counts=None, n_sessions: int | None = None) -> Session:
         """Start a session. ``seed=None`` draws fresh entropy (stored, so the session stays replayable)."""
         if seed is None:
-            seed = int(np.random.SeedSequence().entropy % (2**63))
+            entropy = np.random.SeedSequence().entropy
+            assert isinstance(entropy, int)
+            seed = entropy % (2**63)
         return cls(engine or _engine_for(design, bank), int(seed), session_id, exposure_counts, n_sessions)
 
     @property
@@ -274,8 +276,9 @@ class Session:
         if data.get("design") != fingerprint(design):
             raise SessionStateError(f"{where} was started with another exam design; resume it with the same design")
         if data.get("bank", {}).get("fingerprint") != fingerprint(bank):
-            raise SessionStateError(f"{where} was started with bank {data.get('bank', {}).get('name')!r} "
-                                    f"v{data.get('bank', {}).get('version')}, not this one; resume it with the same bank")
+            stored = data.get("bank", {})
+            raise SessionStateError(f"{where} was started with bank {stored.get('name')!r} v{stored.get('version')}, "
+                                    "not this one; resume it with the same bank")
         return cls.replay(design, bank, data["seed"], data.get("answers", []), session_id=sid,
                           pending=data.get("pending"), engine=engine)
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import mixed
-from .registry import Family
 from ._terms import LogProbTerms
+from .registry import Family
 
 __all__ = ["ItemArrays", "GridTables", "theta_grid", "cell_edges", "DEFAULT_GRID"]
 
@@ -109,7 +109,8 @@ class ItemArrays:
     scaling: float = 1.0
 
     def __repr__(self) -> str:
-        fams = ", ".join(f"{Family(int(f)).label}: {int(n)}" for f, n in zip(*np.unique(self.family, return_counts=True)))
+        codes, counts = np.unique(self.family, return_counts=True)
+        fams = ", ".join(f"{Family(int(f)).label}: {int(n)}" for f, n in zip(codes, counts))
         return f"ItemArrays({self.n_items} items; {fams}; max {self.max_categories} categories; scaling {self.scaling})"
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,6 +13,10 @@ from ..bank import Blueprint, ItemBank, Provenance
 from ..exceptions import BankValidationError
 from ..irt import dichotomous
 from ..scoring.standard import PassStandard
+
+if TYPE_CHECKING:
+    from ..calibration.result import CalibrationResult
+    from ..cat.design import ExamDesign
 from ..synthetic import allocate
 from .config import load_authored_items, load_pool_config
 
@@ -39,11 +44,11 @@ class PoolBuild:
     """What :func:`build_pool` produces (written by :func:`write_pool`)."""
 
     bank: ItemBank
-    design: object  # ExamDesign
+    design: ExamDesign
     standard: PassStandard
     true_parameters: dict[str, dict[str, float]]
     responses: np.ndarray
-    calibration: object
+    calibration: CalibrationResult
 
     def recovery(self) -> dict[str, dict[str, float]]:
         """Bias and RMSE of the calibrated a, b, c against the generating values."""
@@ -97,7 +102,8 @@ def build_pool(pool_dir: str | Path, *, progress=None) -> PoolBuild:
     for k, it in enumerate(items):
         par = result.item_parameters(it.id)
         prov = Provenance(
-            method=f"MML-EM {cfg.calibration.model.upper()} ({cfg.calibration.quadrature} quadrature points{prior_txt})",
+            method=(f"MML-EM {cfg.calibration.model.upper()} ({cfg.calibration.quadrature} quadrature "
+                    f"points{prior_txt})"),
             software="adaptive (calibration/calibrate_item_pools.py)", sample_size=int(answered[k]),
             date=spec.date,
             note=(f"simulated field test: {spec.forms} spiraled forms, {spec.anchor_items} anchor items, "

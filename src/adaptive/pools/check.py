@@ -99,7 +99,7 @@ class PoolInfo:
     """Counts and parameter summaries of a bank (``adaptive bank info``)."""
 
     bank: ItemBank
-    counts: dict[str, dict[str, int]]
+    counts: dict[str | None, dict[str, int]]
     theta: np.ndarray
     information: np.ndarray
     reference_information: np.ndarray | None
@@ -110,8 +110,9 @@ class PoolInfo:
         target = {d.name: d.proportion for d in self.bank.blueprint.domains} if self.bank.blueprint else {}
         rows = [["domain", *statuses, "total", "target"]]
         for dom, c in self.counts.items():
-            p = target.get(dom)
-            rows.append([dom, *(str(c.get(s, 0)) for s in statuses), str(sum(c.values())),
+            p = target.get(dom) if dom is not None else None
+            label = dom if dom is not None else "(no domain)"
+            rows.append([label, *(str(c.get(s, 0)) for s in statuses), str(sum(c.values())),
                          "-" if p is None else f"{p:.0%}"])
         tot = {s: sum(c.get(s, 0) for c in self.counts.values()) for s in statuses}
         rows.append(["all", *(str(tot[s]) for s in statuses), str(len(self.bank)), ""])
@@ -172,7 +173,7 @@ def pool_info(path: str | Path) -> PoolInfo:
     bank = ItemBank.load(path)
     domains = list(bank.blueprint.names) if bank.blueprint else []
     domains += sorted({it.domain or "(none)" for it in bank.items} - set(domains))
-    counts = {d: {} for d in domains}
+    counts: dict[str | None, dict[str, int]] = {d: {} for d in domains}
     for it in bank.items:
         c = counts[it.domain or "(none)"]
         c[it.status] = c.get(it.status, 0) + 1

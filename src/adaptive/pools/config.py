@@ -104,7 +104,11 @@ class StandardSpec(BaseModel):
 
     @property
     def raw(self) -> float:
-        return float(self.raw_cut) if self.method == "raw_cut" else self.percent / 100.0 * self.form_length
+        if self.method == "raw_cut":
+            assert self.raw_cut is not None  # checked by the validator
+            return float(self.raw_cut)
+        assert self.percent is not None
+        return self.percent / 100.0 * self.form_length
 
 
 class BankSpec(BaseModel):

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from ..exceptions import ScoringError
+from ..irt.arrays import DEFAULT_GRID
 from .estimators import (
     METHODS,
     ThetaEstimate,
@@ -20,7 +21,6 @@ from .estimators import (
     normal_log_prior,
     weighted_likelihood,
 )
-from ..irt.arrays import DEFAULT_GRID
 from .plausible import plausible_values
 from .responses import ResponseMatrix, prepare_responses
 from .scale import (

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import norm
 
-from ..irt.arrays import GridTables
 from ..exceptions import ScoringError
+from ..irt.arrays import GridTables
 from .responses import ResponseMatrix, gather_on_grid, prepare_responses
 
 __all__ = [
@@ -89,7 +89,8 @@ class ThetaEstimate:
             f"  theta: mean {np.mean(self.theta):.4f}, sd {np.std(self.theta):.4f}, "
             f"range [{np.min(self.theta):.4f}, {np.max(self.theta):.4f}]",
             f"  se:    mean {np.mean(self.se[np.isfinite(self.se)]) if np.isfinite(self.se).any() else np.inf:.4f}",
-            f"  on a bound: {int(np.count_nonzero(self.at_bound))}, not converged: {int(np.count_nonzero(~self.converged))}, "
+            f"  on a bound: {int(np.count_nonzero(self.at_bound))}, "
+            f"not converged: {int(np.count_nonzero(~self.converged))}, "
             f"no responses: {int(np.count_nonzero(self.n_answered == 0))}",
         ]
         return "\n".join(lines)

@@ -14,8 +14,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy.stats import norm
 
-from ..irt.arrays import cell_edges
 from ..exceptions import ScoringError
+from ..irt.arrays import cell_edges
 
 __all__ = ["ScoreScale", "pass_probability", "expected_raw_score", "percent_correct", "theta_for_raw_score"]
 

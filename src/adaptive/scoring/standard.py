@@ -67,9 +67,9 @@ class PassStandard(BaseModel):
         return self
 
     @classmethod
-    def derive(cls, bank, reference_form: list[str], *, raw_cut: float, method: Literal["raw_cut", "percent"] = "raw_cut",
-               source: str = "", scaled_cut: float = 300.0, slope: float = 50.0, minimum: float = 100.0,
-               maximum: float = 400.0) -> PassStandard:
+    def derive(cls, bank, reference_form: list[str], *, raw_cut: float,
+               method: Literal["raw_cut", "percent"] = "raw_cut", source: str = "", scaled_cut: float = 300.0,
+               slope: float = 50.0, minimum: float = 100.0, maximum: float = 400.0) -> PassStandard:
         """The standard "``raw_cut`` of ``len(reference_form)``" on ``bank``'s items."""
         missing = [i for i in reference_form if i not in bank.index]
         if missing:

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .estimators import _log_prior_on_grid
 from ..irt.arrays import DEFAULT_GRID
+from .estimators import _log_prior_on_grid
 
 __all__ = ["sum_score_distribution", "eap_sum_score", "SumScoreTable"]
 

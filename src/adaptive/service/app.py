@@ -86,9 +86,9 @@ def _body_error_text(err: RequestValidationError) -> str:
         if msg not in msgs:
             msgs.append(msg)
     lines = []
-    for loc, msgs in merged.items():
-        where = loc[0] if loc else "request"
-        field = ".".join(loc[1:])
+    for place, msgs in merged.items():
+        where = place[0] if place else "request"
+        field = ".".join(place[1:])
         text = msgs[0] if len(msgs) == 1 else "Input should be " + " or ".join(msgs)
         lines.append(f"{where} field '{field}': {text}" if field else f"{where}: {text}")
     return "; ".join(lines) or "the request is not valid"

@@ -28,17 +28,17 @@ import time
 import uuid
 import zlib
 from collections import OrderedDict
-from dataclasses import dataclass
 
 import numpy as np
 
 from ..bank import ItemBank
-from ..irt.registry import model_spec
 from ..cat.design import ExamDesign
 from ..cat.engine import CatEngine
 from ..cat.session import Session
 from ..exceptions import AdaptiveError
+from ..irt.registry import model_spec
 from .store import Store
+from .versions import Conflict, Invalid, NotFound, ServiceError, Unauthorized, Version, _content, delivery_problems
 
 __all__ = [
     "Conflict",
@@ -54,72 +54,8 @@ __all__ = [
 CANDIDATE_RESULT_FIELDS = ("decision", "scaled_score", "p_pass", "n_answered", "stopped_by")
 
 
-class ServiceError(AdaptiveError):
-    """An error of the delivery service; ``status`` is its HTTP status code."""
-
-    status = 400
-
-
-class NotFound(ServiceError):
-    status = 404
-
-
-class Unauthorized(ServiceError):
-    status = 401
-
-
-class Conflict(ServiceError):
-    status = 409
-
-
-class Invalid(ServiceError):
-    status = 422
-
-
 def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def delivery_problems(bank: ItemBank) -> list[str]:
-    """What keeps ``bank`` from being delivered to candidates: every item needs a stem and its
-    options, and a right/wrong (1PL-4PL) item its key; a polytomous item has one option per category."""
-    problems = []
-    for item in bank.items:
-        c = item.content
-        if c is None:
-            problems.append(f"item {item.id!r}: no content (stem and options) to show a candidate")
-            continue
-        if len(c.options) < 2:
-            problems.append(f"item {item.id!r}: field 'content.options': a candidate needs at least 2 options")
-        elif model_spec(item.model).dichotomous and c.key is None:
-            problems.append(f"item {item.id!r}: field 'content.key': a right/wrong item needs its key to be scored")
-        elif not model_spec(item.model).dichotomous and len(c.options) != item.n_cat:
-            problems.append(f"item {item.id!r}: field 'content.options': {len(c.options)} options for "
-                            f"{item.n_cat} score categories; give one option per category, lowest first")
-    return problems
-
-
-@dataclass
-class Version:
-    """One stored bank version with the design it is delivered under."""
-
-    id: int
-    name: str
-    version: str
-    bank: ItemBank
-    design: ExamDesign
-    engine: CatEngine
-    key_index: np.ndarray  # option index of the key (-1: the option index is the score category)
-
-    def score(self, item_id: str, choice: int) -> int:
-        k = int(self.key_index[self.bank.index[item_id]])
-        return int(choice == k) if k >= 0 else int(choice)
-
-    def item_payload(self, item_id: str) -> dict:
-        """What a candidate sees of an item: the stem and the options, nothing else."""
-        c = self.bank.items[self.bank.index[item_id]].content
-        return {"item_id": item_id, "stem": c.stem,
-                "options": [{"label": chr(ord("A") + k), "text": t} for k, t in enumerate(c.options)]}
 
 
 class Delivery:
@@ -205,7 +141,7 @@ class Delivery:
                 raise NotFound(f"bank version {version_id} does not exist")
             bank = ItemBank.model_validate_json(row["bank_json"])
             design = ExamDesign.model_validate_json(row["design_json"])
-            keys = np.array([ord(it.content.key) - ord("A") if model_spec(it.model).dichotomous else -1
+            keys = np.array([ord(_content(it).key or "A") - ord("A") if model_spec(it.model).dichotomous else -1
                              for it in bank.items])
             v = Version(int(row["id"]), row["name"], row["version"], bank, design, CatEngine(design, bank), keys)
             self._versions[version_id] = v
@@ -305,7 +241,7 @@ class Delivery:
                     if entry.selection_note:  # e.g. the shadow test hit its time limit for this item
                         self._event(tx, session_id, "selection", {"seq": seq, "item_id": item_id,
                                                                   "note": entry.selection_note})
-                    if finished:
+                    if result is not None:
                         self._event(tx, session_id, "finished", {"stopped_by": result["stopped_by"],
                                                                  "decision": result["decision"]})
             except BaseException:
@@ -460,7 +396,7 @@ class Delivery:
 
     @staticmethod
     def _choice_index(ver: Version, item_id: str, choice, where: str) -> int:
-        n_opt = len(ver.bank.items[ver.bank.index[item_id]].content.options)
+        n_opt = len(_content(ver.bank.items[ver.bank.index[item_id]]).options)
         labels = [chr(ord("A") + k) for k in range(n_opt)]
         if isinstance(choice, str) and choice.strip().upper() in labels:
             return labels.index(choice.strip().upper())
@@ -504,7 +440,9 @@ class Delivery:
                 "max_items": d.max_length + d.pretest_items}
 
     def _item(self, sid, ver: Version, live: Session, answered: int, presented_at) -> dict:
-        out = ver.item_payload(live.pending_item)
+        pending = live.pending_item
+        assert pending is not None  # called for a session that presents an item
+        out = ver.item_payload(pending)
         out["seq"] = answered + 1
         limit = ver.design.stopping.time_limit
         if limit is not None:

@@ -120,6 +120,8 @@ class Store:
 
     url: str
     kind: str
+    #: the SQL type of an auto-numbered primary key (set by each backend)
+    _serial: str = ""
 
     @contextmanager
     def transaction(self):  # pragma: no cover - overridden

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..bank import ItemBank
-from ..irt.registry import model_spec
 from ..cat.design import ExamDesign
+from ..irt.registry import model_spec
 
 __all__ = ["RecoveryResult", "forms_mask", "recovery_study"]
 
@@ -102,8 +102,8 @@ def recovery_study(bank: ItemBank, n_persons: int = 2000, design: str = "complet
     dich = bool(np.all(arr.n_cat == 2))
     params = ("a", "b", "c") if model_spec(model).lower_asymptote else ("a", "b") if dich else ("a",) + tuple(
         f"b{k + 1}" for k in range(int(arr.n_cat.max()) - 1))
-    true = np.stack([arr.a] + ([arr.thresholds[:, 0]] if dich else [arr.thresholds[:, k] for k in range(len(params) - 1)])
-                    + ([arr.c] if "c" in params else []))
+    locations = [arr.thresholds[:, 0]] if dich else [arr.thresholds[:, k] for k in range(len(params) - 1)]
+    true = np.stack([arr.a] + locations + ([arr.c] if "c" in params else []))
     operational = np.array([it.status == "operational" for it in bank.items])
     est = np.full((replications, len(params), len(bank)), np.nan)
     answered = np.zeros((replications, len(bank)), dtype=np.int64)
@@ -113,6 +113,7 @@ def recovery_study(bank: ItemBank, n_persons: int = 2000, design: str = "complet
         rng = np.random.default_rng(ss)
         theta = rng.normal(0.0, 1.0, n_persons)
         if design == "cat":
+            assert cat_design is not None  # checked above
             res = simulate_cat(cat_design, bank, thetas=theta, keys=ss.spawn(1)[0].generate_state(n_persons, np.uint64))
             x = _responses_from_cat(res, len(bank))
         else:

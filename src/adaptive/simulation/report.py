@@ -83,7 +83,7 @@ def _figures(result: StudyResult):
         rows = [r for r in result.conditional if r["condition"] == ci and np.isfinite(r["bin_low"])
                 and np.isfinite(r["bin_high"])]
         mids = sorted({(r["bin_low"] + r["bin_high"]) / 2 for r in rows})
-        out = {k: [] for k in ("bias", "rmse", "mean_se", "p_pass")}
+        out: dict[str, list] = {k: [] for k in ("bias", "rmse", "mean_se", "p_pass")}
         for m in mids:
             sel = [r for r in rows if (r["bin_low"] + r["bin_high"]) / 2 == m]
             w = np.array([r["n"] for r in sel], dtype=float)
@@ -123,7 +123,7 @@ def _figures(result: StudyResult):
     for c in conds:
         rates = np.array([r["rate"] for r in result.exposure if r["condition"] == c.index and
                           r["status"] == "operational"])
-        ax.hist(rates, bins=np.linspace(0, 1, 41), alpha=0.5, color=colors[c.index % len(colors)], label=c.label)
+        ax.hist(rates, bins=list(np.linspace(0, 1, 41)), alpha=0.5, color=colors[c.index % len(colors)], label=c.label)
     finish("exposure", fig, ax, "item exposure rates (operational items)", "exposure rate", "items", grid=False)
 
     fig, ax = plt.subplots(figsize=(6, 3.8), dpi=100)
@@ -182,9 +182,10 @@ def write_report(result: StudyResult, out_dir: str | Path, plots: bool = True) -
                             "mean_length", "max_exposure", "unused_items", "overlap", "blueprint_conformance"]
     cls_cols = settings + ["replication", "pass_rate", "true_pass_rate", "accuracy", "false_pass", "false_fail",
                            "no_decision"]
+    sim = cfg.simulees
+    dist = sim.distribution + ("" if sim.distribution == "grid" else f" N({sim.mean}, {sim.sd}²)")
     parts = [f"<h1>{html.escape(cfg.name)}</h1>",
-             f"<p>seed {cfg.seed}; {cfg.simulees.n} simulees per cell "
-             f"({cfg.simulees.distribution}{'' if cfg.simulees.distribution == 'grid' else f' N({cfg.simulees.mean}, {cfg.simulees.sd}²)'})"
+             f"<p>seed {cfg.seed}; {cfg.simulees.n} simulees per cell ({dist})"
              f", {cfg.simulees.replications} replication(s), {len(result.conditions)} condition(s); bank "
              f"{html.escape(result.bank.name)} v{html.escape(result.bank.version)} ({len(result.bank)} items)</p>",
              "<h2>Conditions</h2>",

@@ -160,7 +160,7 @@ def _resolve_bank(src: BankSource, base: Path) -> ItemBank:
         return ItemBank.load(p if p.is_absolute() else base / p)
     from ..synthetic import synthetic_bank
 
-    args = dict(src.synthetic)
+    args = dict(src.synthetic or {})
     n = int(args.pop("items", 1000))
     pool = args.pop("pool", None)
     if pool is not None:
@@ -258,7 +258,9 @@ def run_cell(design: ExamDesign, bank: ItemBank, simulees: SimuleeSpec, seed: in
     n_items = len(bank)
     bp = None
     if bank.blueprint is not None or design.content.blueprint is not None:
-        bp = BlueprintBounds.build(design.content.blueprint or bank.blueprint, [it.domain for it in bank.items])
+        blueprint = design.content.blueprint or bank.blueprint
+        assert blueprint is not None
+        bp = BlueprintBounds.build(blueprint, [it.domain for it in bank.items])
     theta, se = np.empty(n), np.empty(n)
     length, decision = np.empty(n, np.int32), np.empty(n, np.int8)
     ok = np.ones(n, bool)
@@ -369,7 +371,7 @@ def run_study(cfg: StudyConfig | str | Path, *, client=None, progress=None) -> S
 
     if client is None:
         cells = []
-        engines = {}
+        engines: dict[int, CatEngine] = {}
         for ci, r in tasks:
             eng = engines.setdefault(ci, CatEngine(conds[ci].design, bank))
             cells.append(run_cell(conds[ci].design, bank, cfg.simulees, cfg.seed, ci, r, true_bank, eng,
@@ -400,8 +402,8 @@ def summarize(cfg: StudyConfig, conds: list[Condition], cells: list[CellResult],
     for cond in conds:
         mine = [c for c in cells if c.condition == cond.index]
         n = sum(c.theta.size for c in mine)
-        counts = sum(c.exposure_counts for c in mine)
-        pre = sum(c.pretest_counts for c in mine)
+        counts = np.sum([c.exposure_counts for c in mine], axis=0)
+        pre = np.sum([c.pretest_counts for c in mine], axis=0)
         for i, it in enumerate(bank.items):
             exposure.append({**cond.settings, "condition": cond.index, "item": it.id, "status": it.status,
                              "domain": it.domain, "rate": float(counts[i] / n), "pretest_rate": float(pre[i] / n)})
