@@ -159,7 +159,8 @@ def test_input_errors_name_the_item_and_what_to_do():
     y = np.array([[1, 1, 0], [1, 0, 1], [1, 1, 0.0]])
     with pytest.raises(CalibrationError, match=r"'I0001': every response is 1"):
         adaptive.calibrate(y, model="2pl")
-    with pytest.raises(adaptive.ResponseValidationError, match=r"row 2 .*'I0002': 0.5"):
+    # one row numbering for arrays everywhere: the 0-based index (x[1] is "row 1")
+    with pytest.raises(adaptive.ResponseValidationError, match=r"row 1, item 'I0002': response 0.5"):
         adaptive.calibrate(np.array([[0, 1.0], [1, 0.5], [0, 1]]), model="2pl")
     with pytest.raises(CalibrationError, match="unknown model 'bogus'"):
         adaptive.calibrate(np.array([[0, 1.0], [1, 0], [0, 1]]), model="bogus")

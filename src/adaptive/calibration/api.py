@@ -15,6 +15,7 @@ from ..data_io import ResponseTable, read_responses
 from ..exceptions import CalibrationError, ConvergenceWarning, ResponseValidationError
 from ..irt.mixed import from_irt
 from ..irt.registry import Family, canonical_model, model_spec, n_internal
+from ..scoring.responses import invalid_responses_message
 from .em import EMSettings, Problem, run_em
 from .priors import parse_priors
 from .result import CalibrationResult
@@ -54,16 +55,12 @@ def as_response_data(responses, item_ids=None):
     if len(set(ids)) != len(ids):
         dup = sorted({i for i in ids if ids.count(i) > 1})
         raise ResponseValidationError(f"duplicate item ids {dup[:10]}: every column needs its own id")
-    if person_ids is None:
-        person_ids = tuple(str(n + 1) for n in range(values.shape[0]))
     with np.errstate(invalid="ignore"):
         bad = ~np.isnan(values) & ((values < 0) | (values != np.round(values)) | ~np.isfinite(values))
     if bad.any():
-        rows, cols = np.nonzero(bad)
-        listed = "; ".join(f"row {r + 1} (person {person_ids[r]}), item {ids[c]!r}: {float(values[r, c])!r}"
-                           for r, c in zip(rows[:10], cols[:10]))
-        raise ResponseValidationError(f"{rows.size} response(s) are not categories 0, 1, 2, ... (empty/NaN = not "
-                                      f"administered): {listed}")
+        raise ResponseValidationError(invalid_responses_message(values, bad, ids, person_ids=person_ids))
+    if person_ids is None:
+        person_ids = tuple(str(n + 1) for n in range(values.shape[0]))
     return values, ids, tuple(person_ids)
 
 

@@ -2,7 +2,7 @@
 
 An :class:`ExamDesign` is loaded from JSON or TOML (or built in Python) and
 checked against a bank when an engine is built from the two
-(:meth:`ExamDesign.check_against`): a design that cannot be met — a
+(:meth:`CatContext.compile <adaptive.cat.context.CatContext.compile>`): a design that cannot be met — a
 blueprint that needs more items of a domain than the bank has, enemies that
 make the length impossible, too few pretest items — is refused with the reason.
 

@@ -85,7 +85,7 @@ class ItemArrays:
     n_cat : ndarray of int, ``(I,)``
     domain : ndarray of int, ``(I,)`` -- index into ``domains`` (-1 when untagged)
     domains : tuple of str
-    status : ndarray of int8, ``(I,)`` -- index into :data:`STATUSES`
+    status : ndarray of int8, ``(I,)`` -- index into :data:`adaptive.bank.STATUSES`
     exposure : ndarray, ``(I,)`` -- Sympson-Hetter parameter, 1.0 when none is set
     exposure_conditional : ndarray, ``(I, S)`` -- conditional Sympson-Hetter parameters per θ̂ stratum
         (``S`` = 0 when no item has them; an item without them repeats its ``exposure``)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..exceptions import ResponseValidationError
 
-__all__ = ["ResponseMatrix", "prepare_responses", "gather_on_grid"]
+__all__ = ["invalid_responses_message", "ResponseMatrix", "prepare_responses", "gather_on_grid"]
 
 _MAX_LISTED = 10
 
@@ -68,6 +68,24 @@ class ResponseMatrix:
         return ResponseMatrix(self.values[index], mask, bool(mask.all()))
 
 
+def invalid_responses_message(values: np.ndarray, bad: np.ndarray, item_ids, n_cat=None, person_ids=None) -> str:
+    """The one report of invalid cells of a response matrix, shared by scoring, the engine and calibration.
+
+    Rows are numbered as the array indexes them (0-based: ``row 2`` is ``x[2]``); a person id is added when the
+    data carried ids. Response *files* are reported by file line instead (see :mod:`adaptive.data_io`).
+    """
+    rows, cols = np.nonzero(bad)
+    lines = []
+    for r, c in zip(rows[:_MAX_LISTED], cols[:_MAX_LISTED]):
+        who = f" (person {person_ids[r]})" if person_ids is not None else ""
+        allowed = f"0..{int(n_cat[c]) - 1}" if n_cat is not None else "0, 1, 2, ..."
+        lines.append(f"row {r}{who}, item {item_ids[c]!r}: response {float(values[r, c])!r} is not a category "
+                     f"{allowed}")
+    more = f"\n  ... and {rows.size - _MAX_LISTED} more" if rows.size > _MAX_LISTED else ""
+    return (f"{rows.size} invalid response(s); use whole-number categories, NaN (an empty cell) for not "
+            "administered:\n  " + "\n  ".join(lines) + more)
+
+
 def prepare_responses(arrays, responses) -> ResponseMatrix:
     """Check a response matrix against a compiled bank and split it into values and a mask.
 
@@ -119,17 +137,7 @@ def prepare_responses(arrays, responses) -> ResponseMatrix:
     if not ok:
         with np.errstate(invalid="ignore"):
             bad = mask & (~np.isfinite(x) | (x != np.floor(x)) | (x < 0) | (x > top[None, :]))
-        rows, cols = np.nonzero(bad)
-        lines = [
-            f"row {r}, item {arrays.ids[c]!r}: response {float(x[r, c])!r} is not a category 0..{arrays.n_cat[c] - 1}"
-            for r, c in zip(rows[:_MAX_LISTED], cols[:_MAX_LISTED])
-        ]
-        more = f"\n  ... and {rows.size - _MAX_LISTED} more" if rows.size > _MAX_LISTED else ""
-        raise ResponseValidationError(
-            f"{rows.size} invalid response(s); use whole-number categories, NaN for not administered:\n  "
-            + "\n  ".join(lines)
-            + more
-        )
+        raise ResponseValidationError(invalid_responses_message(x, bad, arrays.ids, arrays.n_cat))
     out = ResponseMatrix(values, mask, complete)
     out.__dict__["category"] = cat  # seed the cached property: the cast is already done
     return out
