@@ -1,17 +1,20 @@
-"""Calibration benchmark: adaptive vs PyPI ``mirt`` (61 points) vs girth on the five mirt reference sets.
+"""Calibration benchmark: adaptive vs PyPI ``mirt`` (61 points), theta-irt and girth on the five mirt reference sets.
 
-Run (the peers need numpy < 2.4, so they live in their own environment)::
+Run (the peers need numpy < 2.4, so they live in their own environment; theta-irt, with JAX, in another)::
 
     bash benchmarks/make_peers_env.sh
+    bash benchmarks/make_theta_env.sh            # optional: theta-irt, run through benchmarks/peer_theta.py
     benchmarks/.peers-venv/bin/python benchmarks/bench_calibration.py [--repeat 3] [--no-girth]
     benchmarks/.peers-venv/bin/python benchmarks/bench_calibration.py --large   # 100,000 x 300, 90% missing
 
 Data: ``tests/data/calibration/*.csv.gz`` (copied from the shared reference folder: R mirt 1.45.1 fits
 with 61 points on [-6, 6], TOL 1e-4). Each engine fits the same matrix in this process, one after the
 other; the time is the best wall time of ``--repeat`` runs (girth: one run, it is slow) and covers the
-fit only (no standard errors). Every engine's estimates are then scored by one likelihood evaluator
-(ours, 61 points, the function whose value at R mirt's estimates equals R mirt's logLik), so the
-log-likelihood column compares where each engine stopped. R mirt's CPU seconds come from
+fit only (no standard errors). theta-irt runs in its own interpreter on the same file (best of ``--repeat``
+after a warm-up call that compiles its JAX code); it fits 1PL-4PL only, so the graded set has no entry.
+Every engine's estimates are then scored by one likelihood evaluator (ours, 61 points, the function whose
+value at R mirt's estimates equals R mirt's logLik), so the log-likelihood column compares where each engine
+stopped. R mirt's CPU seconds come from
 ``mirt_runs.jsonl`` (same machine class; R cannot be installed here).
 """
 
@@ -22,6 +25,7 @@ import gzip
 import io
 import json
 import platform
+import subprocess
 import time
 from pathlib import Path
 
@@ -124,6 +128,21 @@ def run_girth(x, model):
     return np.asarray(r["Discrimination"]), np.asarray(r["Difficulty"])[:, :3], np.zeros(x.shape[1])
 
 
+THETA_PYTHON = Path(__file__).resolve().parent / ".theta-venv" / "bin" / "python"
+
+
+def run_theta(name, model, repeat, python=THETA_PYTHON):
+    """theta-irt in its own environment: (best seconds, (a, b[:, None], c))."""
+    if model not in ("2pl", "3pl"):
+        raise NotImplementedError("theta-irt fits 1PL-4PL only")
+    run = subprocess.run([str(python), str(Path(__file__).with_name("peer_theta.py")), "calibrate", name, model,
+                          "--repeat", str(repeat)], capture_output=True, text=True, timeout=3600)
+    if run.returncode != 0:
+        raise RuntimeError(run.stderr.strip().splitlines()[-1] if run.stderr.strip() else "failed")
+    out = json.loads(run.stdout)
+    return out["seconds"], (np.array(out["a"]), np.array(out["b"])[:, None], np.array(out["c"]))
+
+
 def timed(fn, x, model, repeat):
     best, out = np.inf, None
     for _ in range(repeat):
@@ -154,6 +173,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-girth", action="store_true")
+    ap.add_argument("--theta-python", default=str(THETA_PYTHON),
+                    help="interpreter of the theta-irt environment (default: benchmarks/.theta-venv)")
     ap.add_argument("--large", action="store_true",
                     help="only the large synthetic CAT-like set (100,000 x 300 2PL, 90%% missing), ours vs PyPI mirt")
     args = ap.parse_args()
@@ -175,25 +196,39 @@ def main():
                 line[eng] = (t, loglik(x, model, a, thr, c))
             except Exception as err:  # a peer that cannot fit a set is reported, not fatal
                 line[eng] = (np.nan, f"failed: {type(err).__name__}: {str(err)[:60]}")
+        if Path(args.theta_python).exists():
+            try:
+                t, (a, thr, c) = run_theta(name, model, args.repeat, args.theta_python)
+                line["theta-irt"] = (t, loglik(x, model, a, thr, c))
+            except NotImplementedError:
+                line["theta-irt"] = (np.nan, "n/a (1PL-4PL only)")
+            except Exception as err:
+                line["theta-irt"] = (np.nan, f"failed: {type(err).__name__}: {str(err)[:60]}")
         rows.append(line)
-        ours, peer = line["adaptive"][0], line["mirt (PyPI, 61 pts)"][0]
-        ref = np.nanmin([r["cpu_s"], peer])
-        print(f"{name}: adaptive {ours:.3f} s; PyPI mirt {peer:.3f} s; R mirt {r['cpu_s']:.1f} s; "
-              f"speed-up vs the faster of R/PyPI mirt {ref / ours:.1f}x", flush=True)
-    head = ["set", "adaptive s", "PyPI mirt s", "girth s", "R mirt CPU s", "x faster than faster mirt",
-            "logLik adaptive", "logLik PyPI mirt", "logLik girth", "logLik R mirt"]
+        ours = line["adaptive"][0]
+        peers = {k: v[0] for k, v in line.items() if k in ("mirt (PyPI, 61 pts)", "theta-irt", "girth")}
+        fastest = np.nanmin(list(peers.values()) + [r["cpu_s"]])
+        print(f"{name}: adaptive {ours:.3f} s; " + "; ".join(f"{k} {v:.3f} s" for k, v in peers.items())
+              + f"; R mirt {r['cpu_s']:.1f} s; speed-up vs the fastest peer {fastest / ours:.1f}x", flush=True)
+    head = ["set", "adaptive s", "PyPI mirt s", "theta-irt s", "girth s", "R mirt CPU s", "x faster than the fastest",
+            "logLik adaptive", "logLik PyPI mirt", "logLik theta-irt", "logLik girth", "logLik R mirt"]
     print("\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for line in rows:
         ours = line["adaptive"]
         peer = line["mirt (PyPI, 61 pts)"]
+        th = line.get("theta-irt", (np.nan, "not run"))
         gi = line.get("girth", (np.nan, "not run"))
-        ref = np.nanmin([line["R mirt CPU s"], peer[0]])
+        fastest = np.nanmin([line["R mirt CPU s"], peer[0], th[0], gi[0]])
 
         def ll(v):
             return f"{v:.3f}" if isinstance(v, float) else str(v)
 
-        print(f"| {line['set']} | {ours[0]:.3f} | {peer[0]:.3f} | {gi[0]:.2f} | {line['R mirt CPU s']:.1f} | "
-              f"{ref / ours[0]:.1f} | {ll(ours[1])} | {ll(peer[1])} | {ll(gi[1])} | {line['R mirt logLik']:.3f} |")
+        def sec(v, digits=3):
+            return "-" if not np.isfinite(v) else f"{v:.{digits}f}"
+
+        print(f"| {line['set']} | {ours[0]:.3f} | {sec(peer[0])} | {sec(th[0])} | {sec(gi[0], 2)} | "
+              f"{line['R mirt CPU s']:.1f} | {fastest / ours[0]:.1f} | {ll(ours[1])} | {ll(peer[1])} | {ll(th[1])} | "
+              f"{ll(gi[1])} | {line['R mirt logLik']:.3f} |")
 
 
 if __name__ == "__main__":

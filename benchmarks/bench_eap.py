@@ -7,6 +7,9 @@ with 61 quadrature points on [-6, 6] and a N(0, 1) prior:
 * adaptive -- ``estimate_ability(bank, X, "eap", grid=(-6, 6, 61))``
 * mirt (PyPI ``mirt``) -- ``mirt.scoring.fscores(model, X, method="EAP", n_quadpts=61)``
 * girth -- ``girth.ability_eap(X.T, b, a, {"quadrature_n": 61, "quadrature_bounds": (-6, 6)})``
+* theta-irt -- ``theta.score(X, a, b, c, d, method="EAP", n_points=61)`` (61 Gauss-Hermite nodes), run in its
+  own environment (``bash benchmarks/make_theta_env.sh``) through ``benchmarks/peer_theta.py`` on the same
+  seeded data; its time is the best of ``--repeat`` after a warm-up call that compiles its JAX code
 
 Each engine runs ``--repeat`` times; the table shows the best wall time, the
 ratio to ours, and the largest |θ difference| from ours (the peers place their
@@ -23,8 +26,11 @@ Without the peers installed, only our figure is printed.
 from __future__ import annotations
 
 import argparse
+import json
 import platform
+import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -68,6 +74,18 @@ def run_girth(a, b, x):
 
 
 ENGINES = {"adaptive": run_adaptive, "mirt (PyPI)": run_mirt, "girth": run_girth}
+THETA_PYTHON = Path(__file__).resolve().parent / ".theta-venv" / "bin" / "python"
+
+
+def run_theta(args) -> tuple[float, np.ndarray, str]:
+    """theta-irt's EAP in its own environment on the same seeded data: (best seconds, θ, version)."""
+    run = subprocess.run([str(args.theta_python), str(Path(__file__).with_name("peer_theta.py")), "eap",
+                          "--persons", str(args.persons), "--items", str(args.items), "--seed", str(args.seed),
+                          "--repeat", str(args.repeat)], capture_output=True, text=True, timeout=3600)
+    if run.returncode != 0:
+        raise RuntimeError(run.stderr.strip()[-300:])
+    out = json.loads(run.stdout)
+    return out["seconds"], np.array(out["theta"]), out["version"]
 
 
 def version_of(name: str) -> str:
@@ -86,6 +104,8 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=20261124)
+    ap.add_argument("--theta-python", default=str(THETA_PYTHON),
+                    help="interpreter of the theta-irt environment (default: benchmarks/.theta-venv)")
     args = ap.parse_args()
 
     a, b, theta, x = make_data(args.persons, args.items, args.seed)
@@ -105,6 +125,10 @@ def main() -> None:
             est = fn(a, b, x)
             times.append(time.perf_counter() - t0)
         results[name] = (min(times), est)
+    versions = {}
+    if Path(args.theta_python).exists():
+        t, est, versions["theta-irt"] = run_theta(args)
+        results["theta-irt"] = (t, est)
 
     ours_t, ours = results["adaptive"]
     # accuracy yardstick: the same EAP integral on a fine grid (2,001 points on [-8, 8])
@@ -119,7 +143,8 @@ def main() -> None:
         diff = float(np.max(np.abs(est - ours)))
         err = float(np.max(np.abs(est - exact)))
         corr = float(np.corrcoef(est, theta)[0, 1])
-        print(f"| {name} | {version_of(name)} | {t:.3f} | {t / ours_t:.2f}x | {diff:.1e} | {err:.1e} | {corr:.4f} |")
+        ver = versions.get(name) or version_of(name)
+        print(f"| {name} | {ver} | {t:.3f} | {t / ours_t:.2f}x | {diff:.1e} | {err:.1e} | {corr:.4f} |")
     peers = {k: v[0] for k, v in results.items() if k != "adaptive"}
     if peers:
         best = min(peers, key=peers.get)
