@@ -25,6 +25,15 @@ import numpy as np
 from .bank import ItemBank
 from .cat import CatEngine, ExamDesign, Session
 from .cat.posthoc import draw_responses
+from .cli_support import (
+    EXIT_INTERRUPTED,
+    bounded_int,
+    finite_float,
+    nonnegative_int,
+    port,
+    positive_float,
+    run_command,
+)
 from .data_io import read_responses
 from .exceptions import AdaptiveError
 from .irt.registry import MODEL_NAMES, canonical_model, model_spec
@@ -329,7 +338,11 @@ def cmd_simulate(args) -> int:
         except ImportError:
             raise AdaptiveError("--scheduler/--workers need Dask: pip install 'adaptive-cat[simulation]'") from None
         if args.scheduler:
-            client = Client(args.scheduler)
+            try:
+                client = Client(args.scheduler, timeout="10s")
+            except (OSError, TimeoutError) as err:
+                raise AdaptiveError(f"--scheduler {args.scheduler!r}: no Dask scheduler answered within 10 s ({err}); "
+                                    "start one (dask scheduler) or check the address") from None
         else:
             cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
                                    dashboard_address=None)
@@ -371,11 +384,30 @@ def cmd_serve(args) -> int:
             bank = pool_path("cmcs")
     admin_key = args.admin_key or os.environ.get("ADAPTIVE_ADMIN_KEY") or None
     app = create_app(store, bank=bank, design=args.design, admin_key=admin_key, max_body=args.max_body)
+    _check_port_free(args.host, args.port)
     print(f"adaptive: serving on http://{args.host}:{args.port}/ (API documentation at /docs; database "
           f"{store.kind}; admin endpoints {'enabled' if admin_key else 'disabled: no --admin-key'})",
           file=sys.stderr, flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
+
+
+def _check_port_free(host: str, port_number: int) -> None:
+    """Refuse a port that is taken before saying we serve on it (uvicorn would fail after the banner)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port_number, type=socket.SOCK_STREAM)
+    except OSError as err:
+        raise AdaptiveError(f"--host {host!r}: cannot resolve it ({err.strerror or err})") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(addr)
+        except OSError as err:
+            raise AdaptiveError(f"--host {host} --port {port_number}: cannot listen there ({err.strerror or err}); "
+                                "is another server running? choose another --port") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -384,15 +416,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("demo", help="a simulated candidate takes the CMCS adaptive exam, with a transcript")
-    d.add_argument("--theta", type=float, help="the candidate's true ability (default: drawn from the seed)")
-    d.add_argument("--seed", type=int, default=2026)
+    d.add_argument("--theta", type=finite_float, help="the candidate's true ability (default: drawn from the seed)")
+    d.add_argument("--seed", type=nonnegative_int, default=2026, help="random seed of the simulated candidate "
+                   "(default 2026)")
     d.add_argument("--pool", default="cmcs", choices=BUNDLED_POOLS, help="bundled pool (default: cmcs)")
     d.add_argument("--bank", help="another bank file or pool directory (default: the bundled pool's bank)")
     d.add_argument("--design", help="another exam design, JSON or TOML (default: the pool's design)")
     d.set_defaults(func=cmd_demo)
 
     t = sub.add_parser("take", help="take the adaptive exam yourself in the terminal")
-    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--seed", type=nonnegative_int, default=None,
+                   help="random seed of the session (default: fresh entropy, stored with the session)")
     t.add_argument("--pool", default="cmcs", choices=BUNDLED_POOLS, help="bundled pool (default: cmcs)")
     t.add_argument("--bank", help="another bank file or pool directory")
     t.add_argument("--design", help="another exam design, JSON or TOML")
@@ -404,8 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--method", default="eap", choices=["eap", "map", "ml", "wle"])
     s.add_argument("--layout", default="auto", choices=["auto", "wide", "long"])
     g = s.add_mutually_exclusive_group()
-    g.add_argument("--theta-cut", type=float, help="θ cut for pass probability and decision")
-    g.add_argument("--raw-cut", type=float, help="raw cut on the file's items, converted to θ by the TCC")
+    g.add_argument("--theta-cut", type=finite_float, help="θ cut for pass probability and decision")
+    g.add_argument("--raw-cut", type=positive_float, help="raw cut on the file's items, converted to θ by the TCC")
     s.add_argument("--out", help="write a CSV of estimates instead of printing a table")
     s.set_defaults(func=cmd_score)
 
@@ -414,13 +448,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--model", default="2pl", type=_model_name, metavar="MODEL",
                    help=f"item model, any case or alias (grm, GPCM, 2PL): {', '.join(MODEL_NAMES)} (default: 2pl)")
     c.add_argument("--out", help="OUT.json: a bank with provenance; OUT.csv: a parameter table (id,a,b,c,d,...)")
-    c.add_argument("--quadrature", type=int, default=61, help="quadrature points on [-6, 6] (default 61)")
+    c.add_argument("--quadrature", type=bounded_int(5, 1001), default=61,
+                   help="quadrature points on [-6, 6], 5..1001 (default 61)")
     c.add_argument("--prior", action="append", help="a prior set (3pl, bilog) or NAME=DIST, e.g. c='beta(5, 17)'; "
                    "repeat for several")
     c.add_argument("--fixed", help="a bank whose items keep their parameters (fixed-parameter calibration)")
     c.add_argument("--layout", default="auto", choices=["auto", "wide", "long"])
-    c.add_argument("--tol", type=float, default=1e-4)
-    c.add_argument("--max-iter", type=int, default=2000)
+    c.add_argument("--tol", type=positive_float, default=1e-4,
+                   help="convergence: largest parameter change of an EM cycle (default 1e-4)")
+    c.add_argument("--max-iter", type=bounded_int(1, 100_000), default=2000,
+                   help="most EM cycles, 1..100000 (default 2000)")
     c.add_argument("--no-se", action="store_true", help="skip standard errors in the summary")
     c.add_argument("--no-fit", action="store_true", help="skip item-fit flags in the summary")
     c.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -430,7 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("study", help="study file, e.g. simulations/cmcs.toml")
     sim.add_argument("--out", required=True, help="output directory (tables, figures, report.html)")
     sim.add_argument("--scheduler", help="run the cells on a Dask cluster: tcp://HOST:PORT")
-    sim.add_argument("--workers", type=int, help="run the cells on a local Dask cluster with this many workers")
+    sim.add_argument("--workers", type=bounded_int(1, 256),
+                     help="run the cells on a local Dask cluster with this many workers (1..256)")
     sim.add_argument("--no-plots", action="store_true", help="tables only (no matplotlib needed)")
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
     sim.set_defaults(func=cmd_simulate)
@@ -441,11 +479,12 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--design", help="exam design (.json/.toml) when --bank is a file")
     sv.add_argument("--db", default="sqlite:///sessions.db",
                     help="sqlite:///FILE (default sqlite:///sessions.db) or postgresql://USER@HOST:PORT/DB")
-    sv.add_argument("--host", default="127.0.0.1")
-    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sv.add_argument("--port", type=port, default=8000, help="TCP port 1..65535 (default 8000)")
     sv.add_argument("--admin-key", help="API key of the admin endpoints (default: $ADAPTIVE_ADMIN_KEY; none: "
                                         "admin endpoints disabled)")
-    sv.add_argument("--max-body", type=int, default=16_384, help="largest candidate request body in bytes")
+    sv.add_argument("--max-body", type=bounded_int(256, 10_000_000), default=16_384,
+                    help="largest candidate request body in bytes (default 16384)")
     sv.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
     sv.set_defaults(func=cmd_serve)
 
@@ -466,12 +505,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """The ``adaptive`` command; returns the exit status (see :mod:`adaptive.cli_support`)."""
     try:
-        return int(args.func(args) or 0)
-    except (AdaptiveError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    return run_command(args.func, args)
 
 
 if __name__ == "__main__":  # pragma: no cover

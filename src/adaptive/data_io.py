@@ -7,12 +7,14 @@ whose header is not an item id of the bank holds person ids.
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .exceptions import ResponseValidationError
+from .textfiles import read_text
 
 __all__ = ["ResponseTable", "read_responses"]
 
@@ -70,8 +72,8 @@ def read_responses(path: str | Path, bank=None, *, layout: str = "auto") -> Resp
         "auto" picks long when the header is exactly those three names.
     """
     path = Path(path)
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        rows = [r for r in csv.reader(fh) if any(c.strip() for c in r)]
+    text = read_text(path, "response file", ResponseValidationError)
+    rows = [r for r in csv.reader(io.StringIO(text, newline="")) if any(c.strip() for c in r)]
     if not rows:
         raise ResponseValidationError(f"{path}: the file is empty")
     header = [h.strip() for h in rows[0]]

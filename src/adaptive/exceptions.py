@@ -39,7 +39,10 @@ class BankValidationError(AdaptiveError, ValueError):
         self.source = source
         where = f" in {source}" if source else ""
         n = len(self.problems)
-        head = f"{n} problem{'s' if n != 1 else ''} found{where}:"
+        if n == 1:  # one problem: one line
+            super().__init__(f"{source}: {self.problems[0]}" if source else self.problems[0])
+            return
+        head = f"{n} problems found{where}:"
         super().__init__(head + "\n" + "\n".join(f"  - {p}" for p in self.problems))
 
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from ..exceptions import BankValidationError
 from ..irt.arrays import GridTables, ItemArrays
 from ..irt.registry import Family, canonical_model, model_spec
+from ..textfiles import read_text
 from .compile import compile_items
 from .constants import ModelName, Status
 from .table import read_table, write_table
@@ -403,8 +404,9 @@ class ItemBank(BaseModel):
     def from_json(cls, path: str | Path) -> ItemBank:
         """Read a bank written by :meth:`to_json` (or any JSON matching :meth:`json_schema`)."""
         path = Path(path)
+        text = read_text(path, "bank", BankValidationError)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(text)
         except json.JSONDecodeError as err:
             raise BankValidationError(
                 [f"not valid JSON at line {err.lineno}, column {err.colno}: {err.msg}"], str(path)

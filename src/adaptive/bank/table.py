@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import BankValidationError
+from ..textfiles import read_text
 
 if TYPE_CHECKING:
     from .schema import Item, ItemBank
@@ -167,8 +168,7 @@ def read_table(cls: type[ItemBank], path: str | Path, model: str | None = None, 
     thresholds need ``model`` ('graded' or 'gpcm').
     """
     path = Path(path)
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        rows = list(csv.reader(fh))
+    rows = list(csv.reader(io.StringIO(read_text(path, "parameter table", BankValidationError), newline="")))
     if not rows:
         raise BankValidationError(["the file is empty; it needs a header row"], str(path))
     records, problems, extras = _records_from_table(rows[0], rows[1:], model)

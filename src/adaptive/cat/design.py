@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..bank import Blueprint, canonical_fingerprint
 from ..exceptions import DesignError
 from ..scoring.scale import ScoreScale
+from ..textfiles import read_text
 from . import selection as _selection  # noqa: F401 -- registers the built-in selection rules
 from . import start as _start  # noqa: F401 -- registers the built-in start rules
 from . import stopping as _stopping  # noqa: F401 -- registers the built-in run-out-of-time rules
@@ -287,10 +288,7 @@ class ExamDesign(BaseModel):
     def load(cls, path: str | Path) -> ExamDesign:
         """Read a design from ``.json`` or ``.toml``; errors name the file and the field."""
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as err:
-            raise DesignError(f"cannot read design {str(path)!r}: {err.strerror}") from None
+        text = read_text(path, "design", DesignError)
         try:
             data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
         except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:

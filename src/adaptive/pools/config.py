@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ..bank import Blueprint
 from ..exceptions import BankValidationError
+from ..textfiles import read_text
 
 __all__ = ["AuthoredItem", "PoolConfig", "load_pool_config", "load_authored_items", "CognitiveLevel"]
 
@@ -144,9 +145,7 @@ def load_pool_config(pool_dir: str | Path) -> PoolConfig:
     """Read and validate ``pool_dir/pool.toml``."""
     path = Path(pool_dir) / "pool.toml"
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise BankValidationError([f"cannot read the pool configuration: {err.strerror}"], str(path)) from None
+        data = tomllib.loads(read_text(path, "pool configuration", BankValidationError))
     except tomllib.TOMLDecodeError as err:
         raise BankValidationError([f"not valid TOML: {err}"], str(path)) from None
     try:
@@ -164,7 +163,7 @@ def load_authored_items(path: str | Path, blueprint: Blueprint | None = None, n_
     """
     path = Path(path)
     try:
-        records = tomllib.loads(path.read_text(encoding="utf-8")).get("item", [])
+        records = tomllib.loads(read_text(path, "authored items", BankValidationError)).get("item", [])
     except tomllib.TOMLDecodeError as err:
         raise BankValidationError([f"not valid TOML: {err}"], str(path)) from None
     problems, items = [], []

@@ -37,6 +37,7 @@ from ..cat.design import ExamDesign
 from ..cat.engine import CatEngine
 from ..cat.posthoc import simulate_cat
 from ..exceptions import DesignError
+from ..textfiles import read_text
 from .metrics import Classification, classification, domain_counts
 
 __all__ = [
@@ -115,9 +116,7 @@ def load_study(path: str | Path) -> StudyConfig:
     """Read a study TOML; relative paths in it are relative to the file's folder."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise DesignError(f"cannot read study {str(path)!r}: {err.strerror}") from None
+        data = tomllib.loads(read_text(path, "study", DesignError))
     except tomllib.TOMLDecodeError as err:
         raise DesignError(f"study {str(path)!r} is not valid TOML: {err}") from None
     data.setdefault("base_dir", str(path.resolve().parent))
