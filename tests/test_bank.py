@@ -120,7 +120,7 @@ def test_file_errors_name_the_file_and_every_row(tmp_path):
     with pytest.raises(BankValidationError) as ei:
         ItemBank.from_csv(path)
     assert str(path) in str(ei.value)
-    assert any("row 3" in p and "'Q2'" in p and "field 'a'" in p for p in ei.value.problems)
+    assert any("line 3" in p and "'Q2'" in p and "field 'a'" in p for p in ei.value.problems)  # the file's line
     bad_json = tmp_path / "bank.json"
     bad_json.write_text('{"items": [{"id": "A", "a": 1.0, "b": 0.0}, {"id": "B", "a": 0, "b": 1}]}')
     with pytest.raises(BankValidationError) as ei:

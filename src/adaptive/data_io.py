@@ -61,43 +61,73 @@ def _cell(text: str, where: str) -> float:
                                       "not administered)") from None
 
 
+def _delimiter(first_line: str, path: Path) -> str:
+    """The file's delimiter: ``,``, or ``;`` / tab when the header has those and no comma (as spreadsheets in
+    many locales write CSV); anything else is refused rather than read as one column."""
+    if "," in first_line:
+        return ","
+    for sep in (";", "\t"):
+        if sep in first_line:
+            return sep
+    if first_line.strip() and any(c in first_line for c in "|: "):
+        raise ResponseValidationError(f"{path}: the header {first_line.strip()[:60]!r} is not comma-, semicolon- or "
+                                      "tab-separated; save the file as CSV")
+    return ","
+
+
 def read_responses(path: str | Path, bank=None, *, layout: str = "auto") -> ResponseTable:
     """Read a response file.
 
     Parameters
     ----------
-    path : CSV file
+    path : CSV file (comma-separated; semicolon- and tab-separated files are recognized by their header)
     bank : ItemBank, optional -- tells item columns from a person-id column in wide files
     layout : {"auto", "wide", "long"} -- "long" needs columns person, item, response;
         "auto" picks long when the header is exactly those three names.
+
+    Rows are named by their line in the file. A row with more or fewer cells than the header, a duplicated
+    column, a cell that is not a category number (empty, ``NA`` or ``.`` = not administered) and a second
+    response of one person to one item are refused with the line and the column.
     """
     path = Path(path)
     text = read_text(path, "response file", ResponseValidationError)
-    rows = [r for r in csv.reader(io.StringIO(text, newline="")) if any(c.strip() for c in r)]
+    sep = _delimiter(text.split("\n", 1)[0], path)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    rows: list[tuple[int, list[str]]] = []
+    for row in reader:
+        if any(c.strip() for c in row):
+            rows.append((reader.line_num, row))
     if not rows:
         raise ResponseValidationError(f"{path}: the file is empty")
-    header = [h.strip() for h in rows[0]]
+    header = [h.strip() for h in rows[0][1]]
     lower = [h.lower() for h in header]
+    dup = sorted({h for h in header if header.count(h) > 1 and h})
+    if dup:
+        raise ResponseValidationError(f"{path}, line {rows[0][0]}: column(s) {dup[:10]} appear more than once; give "
+                                      "every item one column")
+    for line, row in rows[1:]:
+        if len(row) != len(header):
+            raise ResponseValidationError(f"{path}, line {line}: {len(row)} cells but the header has {len(header)}; "
+                                          "every row needs one cell per column (empty = not administered)")
     if layout == "long" or (layout == "auto" and sorted(lower) == ["item", "person", "response"]):
-        try:
-            p, i, r = lower.index("person"), lower.index("item"), lower.index("response")
-        except ValueError:
-            raise ResponseValidationError(f"{path}: a long file needs the columns person, item, response") from None
+        if sorted(lower) != ["item", "person", "response"]:
+            raise ResponseValidationError(f"{path}: a long file has exactly the columns person, item, response; "
+                                          f"this one has {header}")
+        p, i, r = lower.index("person"), lower.index("item"), lower.index("response")
         persons: dict[str, int] = {}
         items: dict[str, int] = {}
         cells = []
-        for n, row in enumerate(rows[1:], start=2):
-            if len(row) < 3:
-                raise ResponseValidationError(f"{path}, row {n}: expected 3 cells, got {len(row)}")
+        for line, row in rows[1:]:
             pid, iid = row[p].strip(), row[i].strip()
-            val = _cell(row[r], f"{path}, row {n}, column 'response'")
+            val = _cell(row[r], f"{path}, line {line}, column 'response'")
             key = (persons.setdefault(pid, len(persons)), items.setdefault(iid, len(items)))
-            cells.append((key, val, n))
+            cells.append((key, val, line))
         values = np.full((len(persons), len(items)), np.nan)
         seen = set()
-        for key, val, n in cells:
+        for key, val, line in cells:
             if key in seen:
-                raise ResponseValidationError(f"{path}, row {n}: a second response of the same person to the same item")
+                raise ResponseValidationError(f"{path}, line {line}: a second response of the same person to the "
+                                              "same item")
             seen.add(key)
             values[key] = val
         return ResponseTable(tuple(persons), tuple(items), values)
@@ -107,10 +137,8 @@ def read_responses(path: str | Path, bank=None, *, layout: str = "auto") -> Resp
     values = np.full((len(rows) - 1, len(item_cols)), np.nan)
     person_ids = []
     off = 1 if first_is_person else 0
-    for n, row in enumerate(rows[1:], start=2):
-        if len(row) > len(header):
-            raise ResponseValidationError(f"{path}, row {n}: {len(row)} cells but the header has {len(header)}")
-        person_ids.append(row[0].strip() if first_is_person else str(n - 1))
-        for j, text in enumerate(row[off:]):
-            values[n - 2, j] = _cell(text, f"{path}, row {n}, column {item_cols[j]!r}")
+    for n, (line, row) in enumerate(rows[1:]):
+        person_ids.append(row[0].strip() if first_is_person else str(n + 1))
+        for j, cell in enumerate(row[off:]):
+            values[n, j] = _cell(cell, f"{path}, line {line}, column {item_cols[j]!r}")
     return ResponseTable(tuple(person_ids), tuple(item_cols), values)

@@ -87,6 +87,9 @@ class BlueprintDomain(BaseModel):
     def _check(self) -> BlueprintDomain:
         if self.min_items is not None and self.max_items is not None and self.min_items > self.max_items:
             raise ValueError(f"domain {self.name!r}: min_items {self.min_items} > max_items {self.max_items}")
+        problems = _identifier_problems("name", self.name)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
@@ -113,6 +116,31 @@ class Blueprint(BaseModel):
 
 def _finite(x: float) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+#: plausible parameter ranges (a slope above SLOPE_MAX or a location beyond ±LOCATION_MAX is a data error,
+#: not an item: such values overflow or make an item no estimate can reach); see the README's RELIABILITY section
+SLOPE_MAX = 20.0
+LOCATION_MAX = 20.0
+#: characters an identifier (item id, domain, enemy group) may not contain: the parameter table's list
+#: separators (enemies = "Q1;Q2", also "|") and control characters; nor may it start or end with white space,
+#: which a CSV reader cannot tell from padding. Refused rather than lost on a round trip.
+_ID_FORBIDDEN = frozenset(";|") | frozenset(chr(c) for c in range(32)) | {chr(127)}
+
+
+def _identifier_problems(field: str, value: str | None) -> list[str]:
+    if value is None:
+        return []
+    out = []
+    if value != value.strip():
+        out.append(f"field '{field}': {value!r} starts or ends with white space; remove it (a parameter table "
+                   "cannot keep it)")
+    bad = sorted({ch for ch in value if ch in _ID_FORBIDDEN})
+    if bad:
+        shown = ", ".join(repr(ch) for ch in bad)
+        out.append(f"field '{field}': {value!r} contains {shown}; identifiers may not contain ';', '|' or control "
+                   "characters")
+    return out
 
 
 class Item(BaseModel):
@@ -176,6 +204,8 @@ def _parameter_problems(item: Item) -> list[str]:
     spec = model_spec(m)
     if not _finite(item.a) or item.a <= 0:
         p.append(f"field 'a': slope must be a finite number > 0, got {item.a!r}")
+    elif item.a > SLOPE_MAX:
+        p.append(f"field 'a': slope {item.a!r} is implausible (above {SLOPE_MAX:g}); check the value and its scale")
     elif spec.slope == "fixed" and item.a != 1.0:
         free_slope = "1pl" if m == "rasch" else "gpcm"
         p.append(f"field 'a': the {m} model fixes a = 1, got {item.a!r}; use model '{free_slope}'")
@@ -188,6 +218,8 @@ def _parameter_problems(item: Item) -> list[str]:
     if spec.dichotomous:
         if item.b is None or not _finite(item.b):
             p.append(f"field 'b': the {m} model needs a finite difficulty b, got {item.b!r}")
+        elif abs(item.b) > LOCATION_MAX:
+            p.append(f"field 'b': difficulty {item.b!r} is implausible (beyond ±{LOCATION_MAX:g}); check the value")
         if item.thresholds:
             p.append(f"field 'thresholds': a {m} item has no thresholds; give 'b' or change the model")
         if not spec.lower_asymptote and item.c != 0.0:
@@ -202,6 +234,8 @@ def _parameter_problems(item: Item) -> list[str]:
             p.append(f"field 'thresholds': the {m} model needs at least one threshold")
         elif not all(_finite(t) for t in thr):
             p.append(f"field 'thresholds': all thresholds must be finite numbers, got {thr}")
+        elif any(abs(t) > LOCATION_MAX for t in thr):
+            p.append(f"field 'thresholds': {thr} has values beyond ±{LOCATION_MAX:g}, which is implausible")
         elif spec.family is Family.GRADED and any(t1 >= t2 for t1, t2 in zip(thr, thr[1:])):
             p.append(f"field 'thresholds': graded thresholds must be strictly increasing, got {thr}")
         if item.b is not None:
@@ -215,6 +249,11 @@ def _parameter_problems(item: Item) -> list[str]:
             )
     if item.id in item.enemies:
         p.append("field 'enemies': an item cannot be its own enemy")
+    for field in ("id", "domain", "subdomain", "code_set"):
+        p += _identifier_problems(field, getattr(item, field))
+    for field in ("enemies", "enemy_groups"):
+        for value in getattr(item, field):
+            p += _identifier_problems(field, value)
     return p
 
 
@@ -290,7 +329,8 @@ class ItemBank(BaseModel):
     name: str = "bank"
     version: str = "1"
     description: str | None = None
-    scaling: float = Field(1.0, gt=0.0, description="D in exp(-D a (theta - b)); 1.0 logistic, 1.702 normal-ogive")
+    scaling: float = Field(1.0, gt=0.0, le=5.0, allow_inf_nan=False,
+                           description="D in exp(-D a (theta - b)); 1.0 logistic, 1.702 normal-ogive")
     blueprint: Blueprint | None = None
     items: list[Item] = Field(min_length=1)
 
@@ -411,6 +451,8 @@ class ItemBank(BaseModel):
             raise BankValidationError(
                 [f"not valid JSON at line {err.lineno}, column {err.colno}: {err.msg}"], str(path)
             ) from None
+        except RecursionError:
+            raise BankValidationError(["the JSON is nested too deeply to be a bank"], str(path)) from None
         return cls.from_dict(data, source=str(path))
 
     def to_json(self, path: str | Path | None = None, indent: int | None = 2) -> str:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import BankValidationError
+from ..irt.registry import model_spec
 from ..textfiles import read_text
 
 if TYPE_CHECKING:
@@ -36,7 +38,7 @@ def _meta_value(item: Item, column: str) -> str:
     return repr(v) if isinstance(v, float) else str(v)
 
 
-def _records_from_table(header: list[str], rows: list[list[str]], model: str | None):
+def _records_from_table(header: list[str], rows: list[tuple[int, list[str]]], model: str | None):
     """Parse a parameter table into item dicts; returns (records, problems, unknown columns)."""
     cols = [h.strip().lower() for h in header]
     problems: list[str] = []
@@ -45,6 +47,9 @@ def _records_from_table(header: list[str], rows: list[list[str]], model: str | N
     if not irt_style and not mirt_naming:
         problems.append("the table needs IRT columns (a, b or b1..bk) or mirt slope-intercept columns "
                         "(a1, d or d1..dk)")
+    dup = sorted({c for c in cols if cols.count(c) > 1 and c})
+    if dup:
+        problems.append(f"column(s) {dup} appear more than once; give every parameter one column")
     numbered: dict[str, dict[int, int]] = {}
     for pos, c in enumerate(cols):
         if len(c) > 1 and c[0] in "bd" and c[1:].isdigit():
@@ -55,22 +60,36 @@ def _records_from_table(header: list[str], rows: list[list[str]], model: str | N
               and not (c.startswith("ak") and c[2:].isdigit())]
     col = {c: k for k, c in enumerate(cols)}
     records: list[dict[str, Any]] = []
-    for r, raw in enumerate(rows, start=2):
+    wheres: list[str] = []
+    already: list[set[str]] = []
+    for r, raw in rows:
         if not any(cell.strip() for cell in raw):
             continue
         cells = {c: (raw[k].strip() if k < len(raw) else "") for c, k in col.items()}
         iid = cells.get("id") or cells.get("item") or f"I{len(records) + 1:04d}"
-        where = f"row {r} (item {iid!r}), "
+        where = f"line {r} (item {iid!r}), "
+        if len(raw) != len(header):
+            problems.append(f"{where}{len(raw)} cells but the header has {len(header)}; give one cell per column")
+            continue
 
-        def num(name, cell=None, cells=cells, where=where):
+        reported: set[str] = set()
+
+        def num(name, cell=None, cells=cells, where=where, reported=reported):
             text = cells.get(name, "") if cell is None else cell
-            if text == "" or text.upper() in ("NA", "NAN"):
+            if text == "":  # the item has no such parameter; whether it needs one is checked below
                 return None
             try:
-                return float(text)
+                value = float(text)
             except ValueError:
                 problems.append(f"{where}field '{name}': {text!r} is not a number")
+                reported.add(name)
                 return None
+            if not math.isfinite(value):
+                reported.add(name)
+                problems.append(f"{where}field '{name}': {text!r} is not a finite number; give the value, or leave "
+                                "the cell empty where the item's model has no such parameter")
+                return None
+            return value
 
         rec: dict[str, Any] = {"id": iid}
         mdl = (cells.get("model") or model or "").lower() or None
@@ -138,6 +157,8 @@ def _records_from_table(header: list[str], rows: list[list[str]], model: str | N
         if cells.get("scaling"):
             rec["scaling"] = num("scaling")
         records.append(rec)
+        wheres.append(where)
+        already.append(reported)
     if not model and "model" not in col:
         dich = [rec for rec in records if "thresholds" not in rec and "model" not in rec]
         if dich:
@@ -145,7 +166,24 @@ def _records_from_table(header: list[str], rows: list[list[str]], model: str | N
                      else "3pl" if any(rec.get("c", 0.0) > 0.0 for rec in dich) else "2pl")
             for rec in dich:
                 rec["model"] = guess
+    problems += _missing_parameters(records, wheres, already)
     return records, problems, extras
+
+
+def _missing_parameters(records: list[dict[str, Any]], wheres: list[str], already: list[set[str]]) -> list[str]:
+    """An empty cell where the item's model needs a value is an error, never a default."""
+    out = []
+    for rec, where, reported in zip(records, wheres, already, strict=True):
+        try:
+            spec = model_spec(rec.get("model") or "2pl")
+        except ValueError:
+            continue  # the schema reports the unknown model
+        needed = (["a"] if spec.slope != "fixed" else []) + (["b"] if spec.dichotomous else [])
+        needed += (["c"] if spec.lower_asymptote else []) + (["d"] if spec.upper_asymptote else [])
+        for name in needed:
+            if name not in rec and name not in reported:
+                out.append(f"{where}field '{name}': no value, but the {spec.name} model needs one")
+    return out
 
 
 def read_table(cls: type[ItemBank], path: str | Path, model: str | None = None, **bank_fields: Any) -> ItemBank:
@@ -168,10 +206,11 @@ def read_table(cls: type[ItemBank], path: str | Path, model: str | None = None, 
     thresholds need ``model`` ('graded' or 'gpcm').
     """
     path = Path(path)
-    rows = list(csv.reader(io.StringIO(read_text(path, "parameter table", BankValidationError), newline="")))
+    reader = csv.reader(io.StringIO(read_text(path, "parameter table", BankValidationError), newline=""))
+    rows = [(reader.line_num, row) for row in reader]
     if not rows:
         raise BankValidationError(["the file is empty; it needs a header row"], str(path))
-    records, problems, extras = _records_from_table(rows[0], rows[1:], model)
+    records, problems, extras = _records_from_table(rows[0][1], rows[1:], model)
     if extras:
         warnings.warn(f"{path}: ignoring unknown column(s) {extras}", stacklevel=3)
     if problems:

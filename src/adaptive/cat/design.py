@@ -46,7 +46,14 @@ __all__ = [
     "SELECTION_RULES",
 ]
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+#: bounds on design values (documented in the README's RELIABILITY section): θ values within ±THETA_LIMIT,
+#: grids of at most GRID_POINTS_MAX points, tests of at most LENGTH_MAX items
+THETA_LIMIT = 10.0
+GRID_LIMIT = 20.0
+GRID_POINTS_MAX = 2001
+LENGTH_MAX = 10_000
 
 
 
@@ -64,13 +71,14 @@ class StartRule(BaseModel):
 
     model_config = _STRICT
     kind: str = "fixed_theta"
-    theta: float = 0.0
-    low: float = -1.0
-    high: float = 1.0
-    n_items: int = Field(1, ge=1)
+    theta: float = Field(0.0, ge=-THETA_LIMIT, le=THETA_LIMIT)
+    low: float = Field(-1.0, ge=-THETA_LIMIT, le=THETA_LIMIT)
+    high: float = Field(1.0, ge=-THETA_LIMIT, le=THETA_LIMIT)
+    n_items: int = Field(1, ge=1, le=LENGTH_MAX)
     item_ids: list[str] = Field(default_factory=list)
     shuffle: bool = False
-    window: int = Field(10, ge=1, description="'items' without item_ids: draw among this many nearest items")
+    window: int = Field(10, ge=1, le=LENGTH_MAX,
+                        description="'items' without item_ids: draw among this many nearest items")
 
     @field_validator("kind")
     @classmethod
@@ -96,8 +104,8 @@ class EstimatorSpec(BaseModel):
     model_config = _STRICT
     interim: Literal["eap", "map", "ml", "wle"] = "eap"
     final: Literal["eap", "map", "ml", "wle"] = "eap"
-    prior_mean: float = 0.0
-    prior_sd: float = Field(1.0, gt=0.0)
+    prior_mean: float = Field(0.0, ge=-THETA_LIMIT, le=THETA_LIMIT)
+    prior_sd: float = Field(1.0, gt=0.0, le=THETA_LIMIT)
     grid: tuple[float, float, int] = (-6.0, 6.0, 61)
     bounds: tuple[float, float] = (-4.0, 4.0)
     quadrature: Literal["rectangular", "trapezoid"] = "rectangular"
@@ -105,10 +113,12 @@ class EstimatorSpec(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> EstimatorSpec:
         lo, hi, n = self.grid
-        if not (lo < hi and n >= 5):
-            raise ValueError(f"estimator.grid must be (lo, hi, n) with lo < hi and n >= 5, got {self.grid}")
-        if not self.bounds[0] < self.bounds[1]:
-            raise ValueError(f"estimator.bounds must be (lo, hi) with lo < hi, got {self.bounds}")
+        if not (-GRID_LIMIT <= lo < hi <= GRID_LIMIT and 5 <= n <= GRID_POINTS_MAX):
+            raise ValueError(f"estimator.grid must be (lo, hi, n) with -{GRID_LIMIT:g} <= lo < hi <= {GRID_LIMIT:g} "
+                             f"and 5 <= n <= {GRID_POINTS_MAX}, got {self.grid}")
+        if not -GRID_LIMIT <= self.bounds[0] < self.bounds[1] <= GRID_LIMIT:
+            raise ValueError(f"estimator.bounds must be (lo, hi) with -{GRID_LIMIT:g} <= lo < hi <= {GRID_LIMIT:g}, "
+                             f"got {self.bounds}")
         return self
 
 
@@ -132,8 +142,8 @@ class SelectionSpec(BaseModel):
 
     model_config = _STRICT
     rule: str = "mfi"
-    kl_z: float = Field(3.0, gt=0.0)
-    strata: int = Field(4, ge=1)
+    kl_z: float = Field(3.0, gt=0.0, le=10.0)
+    strata: int = Field(4, ge=1, le=LENGTH_MAX)
     kl_weighting: Literal["interval", "likelihood"] = "interval"
     mepv_weighting: Literal["predictive", "point"] = "predictive"
 
@@ -159,7 +169,7 @@ class ExposureSpec(BaseModel):
     """
 
     model_config = _STRICT
-    randomesque: int = Field(1, ge=1)
+    randomesque: int = Field(1, ge=1, le=LENGTH_MAX)
     sympson_hetter: bool = False
     max_rate: float | None = Field(None, gt=0.0, le=1.0)
     strata: list[float] = Field(default_factory=list, description="θ cut points of conditional Sympson-Hetter")
@@ -194,7 +204,7 @@ class ClassificationSpec(BaseModel):
     95% two-sided interval."""
 
     model_config = _STRICT
-    z: float = Field(1.96, gt=0.0)
+    z: float = Field(1.96, gt=0.0, le=10.0)
 
     @model_validator(mode="before")
     @classmethod
@@ -209,7 +219,7 @@ class SPRTSpec(BaseModel):
     """Sequential probability ratio test (Reckase 1983) with indifference region θcut ± delta."""
 
     model_config = _STRICT
-    delta: float = Field(0.2, gt=0.0)
+    delta: float = Field(0.2, gt=0.0, le=5.0)
     alpha: float = Field(0.05, gt=0.0, lt=0.5)
     beta: float = Field(0.05, gt=0.0, lt=0.5)
 
@@ -225,12 +235,12 @@ class StoppingSpec(BaseModel):
     """
 
     model_config = _STRICT
-    se_target: float | None = Field(None, gt=0.0)
+    se_target: float | None = Field(None, gt=0.0, le=THETA_LIMIT)
     classification: ClassificationSpec | None = None
     sprt: SPRTSpec | None = None
-    time_limit: float | None = Field(None, gt=0.0, description="seconds")
+    time_limit: float | None = Field(None, gt=0.0, le=1e7, description="seconds")
     on_timeout: str = "score"
-    seconds_per_item: float = Field(60.0, gt=0.0)
+    seconds_per_item: float = Field(60.0, gt=0.0, le=1e6)
 
     @field_validator("on_timeout")
     @classmethod
@@ -244,9 +254,9 @@ class ExamDesign(BaseModel):
     model_config = _STRICT
     name: str = "exam"
     scale: ScoreScale | None = None
-    min_length: int = Field(1, ge=1, description="scored items")
-    max_length: int = Field(30, ge=1, description="scored items")
-    pretest_items: int = Field(0, ge=0, description="unscored pretest items at random positions")
+    min_length: int = Field(1, ge=1, le=LENGTH_MAX, description="scored items")
+    max_length: int = Field(30, ge=1, le=LENGTH_MAX, description="scored items")
+    pretest_items: int = Field(0, ge=0, le=LENGTH_MAX, description="unscored pretest items at random positions")
     start: StartRule = StartRule()
     estimator: EstimatorSpec = EstimatorSpec()
     selection: SelectionSpec = SelectionSpec()
@@ -263,6 +273,13 @@ class ExamDesign(BaseModel):
             problems.append(f"pretest_items {self.pretest_items} exceeds min_length {self.min_length}: pretest "
                             "positions are drawn within the first min_length + pretest_items positions so that "
                             "every pretest item is given; lower pretest_items or raise min_length")
+        cut = self.theta_cut
+        lo, hi = self.estimator.bounds
+        if cut is not None and not lo < cut < hi:
+            problems.append(f"scale.theta_cut {cut:g} lies outside the estimator's bounds [{lo:g}, {hi:g}]: no "
+                            "estimate could reach it, so every test would end in the same decision; check the cut")
+        if self.exposure.strata and not all(-THETA_LIMIT <= v <= THETA_LIMIT for v in self.exposure.strata):
+            problems.append(f"exposure.strata must lie within ±{THETA_LIMIT:g}, got {self.exposure.strata}")
         needs_cut = self.stopping.classification is not None or self.stopping.sprt is not None \
             or self.selection.rule == "mfi_cut"
         if needs_cut and self.scale is None:
@@ -279,6 +296,12 @@ class ExamDesign(BaseModel):
         """Short SHA-256 (16 hex digits) of the design's canonical JSON."""
         return canonical_fingerprint(self)
 
+    def __init__(self, /, **data) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as err:
+            raise DesignError(_design_problems(err, "design")) from None
+
     @property
     def theta_cut(self) -> float | None:
         return None if self.scale is None else self.scale.theta_cut
@@ -293,21 +316,33 @@ class ExamDesign(BaseModel):
             data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
         except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
             raise DesignError(f"design {str(path)!r} is not valid {path.suffix.lstrip('.').upper()}: {err}") from None
+        except RecursionError:
+            raise DesignError(f"design {str(path)!r} is nested too deeply to be a design") from None
         return cls.from_dict(data, source=str(path))
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "design") -> ExamDesign:
+        if not isinstance(data, dict):
+            raise DesignError(f"{source}: a design must be a JSON/TOML object (a table of fields), got "
+                              f"{type(data).__name__}")
         try:
             return cls.model_validate(data)
         except ValidationError as err:
-            lines = []
-            for e in err.errors():
-                loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-                lines.append(f"field '{loc}': {e['msg'].removeprefix('Value error, ')}")
-            raise DesignError(f"{source}: {len(lines)} problem(s):\n  - " + "\n  - ".join(lines)) from None
+            raise DesignError(_design_problems(err, source)) from None
 
     def to_json(self, path: str | Path | None = None) -> str:
         text = self.model_dump_json(indent=2, exclude_defaults=True)
         if path is not None:
             Path(path).write_text(text + "\n", encoding="utf-8")
         return text
+
+
+def _design_problems(err: ValidationError, source: str) -> str:
+    """One message for every problem of a design, each naming its field."""
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"field '{loc}': {e['msg'].removeprefix('Value error, ')}")
+    if len(lines) == 1:
+        return f"{source}: {lines[0]}"
+    return f"{source}: {len(lines)} problem(s):\n  - " + "\n  - ".join(lines)

@@ -22,6 +22,8 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -38,6 +40,8 @@ from .state import Decision, SelectionNote, StopRule
 __all__ = ["Session", "AuditEntry", "SessionResult"]
 
 _ENGINES: dict = {}
+#: the longest time one answer may report (a week): anything longer is a clock or client error
+MAX_ITEM_SECONDS = 7 * 24 * 3600.0
 
 
 def _engine_for(design: ExamDesign, bank: ItemBank) -> CatEngine:
@@ -188,16 +192,21 @@ class Session:
         n_cat = int(eng.arrays.n_cat[self._pending])
         try:
             r = float(response)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # 10**400 is an int too large for a float
             r = float("nan")
         if not (np.isfinite(r) and r == int(r) and 0 <= r < n_cat):
-            raise ResponseValidationError(f"{self.where}, item {item_id!r}: response {response!r} is not a category "
-                                          f"0..{n_cat - 1}")
+            raise ResponseValidationError(f"{self.where}, item {item_id!r}: response {_short(response)} is not a "
+                                          f"category 0..{n_cat - 1}")
         if seconds is None:
             seconds = time.monotonic() - (self._presented_at or time.monotonic())
-        seconds = float(seconds)
-        if not (np.isfinite(seconds) and seconds >= 0):
-            raise ResponseValidationError(f"{self.where}, item {item_id!r}: seconds must be >= 0, got {seconds!r}")
+        try:
+            secs = float(seconds)
+        except (TypeError, ValueError, OverflowError):
+            secs = float("nan")
+        if not (np.isfinite(secs) and 0 <= secs <= MAX_ITEM_SECONDS):
+            raise ResponseValidationError(f"{self.where}, item {item_id!r}: seconds must be a number from 0 to "
+                                          f"{MAX_ITEM_SECONDS:g}, got {_short(seconds)}")
+        seconds = secs
         st = self._state
         before = (float(st.theta[0]), float(st.se[0]))
         eng.record(st, np.array([0]), np.array([self._pending]), np.array([r]), np.array([seconds]))
@@ -249,9 +258,13 @@ class Session:
         )
 
     # ------------------------------------------------------------------ persistence
-    def to_json(self) -> str:
-        """The session as JSON: seed, answers (with times), the pending item and fingerprints."""
-        return json.dumps({
+    def to_json(self, key: str | bytes | None = None) -> str:
+        """The session as JSON: seed, answers (with times), the pending item and fingerprints.
+
+        With ``key`` the state is signed (HMAC-SHA256 over its canonical JSON, field ``signature``), and
+        :meth:`from_json` with the same key refuses a copy that was changed or cut short.
+        """
+        state = {
             "format": "adaptive-session/1",
             "session_id": self.session_id,
             "seed": self.seed,
@@ -260,17 +273,33 @@ class Session:
                      "fingerprint": fingerprint(self.engine.bank)},
             "answers": [list(a) for a in self._answers],
             "pending": self.pending_item,
-        })
+        }
+        if key is not None:
+            state["signature"] = _signature(state, key)
+        return json.dumps(state)
 
     @classmethod
-    def from_json(cls, text: str, design: ExamDesign, bank: ItemBank, *, engine: CatEngine | None = None) -> Session:
-        """Resume a stored session by replaying its answers; refuses a different design or bank."""
+    def from_json(cls, text: str, design: ExamDesign, bank: ItemBank, *, engine: CatEngine | None = None,
+                  key: str | bytes | None = None) -> Session:
+        """Resume a stored session by replaying its answers; refuses a different design or bank.
+
+        With ``key`` the stored state must carry a valid signature (see :meth:`to_json`): a changed,
+        truncated or unsigned state raises :class:`~adaptive.exceptions.SessionStateError`.
+        """
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
-            raise SessionStateError(f"stored session is not valid JSON: {err}") from None
+            raise SessionStateError(f"stored session is not valid JSON (truncated?): {err}") from None
+        except RecursionError:
+            raise SessionStateError("stored session is nested too deeply to be a session") from None
         if not isinstance(data, dict) or data.get("format") != "adaptive-session/1":
             raise SessionStateError("stored session has an unknown format; expected 'adaptive-session/1'")
+        if key is not None:
+            signature = data.pop("signature", None)
+            if not isinstance(signature, str) or not hmac.compare_digest(signature, _signature(data, key)):
+                sid = data.get("session_id")
+                raise SessionStateError(f"stored session {sid!r} failed its integrity check (changed, cut short or "
+                                        "unsigned); it cannot be resumed -- restore it from the audit trail")
         sid = data.get("session_id")
         where = f"session {sid!r}" if sid else "stored session"
         if data.get("design") != fingerprint(design):
@@ -301,3 +330,16 @@ class Session:
         if pending is not None and s.next_item() != pending:
             raise SessionStateError(f"{s.where}: replay diverged at the pending item {pending!r}")
         return s
+
+
+def _signature(state: dict, key: str | bytes) -> str:
+    """HMAC-SHA256 of a session state's canonical JSON (sorted keys, no spaces), hex."""
+    raw = key.encode() if isinstance(key, str) else bytes(key)
+    body = json.dumps({k: v for k, v in state.items() if k != "signature"}, sort_keys=True, separators=(",", ":"))
+    return hmac.new(raw, body.encode(), hashlib.sha256).hexdigest()
+
+
+def _short(value, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for messages about values a client sent."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

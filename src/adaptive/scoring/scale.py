@@ -32,9 +32,9 @@ class ScoreScale(BaseModel):
     always agree.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    theta_cut: float
+    theta_cut: float = Field(ge=-20.0, le=20.0)
     scaled_cut: float = 300.0
     slope: float = Field(50.0, gt=0.0, description="scaled-score points per unit of θ")
     minimum: float = 100.0
