@@ -200,3 +200,38 @@ def test_fuzzed_answer_bodies_never_cause_a_server_error(fuzz_client, body):
     assert "detail" in r.json() or r.status_code == 200
     if r.status_code == 200:  # only a well-formed answer to the presented item is taken
         assert body["item_id"] == data["item"]["item_id"] and body["seq"] == 1
+
+
+def test_huge_numbers_and_control_characters_get_422_on_both_databases(make_client, db_url, cmcs_bank):
+    """Issue 17: numbers too large for a database integer and NUL characters in stored text were HTTP 500s
+    (PostgreSQL refuses NUL in text); every one is now a 422 naming the field, and nothing is stored."""
+    client = make_client(db_url)
+    data, headers = start(client)
+    sid, item = data["session_id"], data["item"]
+    big = 2**70
+    cases = [
+        ("POST", f"/admin/banks/{big}/activate", None, ADMIN),
+        ("GET", f"/admin/sessions?bank_version={big}", None, ADMIN),
+        ("GET", f"/admin/sessions?offset={big}", None, ADMIN),
+        ("GET", f"/admin/responses?bank_version={big}", None, ADMIN),
+        ("POST", f"/sessions/{sid}/answers", {"item_id": item["item_id"], "seq": 10**40, "choice": "A"}, headers),
+        ("POST", f"/sessions/{sid}/answers", {"item_id": item["item_id"], "seq": 1, "choice": 10**40}, headers),
+        ("POST", f"/sessions/{sid}/answers", {"item_id": item["item_id"] + "\x00", "seq": 1, "choice": "A"}, headers),
+        ("POST", "/sessions", {"candidate": "Ann\x00"}, {}),
+    ]
+    bank = json.loads(cmcs_bank.to_json())
+    bank["items"][0]["content"]["stem"] += "\x00"
+    cases.append(("POST", "/admin/banks", {"bank": bank, "activate": False}, ADMIN))
+    before = client.get(f"{API}/admin/banks", headers=ADMIN).json()
+    for method, path, body, hdrs in cases:
+        r = client.request(method, API + path, json=body, headers=hdrs)
+        assert r.status_code == 422, (path, r.status_code, r.text)
+        assert r.json()["detail"], r.text
+    assert client.get(f"{API}/admin/banks", headers=ADMIN).json() == before
+    now = client.get(f"{API}/sessions/{sid}/item", headers=headers).json()["item"]
+    assert (now["item_id"], now["seq"]) == (item["item_id"], 1)  # the session did not move
+    # the numbers themselves, sent as raw JSON (beyond a float), are refused the same way
+    raw = ('{"item_id": "%s", "seq": 1%s, "choice": "A"}' % (item["item_id"], "0" * 400)).encode()
+    r = client.post(f"{API}/sessions/{sid}/answers", content=raw,
+                    headers={**headers, "Content-Type": "application/json"})
+    assert r.status_code == 422, r.text

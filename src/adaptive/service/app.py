@@ -19,9 +19,10 @@ from importlib import resources
 from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from ..bank import ItemBank
 from ..cat.design import ExamDesign
@@ -42,8 +43,40 @@ API = "/api/v1"
 SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
+#: the largest id and count a client may send (a database integer holds them; larger ones are refused with 422)
+ID_MAX = 2**31 - 1
+#: control characters no stored text may hold (NUL, in particular, PostgreSQL refuses)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _control_characters(value, where: str = "") -> str | None:
+    """The path of the first string in ``value`` (nested dicts and lists) holding a control character."""
+    if isinstance(value, str):
+        return where or "(value)" if _CONTROL.search(value) else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = _control_characters(k, f"{where}.{k}" if where else str(k)) or \
+                _control_characters(v, f"{where}.{k}" if where else str(k))
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _control_characters(v, f"{where}[{i}]")
+            if found:
+                return found
+    return None
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_control_characters(cls, data):
+        where = _control_characters(data)
+        if where is not None:
+            raise ValueError(f"field '{where}' holds a control character (NUL, ...); remove it")
+        return data
 
 
 class StartRequest(_Body):
@@ -52,8 +85,9 @@ class StartRequest(_Body):
 
 class AnswerRequest(_Body):
     item_id: StrictStr = Field(max_length=200, description="the id of the item being answered")
-    seq: StrictInt = Field(ge=1, description="the step number the item was presented with")
-    choice: StrictInt | StrictStr = Field(description="the option chosen: its letter ('A'...) or its index (0...)")
+    seq: StrictInt = Field(ge=1, le=ID_MAX, description="the step number the item was presented with")
+    choice: Annotated[StrictInt, Field(ge=0, le=1000)] | Annotated[StrictStr, Field(max_length=20)] = Field(
+        description="the option chosen: its letter ('A'...) or its index (0...)")
 
 
 class BankUpload(_Body):
@@ -247,13 +281,14 @@ def create_app(database: str | Store = "sqlite:///sessions.db", *, bank: str | I
 
     @app.post(API + "/admin/banks/{version_id}/activate", tags=["admin"], dependencies=Admin,
               summary="Make a stored version the one new sessions take")
-    def activate_bank(version_id: int):
+    def activate_bank(version_id: Annotated[int, PathParam(ge=1, le=ID_MAX)]):
         return delivery.activate(version_id)
 
     @app.get(API + "/admin/sessions", tags=["admin"], dependencies=Admin, summary="Sessions, oldest first")
-    def list_sessions(status: Literal["active", "finished"] | None = None, bank_version: int | None = None,
+    def list_sessions(status: Literal["active", "finished"] | None = None,
+                      bank_version: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
                       limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-                      offset: Annotated[int, Query(ge=0)] = 0):
+                      offset: Annotated[int, Query(ge=0, le=ID_MAX)] = 0):
         return delivery.sessions(status, bank_version, limit, offset)
 
     @app.get(API + "/admin/sessions/{session_id}/audit", tags=["admin"], dependencies=Admin,
@@ -264,7 +299,7 @@ def create_app(database: str | Store = "sqlite:///sessions.db", *, bank: str | I
     @app.get(API + "/admin/responses", tags=["admin"], dependencies=Admin,
              summary="Responses in long format (person, item, response) for `adaptive calibrate`")
     def export(format: Literal["csv", "json"] = "csv", status: Literal["active", "finished"] | None = None,
-               bank_version: int | None = None):
+               bank_version: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None):
         rows = delivery.export_responses(status, bank_version)
         if format == "json":
             return rows
