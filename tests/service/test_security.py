@@ -231,7 +231,7 @@ def test_huge_numbers_and_control_characters_get_422_on_both_databases(make_clie
     now = client.get(f"{API}/sessions/{sid}/item", headers=headers).json()["item"]
     assert (now["item_id"], now["seq"]) == (item["item_id"], 1)  # the session did not move
     # the numbers themselves, sent as raw JSON (beyond a float), are refused the same way
-    raw = ('{"item_id": "%s", "seq": 1%s, "choice": "A"}' % (item["item_id"], "0" * 400)).encode()
+    raw = ('{"item_id": "' + item["item_id"] + '", "seq": 1' + "0" * 400 + ', "choice": "A"}').encode()
     r = client.post(f"{API}/sessions/{sid}/answers", content=raw,
                     headers={**headers, "Content-Type": "application/json"})
     assert r.status_code == 422, r.text
