@@ -14,7 +14,9 @@ from adaptive.cat import CatEngine, ExamDesign, Session, simulate_cat
 from adaptive.cat._streams import batch_keys
 from adaptive.cat.selection import RULES
 from adaptive.irt.dichotomous import information_3pl as info_3pl
-from adaptive.synthetic import simulate_responses, synthetic_bank
+from adaptive.synthetic import simulate_responses
+from tests.cat.helpers import cmcs_bank as _cmcs_bank
+from tests.cat.helpers import with_pretest as _with_pretest
 from tests.conftest import DATA
 
 CAT = DATA / "cat"
@@ -71,9 +73,6 @@ def test_post_hoc_with_catr_conventions_reproduces_catr():
     np.testing.assert_allclose(res.theta[same], [float(r["theta_hat"]) for r, s in zip(ref, same) if s], atol=1e-6)
     np.testing.assert_allclose(res.se[same], [float(r["se"]) for r, s in zip(ref, same) if s], atol=1e-6)
 
-
-def _cmcs_bank(n=300, seed=11, **kw):
-    return synthetic_bank(n, model="3pl", rng=seed, **kw)
 
 
 STOPPING = {
@@ -167,13 +166,6 @@ def test_post_hoc_responses_are_validated_with_row_and_item():
     with pytest.raises(ResponseValidationError, match=rf"row 2, item '{bank.ids[5]}'"):
         simulate_cat(ExamDesign(min_length=5, max_length=5), bank, responses=x)
 
-
-def _with_pretest(n_pre=20):
-    bank = _cmcs_bank(200, seed=9)
-    data = json.loads(bank.to_json())
-    for it in data["items"][:n_pre]:
-        it["status"] = "pretest"
-    return ItemBank(**data)
 
 
 def test_pretest_items_never_change_the_score():

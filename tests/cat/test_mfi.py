@@ -7,11 +7,7 @@ import pytest
 
 from adaptive import ItemBank
 from adaptive.cat import CatEngine, ExamDesign, Session, simulate_cat
-from adaptive.synthetic import synthetic_bank
-
-
-def _cmcs_bank(n=300, seed=11, **kw):
-    return synthetic_bank(n, model="3pl", rng=seed, **kw)
+from tests.cat.helpers import cmcs_bank as _cmcs_bank
 
 
 @pytest.mark.parametrize("content, k", [("none", 1), ("heuristic", 1), ("heuristic", 3), ("none", 4)])

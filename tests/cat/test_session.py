@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
-from adaptive import ItemBank, ResponseValidationError, SessionStateError
+from adaptive import ResponseValidationError, SessionStateError
 from adaptive.cat import ExamDesign, Session
-from adaptive.synthetic import synthetic_bank
-
-
-def _cmcs_bank(n=300, seed=11, **kw):
-    return synthetic_bank(n, model="3pl", rng=seed, **kw)
-
-
-def _with_pretest(n_pre=20):
-    bank = _cmcs_bank(200, seed=9)
-    data = json.loads(bank.to_json())
-    for it in data["items"][:n_pre]:
-        it["status"] = "pretest"
-    return ItemBank(**data)
+from tests.cat.helpers import with_pretest as _with_pretest
 
 
 def _session_setup():

@@ -9,11 +9,7 @@ import pytest
 
 from adaptive import DesignError
 from adaptive.cat import ExamDesign, simulate_cat
-from adaptive.synthetic import synthetic_bank
-
-
-def _cmcs_bank(n=300, seed=11, **kw):
-    return synthetic_bank(n, model="3pl", rng=seed, **kw)
+from tests.cat.helpers import cmcs_bank as _cmcs_bank
 
 
 def test_start_rules():

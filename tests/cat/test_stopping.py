@@ -17,7 +17,8 @@ from adaptive import ItemBank
 from adaptive.cat import ExamDesign, Session, simulate_cat
 from adaptive.cat.registry import TIMEOUT_RULES
 from adaptive.cat.stopping import STOPPING_RULES
-from adaptive.synthetic import simulate_responses, synthetic_bank
+from adaptive.synthetic import simulate_responses
+from tests.cat.helpers import cmcs_bank as _cmcs_bank
 
 pytestmark = pytest.mark.reference
 
@@ -151,9 +152,6 @@ def test_rules_fire_in_precedence_order():
 
 # ----------------------------------------------------------------------------- moved from test_engine.py
 
-
-def _cmcs_bank(n=300, seed=11, **kw):
-    return synthetic_bank(n, model="3pl", rng=seed, **kw)
 
 
 def test_stopping_rules_fire_as_stated():

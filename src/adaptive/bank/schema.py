@@ -279,8 +279,8 @@ def _cross_item_problems(records: list[dict], blueprint: Blueprint | None) -> li
         if not isinstance(rec, dict):
             continue
         enemies = rec.get("enemies") or []
-        if isinstance(enemies, (list, tuple)):
-            unknown = [e for e in enemies if e not in known]
+        if isinstance(enemies, (list, tuple)):  # entries that are not strings are reported by the item's own check
+            unknown = [e for e in enemies if isinstance(e, str) and e not in known]
             if unknown:
                 problems.append(
                     f"item {ids[pos]!r} (position {pos}), field 'enemies': refers to unknown item(s) {unknown}; "
@@ -293,7 +293,7 @@ def _cross_item_problems(records: list[dict], blueprint: Blueprint | None) -> li
                     f"item {ids[pos]!r} (position {pos}), field 'domain': missing, but the bank declares a "
                     f"blueprint with domains {sorted(domains)}"
                 )
-            elif dom not in domains:
+            elif isinstance(dom, str) and dom not in domains:
                 problems.append(
                     f"item {ids[pos]!r} (position {pos}), field 'domain': {dom!r} is not a blueprint domain "
                     f"({sorted(domains)}); fix the tag or add the domain to the blueprint"

@@ -13,6 +13,7 @@ from scipy.stats import norm
 from ..bank import ItemBank, theta_grid
 from ..data_io import ResponseTable, read_responses
 from ..exceptions import CalibrationError, ConvergenceWarning, ResponseValidationError
+from ..irt.arrays import GRID_POINTS_MAX
 from ..irt.mixed import from_irt
 from ..irt.registry import Family, canonical_model, model_spec, n_internal
 from ..scoring.responses import invalid_responses_message
@@ -196,11 +197,14 @@ def calibrate(responses, model="2pl", quadrature=61, priors=None, fixed=None, gr
     if accelerate not in ("squarem", "none"):
         raise CalibrationError(f"accelerate={accelerate!r}: choose 'squarem' or 'none'")
     if isinstance(quadrature, (int, np.integer)):
-        if quadrature < 5:
-            raise CalibrationError(f"quadrature={quadrature}: use at least 5 nodes (61 is the default)")
+        if not 5 <= quadrature <= GRID_POINTS_MAX:
+            raise CalibrationError(f"quadrature={quadrature}: use 5 to {GRID_POINTS_MAX} nodes (61 is the default)")
         theta = theta_grid((float(bounds[0]), float(bounds[1]), int(quadrature)))
     else:
-        theta = theta_grid(np.asarray(quadrature, dtype=float))
+        try:
+            theta = theta_grid(np.asarray(quadrature, dtype=float))
+        except ValueError as err:
+            raise CalibrationError(f"quadrature: {err}") from None
     # fixed items
     fixed_items = {}
     if fixed is not None:

@@ -87,6 +87,17 @@ class LogProbTerms:
         return np.einsum("...k,...k->...", self.prob, g * (self.d2log_prob + g * g))
 
 
+def location_jacobian_start(phi: np.ndarray, n_cat: np.ndarray, p: int):
+    """The common start of a polytomous family's ``d irt / d phi`` ``(I, p, p)`` with the IRT vector
+    ``[a, b_1 .. b_{p-1}]``: ``(jac, a, m, has)`` with ``d a / d a = 1`` filled in, the slopes ``a``, the
+    location indices ``m = 1..p-1`` and ``has[i, m-1]``, whether item ``i`` has location ``m``."""
+    n_i = phi.shape[0]
+    jac = np.zeros((n_i, p, p))
+    jac[:, 0, 0] = 1.0
+    m = np.arange(1, p)
+    return jac, phi[:, 0], m, m[None, :] <= (n_cat[:, None] - 1)
+
+
 def safe_log(x) -> np.ndarray:
     """``log(x)`` with ``log(0) = -inf`` and no warning."""
     with np.errstate(divide="ignore"):

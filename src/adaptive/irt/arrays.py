@@ -13,14 +13,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..exceptions import ScoringError
 from . import mixed
 from ._terms import LogProbTerms
 from .registry import Family
 
-__all__ = ["ItemArrays", "GridTables", "theta_grid", "cell_edges", "DEFAULT_GRID"]
+__all__ = ["ItemArrays", "GridTables", "theta_grid", "cell_edges", "DEFAULT_GRID", "GRID_POINTS_MAX"]
 
 #: the default θ grid (lo, hi, n) of calibration, EAP and the engine
 DEFAULT_GRID = (-6.0, 6.0, 61)
+#: the most points a θ grid may have: tables are (items x points x categories); 2,001 points are far more
+#: than any estimate needs (61 match R's mirt to 1e-3), while 10**8 would exhaust the memory
+GRID_POINTS_MAX = 2001
 
 
 def cell_edges(grid: np.ndarray) -> np.ndarray:
@@ -37,12 +41,14 @@ def theta_grid(grid=None) -> np.ndarray:
         grid = DEFAULT_GRID
     if isinstance(grid, tuple) and len(grid) == 3:
         lo, hi, n = grid
-        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi and int(n) >= 2):
-            raise ValueError(f"grid (lo, hi, n) needs lo < hi finite and n >= 2, got {grid}")
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi and 2 <= int(n) <= GRID_POINTS_MAX):
+            raise ScoringError(f"grid (lo, hi, n) needs lo < hi finite and 2 <= n <= {GRID_POINTS_MAX}, got {grid}")
         return np.linspace(float(lo), float(hi), int(n))
     pts = np.asarray(grid, dtype=float)
     if pts.ndim != 1 or pts.size < 2 or not np.all(np.isfinite(pts)) or np.any(np.diff(pts) <= 0):
-        raise ValueError("grid points must be a finite, strictly increasing 1-D array of at least 2 points")
+        raise ScoringError("grid points must be a finite, strictly increasing 1-D array of at least 2 points")
+    if pts.size > GRID_POINTS_MAX:
+        raise ScoringError(f"a grid of {pts.size} points is more than {GRID_POINTS_MAX}; use fewer points")
     return pts
 
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import log_expit
 
-from ._terms import LOG_ZERO, LogProbTerms, as_theta
+from ._terms import LOG_ZERO, LogProbTerms, as_theta, location_jacobian_start
 from .dichotomous import Z_CLIP
 
 __all__ = ["terms", "prob", "log_prob", "information", "prob_derivatives", "internal_log_prob", "to_irt", "from_irt",
@@ -182,12 +182,7 @@ def from_irt(a: np.ndarray, thresholds: np.ndarray, n_cat: np.ndarray) -> np.nda
 
 def irt_jacobian(phi: np.ndarray, n_cat: np.ndarray, p: int) -> np.ndarray:
     """``J[i, r, j] = d irt_r / d phi_j`` ``(I, p, p)`` with the IRT vector ``[a, b_1 .. b_{p-1}]``."""
-    n_i = phi.shape[0]
-    a = phi[:, 0]
-    jac = np.zeros((n_i, p, p))
-    jac[:, 0, 0] = 1.0
-    m = np.arange(1, p)
-    has = m[None, :] <= (n_cat[:, None] - 1)
+    jac, a, m, has = location_jacobian_start(phi, n_cat, p)
     jac[:, m, 0] = np.where(has, phi[:, 1:p] / a[:, None] ** 2, 0.0)
     jac[:, m, m] = np.where(has, -1.0 / a[:, None], 0.0)
     return jac

@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-from ._terms import LOG_ZERO, LogProbTerms, as_theta
+from ._terms import LOG_ZERO, LogProbTerms, as_theta, location_jacobian_start
 
 __all__ = ["terms", "prob", "log_prob", "information", "prob_derivatives", "internal_log_prob", "to_irt", "from_irt",
            "irt_jacobian"]
@@ -141,13 +141,8 @@ def from_irt(a: np.ndarray, steps: np.ndarray, n_cat: np.ndarray) -> np.ndarray:
 
 def irt_jacobian(phi: np.ndarray, n_cat: np.ndarray, p: int) -> np.ndarray:
     """``J[i, r, j] = d irt_r / d phi_j`` ``(I, p, p)`` with the IRT vector ``[a, b_1 .. b_{p-1}]``."""
-    n_i = phi.shape[0]
-    a = phi[:, 0]
-    jac = np.zeros((n_i, p, p))
-    jac[:, 0, 0] = 1.0
-    m = np.arange(1, p)
-    has = m[None, :] <= (n_cat[:, None] - 1)
-    prev = np.concatenate([np.zeros((n_i, 1)), phi[:, 1:p - 1]], axis=1)
+    jac, a, m, has = location_jacobian_start(phi, n_cat, p)
+    prev = np.concatenate([np.zeros((phi.shape[0], 1)), phi[:, 1:p - 1]], axis=1)
     jac[:, m, 0] = np.where(has, (phi[:, 1:p] - prev) / a[:, None] ** 2, 0.0)
     jac[:, m, m] = np.where(has, -1.0 / a[:, None], 0.0)
     later = has[:, 1:]  # b_m depends on d_{m-1} for m >= 2

@@ -100,7 +100,7 @@ def _problem(status: int, message: str) -> JSONResponse:
     return JSONResponse({"detail": message}, status_code=status)
 
 
-_UNION_TAGS = {"int", "str", "float", "bool", "dict", "list", "none"}
+_UNION_TAGS = {"int", "str", "float", "bool", "dict", "list", "none", "constrained-int", "constrained-str"}
 
 
 def _body_error_text(err: RequestValidationError) -> str:

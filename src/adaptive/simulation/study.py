@@ -26,7 +26,7 @@ import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -51,7 +51,7 @@ __all__ = [
     "run_study",
 ]
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 _DECISIONS = np.array(["no decision", "fail", "pass"])
 
 
@@ -70,22 +70,31 @@ class BankSource(BaseModel):
         return self
 
 
+#: the most simulees one condition may have: results (θ̂, SE, item sequences) stay in memory, about 40 MB
+#: per million simulees besides one chunk's working set
+SIMULEES_MAX = 100_000_000
+
+
 class SimuleeSpec(BaseModel):
     """Who takes the test: ``n`` simulees from N(mean, sd), or ``n`` at each value of ``grid``."""
 
     model_config = _STRICT
-    n: int = Field(1000, ge=1, description="simulees (per grid point when grid is given)")
+    n: int = Field(1000, ge=1, le=SIMULEES_MAX, description="simulees (per grid point when grid is given)")
     distribution: Literal["normal", "grid"] = "normal"
-    mean: float = 0.0
-    sd: float = Field(1.0, gt=0.0)
-    grid: list[float] = Field(default_factory=list)
-    replications: int = Field(1, ge=1)
-    chunk_size: int = Field(20000, ge=1)
+    mean: float = Field(0.0, ge=-10.0, le=10.0)
+    sd: float = Field(1.0, gt=0.0, le=10.0)
+    grid: list[Annotated[float, Field(ge=-10.0, le=10.0)]] = Field(default_factory=list, max_length=2001)
+    replications: int = Field(1, ge=1, le=10_000)
+    chunk_size: int = Field(20000, ge=1, le=1_000_000)
 
     @model_validator(mode="after")
     def _check(self) -> SimuleeSpec:
         if self.distribution == "grid" and not self.grid:
             raise ValueError("distribution 'grid' needs grid = [θ values]")
+        total = self.n * max(len(self.grid), 1) * self.replications
+        if total > SIMULEES_MAX:
+            raise ValueError(f"{total:,} simulees per condition (n x grid points x replications) is more than "
+                             f"{SIMULEES_MAX:,}; each keeps its results in memory -- split the study")
         return self
 
 
