@@ -170,6 +170,8 @@ class CandidateLog:
     latencies: list = field(default_factory=list)  # seconds of each successful answer request
     bodies: list = field(default_factory=list)  # every response body (text)
     retries: int = 0
+    server_errors: int = 0  # 5xx answers (retried; a correct service gives none)
+    duplicates: list = field(default_factory=list)  # statuses of answers sent twice at once to another process
     result: dict | None = None
     error: str | None = None
 
@@ -187,17 +189,20 @@ def _choose(bank: ItemBank, arrays, item_id: str, theta: float, rng: np.random.G
     return chr(ord("A") + (key if score == 1 else int(rng.choice(wrong))))
 
 
-def _one_candidate(base_url, bank, arrays, log: CandidateLog, seed, deadline, stop_event) -> CandidateLog:
+def _one_candidate(base_urls, bank, arrays, log: CandidateLog, seed, deadline, stop_event,
+                   double_submit: float = 0.0) -> CandidateLog:
     import httpx
 
     rng = np.random.default_rng([seed, log.index])
-    client = httpx.Client(base_url=base_url, timeout=30.0)
+    clients = [httpx.Client(base_url=u, timeout=30.0) for u in base_urls]
+    pick = np.random.default_rng([seed, log.index, 1])  # which process serves each request (a load balancer)
 
     def request(method, path, body=None):
         wait = 0.05
         while True:
             if time.monotonic() > deadline or stop_event.is_set():
                 raise TimeoutError(f"candidate {log.index}: gave up on {method} {path}")
+            client = clients[int(pick.integers(len(clients)))]
             t0 = time.perf_counter()
             try:
                 r = client.request(method, path, json=body, headers=headers)
@@ -207,11 +212,20 @@ def _one_candidate(base_url, bank, arrays, log: CandidateLog, seed, deadline, st
                 wait = min(wait * 2, 1.0)
                 continue
             if r.status_code >= 500:
+                log.server_errors += 1
                 log.retries += 1
                 time.sleep(wait)
                 continue
             log.bodies.append(r.text)
             return r, time.perf_counter() - t0
+
+    def duplicate(path, body):
+        """The same answer at the same moment through another process (a browser's retry racing the first)."""
+        client = clients[int(pick.integers(len(clients)))]
+        try:
+            log.duplicates.append(client.post(path, json=body, headers=headers).status_code)
+        except httpx.TransportError:
+            log.duplicates.append(None)
 
     headers: dict = {}
     try:
@@ -225,7 +239,21 @@ def _one_candidate(base_url, bank, arrays, log: CandidateLog, seed, deadline, st
         while item is not None:
             choice = _choose(bank, arrays, item["item_id"], log.theta, rng)
             body = {"item_id": item["item_id"], "seq": item["seq"], "choice": choice}
-            r, dt = request("POST", f"{API}/sessions/{log.session_id}/answers", body)
+            path = f"{API}/sessions/{log.session_id}/answers"
+            twin = None
+            if double_submit and pick.random() < double_submit:
+                twin = threading.Thread(target=duplicate, args=(path, body))
+                twin.start()
+            r, dt = request("POST", path, body)
+            if twin is not None:
+                twin.join()
+            if r.status_code == 409 and twin is not None:  # the twin recorded it first: the answer stands
+                r, dt = request("GET", f"{API}/sessions/{log.session_id}/item")
+                state = r.json()
+                log.acked.append((item["seq"], item["item_id"], choice))
+                log.latencies.append(dt)
+                item = None if state["finished"] else state["item"]
+                continue
             if r.status_code != 200:
                 raise RuntimeError(f"answer seq {item['seq']}: {r.status_code} {r.text}")
             ack = r.json()
@@ -237,17 +265,22 @@ def _one_candidate(base_url, bank, arrays, log: CandidateLog, seed, deadline, st
     except Exception as err:  # noqa: BLE001 - reported per candidate
         log.error = f"{type(err).__name__}: {err}"
     finally:
-        client.close()
+        for c in clients:
+            c.close()
     return log
 
 
-def run_candidates(base_url: str, bank: ItemBank, thetas, *, seed: int = 0, timeout: float = 300.0,
-                   on_answer=None) -> list[CandidateLog]:
+def run_candidates(base_url, bank: ItemBank, thetas, *, seed: int = 0, timeout: float = 300.0,
+                   on_answer=None, double_submit: float = 0.0) -> list[CandidateLog]:
     """Run one concurrent simulated candidate per θ against the service at ``base_url``.
 
-    ``on_answer(total_acked)`` is called from a monitor thread as answers are acknowledged (for
-    killing the server mid-run).
+    ``base_url`` may be a list of the URLs of several processes serving one database: each request goes to
+    one of them at random (as through a load balancer), and a request whose process is gone is retried on
+    another. With ``double_submit`` = p, that share of answers is also sent at the same moment through
+    another process (``CandidateLog.duplicates`` records those statuses). ``on_answer(total_acked)`` is
+    called from a monitor thread as answers are acknowledged (for killing a server mid-run).
     """
+    base_urls = [base_url] if isinstance(base_url, str) else list(base_url)
     thetas = np.asarray(thetas, dtype=float).ravel()
     arrays = bank.compile()
     logs = [CandidateLog(k, float(t)) for k, t in enumerate(thetas)]
@@ -264,7 +297,8 @@ def run_candidates(base_url: str, bank: ItemBank, thetas, *, seed: int = 0, time
     mon.start()
     try:
         with ThreadPoolExecutor(max_workers=max(1, len(logs))) as pool:
-            list(pool.map(lambda lg: _one_candidate(base_url, bank, arrays, lg, seed, deadline, stop), logs))
+            list(pool.map(lambda lg: _one_candidate(base_urls, bank, arrays, lg, seed, deadline, stop, double_submit),
+                          logs))
     finally:
         done.set()
         stop.set()

@@ -81,3 +81,34 @@ def test_concurrent_candidates_survive_a_kill_mid_run(db_url, cmcs_pool, cmcs_ba
         for body in lg.bodies:
             assert not leaks(body, cmcs_bank, own_session=lg.session_id,
                              others=[o.token for o in logs if o is not lg]), body[:200]
+
+
+def test_several_processes_on_one_database_serve_the_same_sessions(db_url, cmcs_pool, cmcs_bank, tmp_path):
+    """Issue 17 (scale-out): two `adaptive serve` processes on one database. Every request of every candidate
+    goes to either process at random (a load balancer), a fifth of the answers are also sent at the same moment
+    through the other process (a browser's retry racing the first), and one process is killed mid-run and not
+    restarted (its candidates carry on through the other). Zero 5xx; nothing lost or doubled; every result
+    equal to its replay; every racing duplicate answered 200 (recorded or repeated) or 409 (lost the race)."""
+    n = 16
+    servers = [ServerProcess(db_url, bank=cmcs_pool, log_path=tmp_path / f"server{k}.log").start() for k in range(2)]
+    killed = threading.Event()
+
+    def kill_one(acked):
+        if acked >= n * 15 and not killed.is_set():
+            killed.set()
+            servers[1].kill()
+
+    try:
+        thetas = np.random.default_rng(20261202).normal(0.3, 1.0, n)
+        logs = run_candidates([s.url for s in servers], cmcs_bank, thetas, seed=11, timeout=300,
+                              on_answer=kill_one, double_submit=0.2)
+    finally:
+        for s in servers:
+            s.stop()
+    assert killed.is_set()
+    assert [lg.error for lg in logs] == [None] * n
+    assert sum(lg.server_errors for lg in logs) == 0
+    duplicates = [st for lg in logs for st in lg.duplicates]
+    assert len(duplicates) > 20 and set(duplicates) <= {200, 409, None}  # None: sent to the killed process
+    assert all(lg.result is not None for lg in logs)
+    assert verify_sessions(db_url, logs) == []

@@ -186,12 +186,18 @@ class Delivery:
     def current(self, session_id: str, token: str | None) -> dict:
         """The item to answer now (or that the exam has finished)."""
         with self._lock(session_id):
-            row = self.authorize(session_id, token)
-            ver = self.version(int(row["bank_version"]))
-            if row["status"] == "finished":
-                return {"session_id": session_id, "finished": True, "item": None,
-                        "progress": self._progress(ver, int(row["n_answered"]))}
-            live = self._session(row, ver)
+            for attempt in range(3):  # another process may answer between our reads: read again
+                row = self.authorize(session_id, token)
+                ver = self.version(int(row["bank_version"]))
+                if row["status"] == "finished":
+                    return {"session_id": session_id, "finished": True, "item": None,
+                            "progress": self._progress(ver, int(row["n_answered"]))}
+                try:
+                    live = self._session(row, ver)
+                    break
+                except Conflict:
+                    if attempt == 2:
+                        raise
             return {"session_id": session_id, "finished": False,
                     "item": self._item(session_id, ver, live, int(row["n_answered"]), row["presented_at"]),
                     "progress": self._progress(ver, int(row["n_answered"]))}
@@ -346,9 +352,17 @@ class Delivery:
         return live
 
     def _rebuild(self, row: dict, ver: Version) -> Session:
+        """The session replayed from its stored answers. The session row and its answers are read in one
+        transaction with the row locked, so another process's answer cannot fall between the two reads; when
+        that process recorded an answer after ``row`` was read, the caller's view is stale: 409 (the candidate
+        gets the current item and answers it), never a rebuilt session that differs from what was presented."""
         with self.store.transaction() as tx:
+            cur = tx.one("SELECT n_answered, pending_item FROM sessions WHERE id = ?" + tx.for_update, (row["id"],))
             stored = tx.rows("SELECT item_id, response, seconds FROM answers WHERE session_id = ? ORDER BY seq",
                              (row["id"],))
+        if cur is None or int(cur["n_answered"]) != int(row["n_answered"]) or len(stored) != int(cur["n_answered"]):
+            raise Conflict(f"session {row['id']!r}: another request recorded an answer at the same time; get the "
+                           "current item and answer it")
         answers = [(a["item_id"], int(a["response"]), float(a["seconds"])) for a in stored]
         live = Session.replay(ver.design, ver.bank, int(row["seed"]), answers, session_id=row["id"],
                               engine=ver.engine)
