@@ -75,6 +75,34 @@ def one_run(db: str, n: int, kill: bool, workdir: str, seed: int) -> dict:
             "restart_s": down[0] if down else None}
 
 
+def processes_run(db: str, n: int, n_proc: int, workdir: str, seed: int) -> dict:
+    """``n_proc`` server processes on one database, requests spread over them at random, 10% of the answers
+    double-submitted through another process, one process killed (not restarted) at 40% of the answers."""
+    bank = ItemBank.load(pool_path("cmcs"))
+    servers = [ServerProcess(db, bank=pool_path("cmcs"), log_path=os.path.join(workdir, f"server{k}.log")).start()
+               for k in range(n_proc)]
+    killed = threading.Event()
+
+    def maybe_kill(acked):
+        if n_proc > 1 and not killed.is_set() and acked >= 0.4 * n * MEAN_LENGTH:
+            killed.set()
+            servers[-1].kill()
+
+    thetas = np.random.default_rng(seed).normal(0.3, 1.0, n)
+    t0 = time.perf_counter()
+    try:
+        logs = run_candidates([s.url for s in servers], bank, thetas, seed=seed, timeout=900, on_answer=maybe_kill,
+                              double_submit=0.1 if n_proc > 1 else 0.0)
+        seconds = time.perf_counter() - t0
+    finally:
+        for srv in servers:
+            srv.stop()
+    s = summarize(logs, seconds)
+    problems = verify_sessions(db, logs)
+    return {**s.to_dict(), "problems": len(problems), "server_errors": sum(lg.server_errors for lg in logs),
+            "duplicates": sum(len(lg.duplicates) for lg in logs), "killed": killed.is_set()}
+
+
 def in_process(n_sessions: int, workdir: str) -> float:
     """Milliseconds per answer through ``Delivery`` with no HTTP: validate, engine update, next item, commit."""
     from adaptive.cat import ExamDesign
@@ -101,7 +129,11 @@ def main() -> None:
     ap.add_argument("--candidates", type=int, default=200)
     ap.add_argument("--no-postgres", action="store_true")
     ap.add_argument("--in-process-only", action="store_true", help="only the per-answer cost without HTTP")
+    ap.add_argument("--processes", type=int, nargs="*", metavar="N",
+                    help="only the scale-out runs: N server processes on one database for each N given (e.g. 1 2 4)")
     args = ap.parse_args()
+    if args.processes:
+        return scale_out(args)
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     with tempfile.TemporaryDirectory() as tmp:
         print(f"in-process (Delivery on SQLite, no HTTP): {in_process(40, tmp):.2f} ms per answer", flush=True)
@@ -133,6 +165,36 @@ def main() -> None:
         print(f"| {name} | {run} | {r['candidates']} | {r['finished']} | {r['answers']} | {r['seconds']:.1f} | "
               f"{r['throughput']:.0f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {r['retries']} | {restart} | "
               f"{r['problems']} |")
+
+
+def scale_out(args) -> None:
+    """Several processes on one database (PostgreSQL; SQLite for a single machine)."""
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        targets = [("SQLite", lambda k: f"sqlite:///{tmp}/scale_{k}.db")]
+        pg = None
+        if not args.no_postgres and postgres_bindir() is not None:
+            pg = temporary_postgres()
+            server_url = pg.__enter__()
+            targets.insert(0, ("PostgreSQL", lambda k: create_database(server_url, f"scale_{k}")))
+        try:
+            for name, make_db in targets:
+                for k, n_proc in enumerate(args.processes):
+                    r = processes_run(make_db(k), args.candidates, n_proc, tmp, seed=300 + k)
+                    rows.append((name, n_proc, r))
+                    print(f"{name:10s} {n_proc} process(es) {r}", flush=True)
+        finally:
+            if pg is not None:
+                pg.__exit__(None, None, None)
+    print()
+    print("| database | processes | candidates | finished | answers | answers/s | p50 ms | p99 ms | 5xx | "
+          "racing duplicates | one process killed | verification problems |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, n_proc, r in rows:
+        print(f"| {name} | {n_proc} | {r['candidates']} | {r['finished']} | {r['answers']} | {r['throughput']:.0f} | "
+              f"{r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {r['server_errors']} | {r['duplicates']} | "
+              f"{'yes' if r['killed'] else 'no'} | {r['problems']} |")
 
 
 if __name__ == "__main__":

@@ -195,6 +195,7 @@ def _one_candidate(base_urls, bank, arrays, log: CandidateLog, seed, deadline, s
 
     rng = np.random.default_rng([seed, log.index])
     clients = [httpx.Client(base_url=u, timeout=30.0) for u in base_urls]
+    alive = list(clients)
     pick = np.random.default_rng([seed, log.index, 1])  # which process serves each request (a load balancer)
 
     def request(method, path, body=None):
@@ -202,12 +203,14 @@ def _one_candidate(base_urls, bank, arrays, log: CandidateLog, seed, deadline, s
         while True:
             if time.monotonic() > deadline or stop_event.is_set():
                 raise TimeoutError(f"candidate {log.index}: gave up on {method} {path}")
-            client = clients[int(pick.integers(len(clients)))]
+            client = alive[int(pick.integers(len(alive)))]
             t0 = time.perf_counter()
             try:
                 r = client.request(method, path, json=body, headers=headers)
             except httpx.TransportError:
                 log.retries += 1
+                if len(alive) > 1:  # a load balancer takes a backend that refuses connections out of rotation
+                    alive.remove(client)
                 time.sleep(wait)
                 wait = min(wait * 2, 1.0)
                 continue
@@ -221,7 +224,7 @@ def _one_candidate(base_urls, bank, arrays, log: CandidateLog, seed, deadline, s
 
     def duplicate(path, body):
         """The same answer at the same moment through another process (a browser's retry racing the first)."""
-        client = clients[int(pick.integers(len(clients)))]
+        client = alive[int(pick.integers(len(alive)))]
         try:
             log.duplicates.append(client.post(path, json=body, headers=headers).status_code)
         except httpx.TransportError:

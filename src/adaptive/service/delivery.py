@@ -340,16 +340,46 @@ class Delivery:
             self._live.pop(sid, None)
 
     def _session(self, row: dict, ver: Version) -> Session:
+        """The live session, from this process's cache when it is current. The cache is checked against the
+        stored answer count: when another process recorded answers since, only those are applied (not a replay
+        from the start); when the cache is ahead or missing, the session is rebuilt from the store."""
         sid = row["id"]
         with self._cache_lock:
             live = self._live.get(sid)
-        if live is not None and live.n_answered == int(row["n_answered"]):
+        n = int(row["n_answered"])
+        if live is not None and live.n_answered == n:
             return live
+        if live is not None and live.n_answered < n:
+            try:
+                self._catch_up(live, row)
+                return live
+            except (Conflict, AdaptiveError):
+                self._evict(sid)  # fall back to a full rebuild from the store
         live = self._rebuild(row, ver)
         with self.store.transaction() as tx:
             self._event(tx, sid, "resumed", {"answers_replayed": int(row["n_answered"]), "item": live.pending_item})
         self._cache(sid, live)
         return live
+
+    def _catch_up(self, live: Session, row: dict) -> None:
+        """Apply the answers another process stored after ``live``'s last one (row locked, one transaction)."""
+        have = live.n_answered
+        with self.store.transaction() as tx:
+            cur = tx.one("SELECT n_answered FROM sessions WHERE id = ?" + tx.for_update, (row["id"],))
+            newer = tx.rows("SELECT seq, item_id, response, seconds FROM answers WHERE session_id = ? AND seq > ? "
+                            "ORDER BY seq", (row["id"], have))
+        if cur is None or int(cur["n_answered"]) != int(row["n_answered"]) or \
+                [int(a["seq"]) for a in newer] != list(range(have + 1, int(row["n_answered"]) + 1)):
+            raise Conflict(f"session {row['id']!r}: another request recorded an answer at the same time; get the "
+                           "current item and answer it")
+        for a in newer:
+            presented = live.next_item()
+            if presented != a["item_id"]:
+                raise AdaptiveError(f"session {row['id']!r}: stored answer {a['seq']} is to {a['item_id']!r}, but "
+                                    f"the cached session presents {presented!r}")
+            live.answer(a["item_id"], int(a["response"]), float(a["seconds"]))
+        if not live.finished:
+            live.next_item()
 
     def _rebuild(self, row: dict, ver: Version) -> Session:
         """The session replayed from its stored answers. The session row and its answers are read in one
