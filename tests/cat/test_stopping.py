@@ -127,7 +127,7 @@ def test_each_run_out_of_time_rule(on_timeout, n_before_limit, right, expected):
 
 
 def test_every_registered_run_out_of_time_rule_is_tested_above():
-    assert set(TIMEOUT_RULES) == {"score", "fail", "no_decision"}
+    assert set(TIMEOUT_RULES) == {"score", "fail", "no_decision", "nclex"}
 
 
 def test_pool_exhaustion_before_min_length_gives_no_decision():
@@ -183,3 +183,22 @@ def test_pool_exhaustion_stops_with_the_rule():
     x[:, 10:] = np.nan  # post-hoc: only 10 items answered
     r = simulate_cat(design, bank, responses=x, seed=1)
     assert np.all(r.rule == "pool_exhausted") and np.all(r.n_items == 10)
+
+
+@pytest.mark.parametrize("right, k", [(1, 5), (0, 5), (1, 60)])
+def test_nclex_run_out_of_time_rule(right, k):
+    """NCSBN's rule: below min_length fail; otherwise pass only if each of the last k interim estimates (of scored
+    items) was above the cut -- checked here against the estimates the audit trail records."""
+    bank = _bank()
+    design = ExamDesign(min_length=5, max_length=40, content={"method": "none"}, scale={"theta_cut": -0.5},
+                        stopping={"time_limit": 30.0 * 12, "on_timeout": "nclex", "recent_estimates": k})
+    rng = np.random.default_rng(k + right)
+    s, steps = _run(design, bank, lambda n, item: int(rng.uniform() < (0.8 if right else 0.3)), seconds=30.0)
+    path = [e.theta_after for _, _, e in steps]
+    expected = "pass" if all(t >= -0.5 for t in path[-k:]) else "fail"
+    r = s.result()
+    assert (r.stopped_by, r.decision, len(steps)) == ("time_limit", expected, 12)
+    short = ExamDesign(min_length=20, max_length=40, content={"method": "none"}, scale={"theta_cut": -0.5},
+                       stopping={"time_limit": 30.0 * 12, "on_timeout": "nclex"})
+    s, _ = _run(short, bank, lambda n, item: 1, seconds=30.0)
+    assert s.result().decision == "fail"  # 12 < min_length 20: fail, however well it went

@@ -179,11 +179,12 @@ class CatContext:
                                 grid=self.grid)
 
     # ------------------------------------------------------------------ deliverability
-    def check_deliverable(self) -> None:
-        """Raise :class:`~adaptive.exceptions.DesignError` listing every reason the bank cannot deliver the design."""
+    def check_deliverable(self, excluded: np.ndarray | None = None) -> None:
+        """Raise :class:`~adaptive.exceptions.DesignError` listing every reason the bank cannot deliver the design
+        (with ``excluded`` ``(I,)`` bool: from the items left once those are taken out, e.g. for a retake)."""
         d, a, bank = self.design, self.arrays, self.bank
         problems = []
-        pool = self.scored_pool
+        pool = self.scored_pool if excluded is None else self.scored_pool & ~excluded
         bp = self.blueprint
         if pool.sum() < d.max_length:
             problems.append(f"max_length {d.max_length} needs that many operational items"
@@ -208,8 +209,9 @@ class CatContext:
             for k, name in enumerate(bp.names):
                 have = int(np.sum(pool & (bp.item_domain == k)))
                 if have < lo[k]:
+                    holds = "the bank has" if excluded is None else "what is left has"
                     problems.append(f"blueprint domain {name!r} needs at least {lo[k]} items in a {d.max_length}-item "
-                                    f"test; the bank has {have} operational items in it")
+                                    f"test; {holds} {have} operational items in it")
             if np.minimum(hi, d.max_length).sum() < d.max_length:
                 problems.append(f"the blueprint's upper bounds allow at most {int(np.minimum(hi, d.max_length).sum())} "
                                 f"items, fewer than max_length {d.max_length}")
@@ -224,5 +226,27 @@ class CatContext:
                               f"limit that a {d.max_length}-item test meets the blueprint and the enemy pairs; "
                               "tests may stop early with pool_exhausted", DesignWarning, stacklevel=3)
         if problems:
-            raise DesignError(f"design {d.name!r} cannot be met with bank {bank.name!r}:\n  - "
+            left = "" if excluded is None else f" once the {int(excluded.sum())} excluded items are taken out"
+            raise DesignError(f"design {d.name!r} cannot be met with bank {bank.name!r}{left}:\n  - "
                               + "\n  - ".join(problems))
+
+    def exclusion_mask(self, exclude, n: int) -> np.ndarray:
+        """``(n, I)`` bool of items the ``n`` sessions may not be given: ``exclude`` is a list of item ids (the
+        same for every session), a list of ``n`` such lists, or an ``(n, I)`` / ``(I,)`` bool array."""
+        index = self.bank.index
+        if isinstance(exclude, np.ndarray) and exclude.dtype == bool:
+            mask = np.broadcast_to(exclude, (n, self.arrays.n_items)).copy()
+            return mask
+        seq = list(exclude)
+        per_session = bool(seq) and all(isinstance(e, (list, tuple, set, frozenset)) for e in seq)
+        lists = seq if per_session else [seq] * n
+        if len(lists) != n:
+            raise DesignError(f"exclude gives {len(lists)} lists of item ids for {n} sessions")
+        unknown = sorted({str(i) for ids in lists for i in ids if i not in index})
+        if unknown:
+            raise DesignError(f"exclude names items that are not in bank {self.bank.name!r}: {unknown[:10]}")
+        mask = np.zeros((n, self.arrays.n_items), dtype=bool)
+        rows = np.repeat(np.arange(n), [len(ids) for ids in lists])
+        cols = np.array([index[i] for ids in lists for i in ids], dtype=np.int64)
+        mask[rows, cols] = True
+        return mask

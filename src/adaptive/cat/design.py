@@ -229,8 +229,9 @@ class StoppingSpec(BaseModel):
     reached and any enabled rule fires; or at the time limit; or when the pool is exhausted.
 
     ``on_timeout``: ``score`` decides by θ̂ against θcut if ``min_length`` was reached
-    (otherwise fail); ``fail`` fails; ``no_decision`` reports no decision; or any rule
-    registered in :data:`~adaptive.cat.registry.TIMEOUT_RULES`.
+    (otherwise fail); ``fail`` fails; ``no_decision`` reports no decision; ``nclex`` fails below
+    ``min_length`` and otherwise passes only if each of the last ``recent_estimates`` interim estimates
+    was above the cut; or any rule registered in :data:`~adaptive.cat.registry.TIMEOUT_RULES`.
     ``seconds_per_item``: item time used in simulations when no times are given.
     """
 
@@ -240,6 +241,9 @@ class StoppingSpec(BaseModel):
     sprt: SPRTSpec | None = None
     time_limit: float | None = Field(None, gt=0.0, le=1e7, description="seconds")
     on_timeout: str = "score"
+    recent_estimates: int = Field(60, ge=1, le=LENGTH_MAX,
+                                  description="on_timeout 'nclex': how many of the last interim estimates must be "
+                                              "above the cut to pass (60 at NCLEX)")
     seconds_per_item: float = Field(60.0, gt=0.0, le=1e6)
 
     @field_validator("on_timeout")
@@ -281,7 +285,7 @@ class ExamDesign(BaseModel):
         if self.exposure.strata and not all(-THETA_LIMIT <= v <= THETA_LIMIT for v in self.exposure.strata):
             problems.append(f"exposure.strata must lie within ±{THETA_LIMIT:g}, got {self.exposure.strata}")
         needs_cut = self.stopping.classification is not None or self.stopping.sprt is not None \
-            or self.selection.rule == "mfi_cut"
+            or self.selection.rule == "mfi_cut" or self.stopping.on_timeout == "nclex"
         if needs_cut and self.scale is None:
             problems.append("classification, SPRT and mfi_cut need a cut: add scale = {theta_cut = ...}")
         if self.start.kind == "items" and self.start.item_ids and len(self.start.item_ids) < self.start.n_items:

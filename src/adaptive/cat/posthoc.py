@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..bank import ItemBank
-from ..exceptions import ResponseValidationError
+from ..exceptions import DesignError, ResponseValidationError
 from ..irt import dichotomous
 from ..irt.registry import Family
 from ..scoring.responses import prepare_responses
@@ -42,8 +42,8 @@ def draw_responses(engine: CatEngine, keys, steps, items, true_theta, arrays=Non
 
 
 def simulate_cat(design: ExamDesign, bank: ItemBank, thetas=None, responses=None, seed=0, *,
-                 item_seconds=None, engine: CatEngine | None = None, keys=None, true_bank: ItemBank | None = None
-                 ) -> CatResult:
+                 item_seconds=None, engine: CatEngine | None = None, keys=None, true_bank: ItemBank | None = None,
+                 exclude=None) -> CatResult:
     """Run N simulees through the batch engine.
 
     Parameters
@@ -61,6 +61,9 @@ def simulate_cat(design: ExamDesign, bank: ItemBank, thetas=None, responses=None
         each chunk its slice of one key array, so results do not depend on the chunking)
     true_bank : the bank answers are drawn from (same item ids, in the same order); default the
         scoring bank. Differences between the two show the effect of item-parameter error.
+    exclude : items the simulees may not be given (a retake): a list of ids for all, a list of N lists, or
+        an ``(N, I)`` bool array. A mask in the engine, as a live ``Session.start(..., exclude=ids)``;
+        refused with the reason when the items left to some simulee cannot meet the blueprint.
 
     Returns
     -------
@@ -89,6 +92,10 @@ def simulate_cat(design: ExamDesign, bank: ItemBank, thetas=None, responses=None
         if true_bank.ids != bank.ids:
             raise ValueError("true_bank must hold the scoring bank's item ids in the same order")
         true_arrays = true_bank.compile()
+    if exclude is not None:
+        excluded = engine.ctx.exclusion_mask(exclude, n)
+        _check_enough_left(engine.ctx, excluded)
+        blocked = excluded if blocked is None else blocked | excluded
     state = engine.start(keys, blocked=blocked)
     secs = None if item_seconds is None else np.asarray(item_seconds, dtype=float)
     while state.active.any():
@@ -104,3 +111,21 @@ def simulate_cat(design: ExamDesign, bank: ItemBank, thetas=None, responses=None
         sec = None if secs is None else (secs[rows, it] if secs.ndim == 2 else secs)
         engine.record(state, rows, it, ans, sec)
     return engine.result(state)
+
+
+def _check_enough_left(ctx, excluded: np.ndarray) -> None:
+    """Refuse simulees whose remaining operational items cannot fill the test or a blueprint domain's minimum
+    (counts, vectorized over simulees; enemy constraints are checked only for live sessions)."""
+    d = ctx.design
+    left = ctx.scored_pool[None, :] & ~excluded  # (N, I)
+    short = np.flatnonzero(left.sum(axis=1) < d.max_length)
+    why = f"fewer than max_length {d.max_length} operational items remain"
+    if short.size == 0 and ctx.blueprint is not None:
+        lo, _ = ctx.blueprint.bounds(d.max_length)
+        dom = ctx.blueprint.item_domain
+        have = np.stack([(left & (dom == k)[None, :]).sum(axis=1) for k in range(ctx.blueprint.n_domains)], axis=1)
+        short = np.flatnonzero((have < lo[None, :]).any(axis=1))
+        why = "a blueprint domain keeps fewer items than its minimum"
+    if short.size:
+        raise DesignError(f"exclude: for {short.size} simulee(s) (first: row {int(short[0])}) {why} once their "
+                          "excluded items are taken out; exclude fewer items or add items to the bank")

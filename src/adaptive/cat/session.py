@@ -113,13 +113,18 @@ class Session:
     """
 
     def __init__(self, engine: CatEngine, seed, session_id: str | None = None,
-                 exposure_counts=None, n_sessions: int | None = None):
+                 exposure_counts=None, n_sessions: int | None = None, exclude=()):
         self.engine = engine
         self.seed = seed
         self.session_id = session_id
+        self.exclude: tuple[str, ...] = tuple(sorted(exclude))
         self._key = session_key(seed)
-        self._state = engine.start(np.array([self._key], dtype=np.uint64), exposure_counts=exposure_counts,
-                                   n_sessions=n_sessions)
+        blocked = None
+        if self.exclude:
+            blocked = engine.ctx.exclusion_mask(list(self.exclude), 1)
+            engine.ctx.check_deliverable(excluded=blocked[0])  # refuse a retake the remaining pool cannot serve
+        self._state = engine.start(np.array([self._key], dtype=np.uint64), blocked=blocked,
+                                   exposure_counts=exposure_counts, n_sessions=n_sessions)
         self._pending: int | None = None
         self._presented_at: float | None = None
         self._answers: list[tuple[str, int, float]] = []
@@ -128,13 +133,18 @@ class Session:
     # ------------------------------------------------------------------ API
     @classmethod
     def start(cls, design: ExamDesign, bank: ItemBank, seed: int | None = None, *, session_id: str | None = None,
-              engine: CatEngine | None = None, exposure_counts=None, n_sessions: int | None = None) -> Session:
-        """Start a session. ``seed=None`` draws fresh entropy (stored, so the session stays replayable)."""
+              engine: CatEngine | None = None, exposure_counts=None, n_sessions: int | None = None,
+              exclude=()) -> Session:
+        """Start a session. ``seed=None`` draws fresh entropy (stored, so the session stays replayable).
+
+        ``exclude``: ids of items this candidate may not be given (those seen in earlier attempts of a retake);
+        a :class:`~adaptive.exceptions.DesignError` says why when the items left cannot meet the design.
+        """
         if seed is None:
             entropy = np.random.SeedSequence().entropy
             assert isinstance(entropy, int)
             seed = entropy % (2**63)
-        return cls(engine or _engine_for(design, bank), int(seed), session_id, exposure_counts, n_sessions)
+        return cls(engine or _engine_for(design, bank), int(seed), session_id, exposure_counts, n_sessions, exclude)
 
     @property
     def where(self) -> str:
@@ -274,6 +284,8 @@ class Session:
             "answers": [list(a) for a in self._answers],
             "pending": self.pending_item,
         }
+        if self.exclude:
+            state["exclude"] = list(self.exclude)
         if key is not None:
             state["signature"] = _signature(state, key)
         return json.dumps(state)
@@ -308,19 +320,22 @@ class Session:
             stored = data.get("bank", {})
             raise SessionStateError(f"{where} was started with bank {stored.get('name')!r} v{stored.get('version')}, "
                                     "not this one; resume it with the same bank")
+        exclude = data.get("exclude", [])
+        if not isinstance(exclude, list) or not all(isinstance(i, str) for i in exclude):
+            raise SessionStateError(f"{where}: field 'exclude' must be a list of item ids")
         return cls.replay(design, bank, data["seed"], data.get("answers", []), session_id=sid,
-                          pending=data.get("pending"), engine=engine)
+                          pending=data.get("pending"), engine=engine, exclude=exclude)
 
     @classmethod
     def replay(cls, design: ExamDesign, bank: ItemBank, seed: int, answers, *, session_id: str | None = None,
-               pending: str | None = None, engine: CatEngine | None = None) -> Session:
+               pending: str | None = None, engine: CatEngine | None = None, exclude=()) -> Session:
         """Rebuild a session from its seed and its ``(item_id, response, seconds)`` answers.
 
         Every stored item is checked against the item the engine presents at that step, and
         ``pending`` (if given) against the item it presents next; a mismatch raises
         :class:`~adaptive.exceptions.SessionStateError` naming the step.
         """
-        s = cls.start(design, bank, seed=seed, session_id=session_id, engine=engine)
+        s = cls.start(design, bank, seed=seed, session_id=session_id, engine=engine, exclude=exclude)
         for step, (item_id, response, seconds) in enumerate(answers, start=1):
             presented = s.next_item()
             if presented != item_id:

@@ -20,8 +20,9 @@ time_limit        the seconds used reach ``time_limit``                       th
 The first three fire only once ``min_length`` items are scored and the test meets the
 blueprint at its current length; ``max_length`` and ``time_limit`` always fire.
 Run-out-of-time rules are registered by name in :data:`~adaptive.cat.registry.TIMEOUT_RULES`:
-``score`` (decide by θ̂ once ``min_length`` is reached, fail before), ``fail`` and
-``no_decision``.
+``score`` (decide by θ̂ once ``min_length`` is reached, fail before), ``fail``, ``no_decision`` and
+``nclex`` (fail below ``min_length``; otherwise pass only if each of the last ``recent_estimates`` interim
+estimates was above the cut).
 """
 
 from __future__ import annotations
@@ -229,6 +230,23 @@ class FailOnTimeout(TimeoutRule):
 
     def decide(self, ctx, state, rows):
         return np.full(rows.size, Decision.FAIL, dtype=np.int8), np.zeros(rows.size, dtype=bool)
+
+
+@TIMEOUT_RULES.register("nclex")
+class RecentEstimatesOnTimeout(TimeoutRule):
+    """NCLEX's run-out-of-time rule: fail below ``min_length``; otherwise pass only if each of the last
+    ``stopping.recent_estimates`` interim estimates (of scored items) was at or above θcut (NCSBN 2023)."""
+
+    def decide(self, ctx, state, rows):
+        k = ctx.design.stopping.recent_estimates
+        scored = (state.sequence[rows] >= 0) & ~state.seq_pretest[rows]  # (n, L)
+        from_end = np.cumsum(scored[:, ::-1], axis=1)[:, ::-1]  # 1 at the last scored position, 2 before, ...
+        recent = scored & (from_end <= k)
+        cut = ctx.cut if ctx.cut is not None else np.inf
+        above = np.where(recent, state.theta_path[rows] >= cut, True).all(axis=1)
+        short = state.n_scored[rows] < ctx.design.min_length
+        decision = np.where(~short & above, Decision.PASS, Decision.FAIL).astype(np.int8)
+        return decision, np.zeros(rows.size, dtype=bool)
 
 
 @TIMEOUT_RULES.register("no_decision")
