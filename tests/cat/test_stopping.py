@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adaptive import ItemBank
 from adaptive.cat import ExamDesign, Session, simulate_cat
@@ -202,3 +204,29 @@ def test_nclex_run_out_of_time_rule(right, k):
                        stopping={"time_limit": 30.0 * 12, "on_timeout": "nclex"})
     s, _ = _run(short, bank, lambda n, item: 1, seconds=30.0)
     assert s.result().decision == "fail"  # 12 < min_length 20: fail, however well it went
+
+
+@given(min_len=st.integers(2, 8), extra=st.integers(0, 10), limit_items=st.integers(1, 20),
+       on_timeout=st.sampled_from(["score", "fail", "no_decision", "nclex"]), cut=st.floats(-1.5, 1.5),
+       p_right=st.floats(0.05, 0.95), seed=st.integers(0, 10_000), classify=st.booleans())
+@settings(max_examples=60)
+def test_the_reported_score_never_contradicts_the_decision(min_len, extra, limit_items, on_timeout, cut, p_right,
+                                                          seed, classify):
+    """Issue 15: whatever stops the test (time before or after the minimum, a classification, the maximum), a
+    pass is reported at or above the passing scaled score, a fail below it, and no decision with no score."""
+    bank = _bank()
+    stopping = {"time_limit": 30.0 * limit_items, "on_timeout": on_timeout, "recent_estimates": 3}
+    if classify:
+        stopping["classification"] = {"z": 1.0}
+    design = ExamDesign(min_length=min_len, max_length=min_len + extra, content={"method": "none"},
+                        scale={"theta_cut": cut}, stopping=stopping)
+    rng = np.random.default_rng(seed)
+    s, _ = _run(design, bank, lambda n, item: int(rng.uniform() < p_right), seconds=30.0)
+    r = s.result()
+    cut_score = design.scale.scaled_cut
+    if r.decision == "pass":
+        assert r.scaled_score is not None and r.scaled_score >= cut_score
+    elif r.decision == "fail":
+        assert r.scaled_score is not None and r.scaled_score < cut_score
+    else:
+        assert r.scaled_score is None

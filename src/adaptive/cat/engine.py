@@ -413,14 +413,22 @@ class CatEngine:
         return self.ctx.p_pass(state.log_post if rows is None else state.log_post[rows])
 
     def result(self, state: BatchState) -> CatResult:
-        """Results of every session (finished ones final; active ones interim)."""
+        """Results of every session (finished ones final; active ones interim). A finished test's scaled score
+        agrees with its decision (see :meth:`ScoreScale.to_reported <adaptive.scoring.ScoreScale.to_reported>`):
+        NaN when there is no decision."""
         d = self.ctx.design
         theta = np.where(state.active, state.theta, state.final_theta)
         se = np.where(state.active, state.se, state.final_se)
+        scaled = None
+        if d.scale is not None:  # finished tests report a score that agrees with their decision
+            done = ~state.active
+            scaled = d.scale.to_reported(theta, done & (state.decision == Decision.PASS),
+                                         done & (state.decision == Decision.FAIL),
+                                         done & (state.decision == Decision.NO_DECISION))
         return CatResult(
             theta=theta,
             se=se,
-            scaled=d.scale.to_scaled(theta) if d.scale is not None else None,
+            scaled=scaled,
             p_pass=self.p_pass(state),
             decision=Decision.labels()[state.decision.astype(int) + 1],
             rule=StopRule.labels()[state.rule],

@@ -255,7 +255,7 @@ class Session:
             finished=self.finished,
             theta=float(res.theta[0]),
             se=float(res.se[0]),
-            scaled_score=None if res.scaled is None else float(res.scaled[0]),
+            scaled_score=None if res.scaled is None or np.isnan(res.scaled[0]) else float(res.scaled[0]),
             p_pass=None if res.p_pass is None else float(res.p_pass[0]),
             decision=Decision(int(st.decision[0])).label if self.finished else Decision.NO_DECISION.label,
             stopped_by=StopRule(int(st.rule[0])).label or None,

@@ -64,6 +64,19 @@ class ScoreScale(BaseModel):
         s = np.where((t < self.theta_cut) & (s >= self.scaled_cut), self.scaled_cut - unit, s)
         return np.clip(s, self.minimum, self.maximum)
 
+    def to_reported(self, theta, passed, failed, undecided) -> np.ndarray:
+        """Scaled scores that agree with the decisions (masks over the same entries as ``theta``): a pass is
+        reported at or above ``scaled_cut``, a fail below it, and a test with no decision gets none (NaN).
+
+        A decision can disagree with θ̂: a test stopped by a rule (time, SPRT, a minimum not reached) decides
+        by that rule, and its score must not say otherwise.
+        """
+        s = self.to_scaled(theta)
+        unit = 10.0 ** (-self.decimals)
+        s = np.where(np.asarray(passed, dtype=bool), np.maximum(s, self.scaled_cut), s)
+        s = np.where(np.asarray(failed, dtype=bool), np.minimum(s, self.scaled_cut - unit), s)
+        return np.where(np.asarray(undecided, dtype=bool), np.nan, s)
+
     def to_theta(self, scaled) -> np.ndarray:
         """The θ of a scaled score (the unrounded, unclamped inverse)."""
         return self.theta_cut + (np.asarray(scaled, dtype=float) - self.scaled_cut) / self.slope
