@@ -6,7 +6,7 @@ Subcommands
 ``adaptive take``            take the adaptive exam yourself in the terminal
 ``adaptive score FILE``      estimate ability for every row of a response file
 ``adaptive bank check PATH`` validate a bank (JSON, CSV or a pool directory) and report every problem
-``adaptive bank info PATH``  counts by domain and status, parameter summary, test information curve (PNG)
+``adaptive bank info PATH``  counts by domain and status, parameter summary; ``--plot F.png`` the information curve
 ``adaptive bank schema``     print the JSON Schema of the bank format
 ``adaptive simulate STUDY``  run a simulation study (TOML) and write its tables, figures and HTML report
 """
@@ -28,6 +28,7 @@ from .cat.posthoc import draw_responses
 from .cli_support import (
     EXIT_INTERRUPTED,
     bounded_int,
+    check_port_free,
     finite_float,
     nonnegative_int,
     port,
@@ -221,8 +222,8 @@ def cmd_bank_info(args) -> int:
     print(f"{bank.name} v{bank.version}: {len(bank)} items, models {sorted({it.model for it in bank.items})}")
     print(info.table())
     print(info.parameter_summary())
-    if not args.no_plot:
-        out = Path(args.plot or f"{bank.name}_information.png")
+    if args.plot:
+        out = Path(args.plot)
         info.plot(out)
         print(f"wrote the test information curve to {out}")
     return 0
@@ -384,7 +385,7 @@ def cmd_serve(args) -> int:
             bank = pool_path("cmcs")
     admin_key = args.admin_key or os.environ.get("ADAPTIVE_ADMIN_KEY") or None
     app = create_app(store, bank=bank, design=args.design, admin_key=admin_key, max_body=args.max_body)
-    _check_port_free(args.host, args.port)
+    check_port_free(args.host, args.port)
     print(f"adaptive: serving on http://{args.host}:{args.port}/ (API documentation at /docs; database "
           f"{store.kind}; admin endpoints {'enabled' if admin_key else 'disabled: no --admin-key'})",
           file=sys.stderr, flush=True)
@@ -392,22 +393,8 @@ def cmd_serve(args) -> int:
     return 0
 
 
-def _check_port_free(host: str, port_number: int) -> None:
-    """Refuse a port that is taken before saying we serve on it (uvicorn would fail after the banner)."""
-    import socket
-
-    try:
-        infos = socket.getaddrinfo(host, port_number, type=socket.SOCK_STREAM)
-    except OSError as err:
-        raise AdaptiveError(f"--host {host!r}: cannot resolve it ({err.strerror or err})") from None
-    family, _, _, _, addr = infos[0]
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(addr)
-        except OSError as err:
-            raise AdaptiveError(f"--host {host} --port {port_number}: cannot listen there ({err.strerror or err}); "
-                                "is another server running? choose another --port") from None
+_LAYOUT_HELP = ("file layout: wide (one row per person, one column per item id), long (person,item,response "
+                "rows) or auto (long when the header is person,item,response) (default: auto)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -435,8 +422,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("score", help="estimate ability for every row of a response file")
     s.add_argument("responses", help="CSV: wide (one column per item id) or long (person,item,response)")
     s.add_argument("--bank", required=True, help="bank (.json or .csv)")
-    s.add_argument("--method", default="eap", choices=["eap", "map", "ml", "wle"])
-    s.add_argument("--layout", default="auto", choices=["auto", "wide", "long"])
+    s.add_argument("--method", default="eap", choices=["eap", "map", "ml", "wle"],
+                   help="estimator: eap (posterior mean), map (posterior mode), ml (maximum likelihood), wle "
+                        "(Warm's weighted likelihood) (default: eap)")
+    s.add_argument("--layout", default="auto", choices=["auto", "wide", "long"], help=_LAYOUT_HELP)
     g = s.add_mutually_exclusive_group()
     g.add_argument("--theta-cut", type=finite_float, help="θ cut for pass probability and decision")
     g.add_argument("--raw-cut", type=positive_float, help="raw cut on the file's items, converted to θ by the TCC")
@@ -453,7 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--prior", action="append", help="a prior set (3pl, bilog) or NAME=DIST, e.g. c='beta(5, 17)'; "
                    "repeat for several")
     c.add_argument("--fixed", help="a bank whose items keep their parameters (fixed-parameter calibration)")
-    c.add_argument("--layout", default="auto", choices=["auto", "wide", "long"])
+    c.add_argument("--layout", default="auto", choices=["auto", "wide", "long"], help=_LAYOUT_HELP)
     c.add_argument("--tol", type=positive_float, default=1e-4,
                    help="convergence: largest parameter change of an EM cycle (default 1e-4)")
     c.add_argument("--max-iter", type=bounded_int(1, 100_000), default=2000,
@@ -485,7 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "admin endpoints disabled)")
     sv.add_argument("--max-body", type=bounded_int(256, 10_000_000), default=16_384,
                     help="largest candidate request body in bytes (default 16384)")
-    sv.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+    sv.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
+                    help="server log detail (default: warning)")
     sv.set_defaults(func=cmd_serve)
 
     b = sub.add_parser("bank", help="item bank tools")
@@ -493,13 +483,14 @@ def build_parser() -> argparse.ArgumentParser:
     bc = bsub.add_parser("check", help="validate a bank and report every problem")
     bc.add_argument("path", help="bank .json/.csv, or a pool directory (bank.json with design.json, standard.json)")
     bc.set_defaults(func=cmd_bank_check)
-    bi = bsub.add_parser("info", help="counts by domain and status, parameters, test information curve (PNG)")
+    bi = bsub.add_parser("info", help="counts by domain and status, parameters; the test information curve with --plot")
     bi.add_argument("path", help="bank .json/.csv, or a pool directory")
-    bi.add_argument("--plot", help="PNG file for the information curve (default: NAME_information.png)")
-    bi.add_argument("--no-plot", action="store_true", help="print the tables only")
+    bi.add_argument("--plot", metavar="PNG", help="also draw the test information curve into this PNG file "
+                                                  "(default: tables only, no file written)")
+    bi.add_argument("--no-plot", action="store_true", help=argparse.SUPPRESS)  # old flag; tables only is the default
     bi.set_defaults(func=cmd_bank_info)
     bs = bsub.add_parser("schema", help="print the JSON Schema of the bank format")
-    bs.add_argument("--out")
+    bs.add_argument("--out", help="write the schema to this file (default: print it)")
     bs.set_defaults(func=cmd_bank_schema)
     return p
 

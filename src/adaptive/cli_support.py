@@ -21,8 +21,8 @@ from collections.abc import Callable
 from .exceptions import AdaptiveError
 
 __all__ = ["run_command", "describe_error", "port", "positive_int", "nonnegative_int", "finite_float",
-           "positive_float", "bounded_int", "EXIT_USAGE", "EXIT_FAILURE", "EXIT_INTERNAL", "EXIT_INTERRUPTED",
-           "EXIT_PIPE"]
+           "positive_float", "bounded_int", "check_port_free", "EXIT_USAGE", "EXIT_FAILURE", "EXIT_INTERNAL",
+           "EXIT_INTERRUPTED", "EXIT_PIPE"]
 
 EXIT_FAILURE, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PIPE = 1, 2, 70, 130, 141
 
@@ -145,3 +145,21 @@ def nonnegative_int(text: str) -> int:
 def port(text: str) -> int:
     """A TCP port 1..65535."""
     return bounded_int(1, 65535)(text)
+
+
+def check_port_free(host: str, port_number: int) -> None:
+    """Refuse a port that is taken before saying we serve on it (uvicorn would fail after the banner)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port_number, type=socket.SOCK_STREAM)
+    except OSError as err:
+        raise AdaptiveError(f"--host {host!r}: cannot resolve it ({err.strerror or err})") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(addr)
+        except OSError as err:
+            raise AdaptiveError(f"--host {host} --port {port_number}: cannot listen there ({err.strerror or err}); "
+                                "is another server running? choose another --port") from None

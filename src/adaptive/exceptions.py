@@ -57,6 +57,9 @@ class ScoringError(AdaptiveError, ValueError):
 class DesignError(AdaptiveError, ValueError):
     """An exam design is invalid, or cannot be met with the given bank."""
 
+    #: the problems one per line (``field 'a.b': ...``) when the design's fields were at fault
+    lines: tuple[str, ...] = ()
+
 
 class SessionStateError(AdaptiveError):
     """A call does not fit the session's state (answering an item not presented, twice, after the end...).

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from ..exceptions import BankValidationError
+from ..fielderrors import error_message
 from ..irt.arrays import GridTables, ItemArrays
 from ..irt.registry import Family, canonical_model, model_spec
 from ..textfiles import read_text
@@ -301,13 +302,13 @@ def _cross_item_problems(records: list[dict], blueprint: Blueprint | None) -> li
     return problems
 
 
-def _format_pydantic(err: ValidationError, prefix_of) -> list[str]:
+def _format_pydantic(err: ValidationError, prefix_of, model: type[BaseModel]) -> list[str]:
     """Turn pydantic errors into one line per problem, naming the item and field."""
     out = []
     for e in err.errors():
         loc = list(e["loc"])
         prefix, rest = prefix_of(loc)
-        msg = e["msg"].removeprefix("Value error, ")
+        msg = error_message(e, model)
         if rest:
             out.append(f"{prefix}field '{'.'.join(map(str, rest))}': {msg}")
         else:
@@ -346,13 +347,14 @@ class ItemBank(BaseModel):
                     Item.model_validate(rec)
                 except ValidationError as err:
                     iid = rec.get("id") if isinstance(rec, dict) else None
-                    problems += _format_pydantic(err, lambda loc, i=iid, p=pos: (f"item {i!r} (position {p}), ", loc))
+                    problems += _format_pydantic(
+                        err, lambda loc, i=iid, p=pos: (f"item {i!r} (position {p}), ", loc), Item)
             dicts = [r.model_dump() if isinstance(r, Item) else r for r in records]
             blueprint = data.get("blueprint")
             try:
                 bp = Blueprint.model_validate(blueprint) if blueprint is not None else None
             except ValidationError as err:
-                problems += _format_pydantic(err, lambda loc: ("blueprint, ", loc))
+                problems += _format_pydantic(err, lambda loc: ("blueprint, ", loc), Blueprint)
                 bp = None
             problems += _cross_item_problems(dicts, bp)
             if problems:
@@ -365,7 +367,7 @@ class ItemBank(BaseModel):
                 if loc and loc[0] == "items" and len(loc) > 1 and isinstance(loc[1], int):
                     return f"item at position {loc[1]}, ", loc[2:]
                 return "bank, ", loc
-            raise BankValidationError(_format_pydantic(err, where)) from None
+            raise BankValidationError(_format_pydantic(err, where, ItemBank)) from None
         finally:
             _CHECKED.reset(token)
 

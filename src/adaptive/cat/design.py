@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..bank import Blueprint, canonical_fingerprint
 from ..exceptions import DesignError
+from ..fielderrors import problem_lines
 from ..scoring.scale import ScoreScale
 from ..textfiles import read_text
 from . import selection as _selection  # noqa: F401 -- registers the built-in selection rules
@@ -304,7 +305,9 @@ class ExamDesign(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as err:
-            raise DesignError(_design_problems(err, "design")) from None
+            problem = DesignError(_design_problems(err, "design"))
+            problem.lines = tuple(problem_lines(err, ExamDesign))
+            raise problem from None
 
     @property
     def theta_cut(self) -> float | None:
@@ -319,7 +322,8 @@ class ExamDesign(BaseModel):
         try:
             data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
         except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
-            raise DesignError(f"design {str(path)!r} is not valid {path.suffix.lstrip('.').upper()}: {err}") from None
+            kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
+            raise DesignError(f"design {str(path)!r} is not valid {kind}: {err}") from None
         except RecursionError:
             raise DesignError(f"design {str(path)!r} is nested too deeply to be a design") from None
         return cls.from_dict(data, source=str(path))
@@ -343,10 +347,11 @@ class ExamDesign(BaseModel):
 
 def _design_problems(err: ValidationError, source: str) -> str:
     """One message for every problem of a design, each naming its field."""
-    lines = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"field '{loc}': {e['msg'].removeprefix('Value error, ')}")
+    errors = err.errors()
+    inner = errors[0].get("ctx", {}).get("error") if len(errors) == 1 and not errors[0]["loc"] else None
+    # a design validated through model_validate runs ExamDesign.__init__, whose own DesignError comes back
+    # wrapped at the top level: report its problems once, under this source
+    lines = list(getattr(inner, "lines", ())) or problem_lines(err, ExamDesign)
     if len(lines) == 1:
         return f"{source}: {lines[0]}"
     return f"{source}: {len(lines)} problem(s):\n  - " + "\n  - ".join(lines)

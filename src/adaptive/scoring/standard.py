@@ -24,6 +24,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..exceptions import ScoringError
+from ..fielderrors import problem_lines
 from .scale import ScoreScale, theta_for_raw_score
 
 __all__ = ["PassStandard"]
@@ -116,6 +117,5 @@ class PassStandard(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as err:
-            lines = [f"field '{'.'.join(str(p) for p in e['loc']) or '(top level)'}': "
-                     f"{e['msg'].removeprefix('Value error, ')}" for e in err.errors()]
+            lines = problem_lines(err, cls)
             raise ScoringError(f"{path}: {len(lines)} problem(s):\n  - " + "\n  - ".join(lines)) from None

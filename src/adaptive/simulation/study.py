@@ -37,6 +37,7 @@ from ..cat.design import ExamDesign
 from ..cat.engine import CatEngine
 from ..cat.posthoc import simulate_cat
 from ..exceptions import DesignError
+from ..fielderrors import problem_lines
 from ..textfiles import read_text
 from .metrics import Classification, classification, domain_counts
 
@@ -132,8 +133,7 @@ def load_study(path: str | Path) -> StudyConfig:
     try:
         return StudyConfig.model_validate(data)
     except ValidationError as err:
-        lines = [f"field '{'.'.join(map(str, e['loc']))}': {e['msg'].removeprefix('Value error, ')}"
-                 for e in err.errors()]
+        lines = problem_lines(err, StudyConfig)
         raise DesignError(f"study {str(path)!r}: {len(lines)} problem(s):\n  - " + "\n  - ".join(lines)) from None
 
 
