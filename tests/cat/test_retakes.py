@@ -73,3 +73,16 @@ def test_a_retake_the_pool_cannot_serve_is_refused_with_the_reason():
         simulate_cat(design, bank, thetas=np.zeros(3), exclude=[[], whole_domain, []])
     with pytest.raises(DesignError, match="not in bank"):
         Session.start(design, bank, seed=1, exclude=["no-such-item"])
+
+
+def test_a_retake_with_fewer_items_left_than_the_test_length_is_refused():
+    bank, design = _setup()
+    operational = [it.id for it in bank.items if it.status == "operational"]
+    keep = design.max_length - 1  # one item short of a full test
+    too_many = operational[keep:]
+    with pytest.raises(DesignError) as ei:
+        Session.start(design, bank, seed=1, exclude=too_many)
+    assert f"max_length {design.max_length} needs that many operational items" in str(ei.value)
+    assert f"has {keep}" in str(ei.value)
+    with pytest.raises(DesignError, match=r"for 1 simulee\(s\) \(first: row 1\) fewer than max_length"):
+        simulate_cat(design, bank, thetas=np.zeros(2), exclude=[[], too_many])

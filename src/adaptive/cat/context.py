@@ -122,6 +122,15 @@ class CatContext:
         """Operational items in the blueprint, ``(I,)`` bool."""
         return self.operational & self.in_blueprint
 
+    def items_left(self, excluded: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Scored-pool items left once ``excluded`` ``(N, I)`` bool are taken out: in all ``(N,)`` and per
+        blueprint domain ``(N, K)`` (None without a blueprint)."""
+        left = self.scored_pool[None, :] & ~excluded
+        if self.blueprint is None:
+            return left.sum(axis=1), None
+        in_domain = self.blueprint.item_domain[:, None] == np.arange(self.blueprint.n_domains)[None, :]  # (I, K)
+        return left.sum(axis=1), left.astype(np.int64) @ in_domain.astype(np.int64)
+
     def item_groups(self) -> list[np.ndarray]:
         """Item groups selection searches: 0 = the whole scored pool, 1 + d = blueprint domain d."""
         groups = [np.flatnonzero(self.scored_pool)]
@@ -186,9 +195,10 @@ class CatContext:
         problems = []
         pool = self.scored_pool if excluded is None else self.scored_pool & ~excluded
         bp = self.blueprint
-        if pool.sum() < d.max_length:
+        n_left, per_domain = self.items_left(~pool[None, :])
+        if n_left[0] < d.max_length:
             problems.append(f"max_length {d.max_length} needs that many operational items"
-                            f"{' in blueprint domains' if bp is not None else ''}; the bank has {int(pool.sum())}")
+                            f"{' in blueprint domains' if bp is not None else ''}; the bank has {int(n_left[0])}")
         if d.pretest_items and self.pretest.sum() < d.pretest_items:
             problems.append(f"pretest_items {d.pretest_items} needs that many pretest items; the bank has "
                             f"{int(self.pretest.sum())}")
@@ -206,8 +216,9 @@ class CatContext:
         lo = hi = None
         if bp is not None:
             lo, hi = bp.bounds(d.max_length)
+            assert per_domain is not None
             for k, name in enumerate(bp.names):
-                have = int(np.sum(pool & (bp.item_domain == k)))
+                have = int(per_domain[0, k])
                 if have < lo[k]:
                     holds = "the bank has" if excluded is None else "what is left has"
                     problems.append(f"blueprint domain {name!r} needs at least {lo[k]} items in a {d.max_length}-item "

@@ -117,14 +117,12 @@ def _check_enough_left(ctx, excluded: np.ndarray) -> None:
     """Refuse simulees whose remaining operational items cannot fill the test or a blueprint domain's minimum
     (counts, vectorized over simulees; enemy constraints are checked only for live sessions)."""
     d = ctx.design
-    left = ctx.scored_pool[None, :] & ~excluded  # (N, I)
-    short = np.flatnonzero(left.sum(axis=1) < d.max_length)
+    n_left, per_domain = ctx.items_left(excluded)
+    short = np.flatnonzero(n_left < d.max_length)
     why = f"fewer than max_length {d.max_length} operational items remain"
-    if short.size == 0 and ctx.blueprint is not None:
+    if short.size == 0 and per_domain is not None:
         lo, _ = ctx.blueprint.bounds(d.max_length)
-        dom = ctx.blueprint.item_domain
-        have = np.stack([(left & (dom == k)[None, :]).sum(axis=1) for k in range(ctx.blueprint.n_domains)], axis=1)
-        short = np.flatnonzero((have < lo[None, :]).any(axis=1))
+        short = np.flatnonzero((per_domain < lo[None, :]).any(axis=1))
         why = "a blueprint domain keeps fewer items than its minimum"
     if short.size:
         raise DesignError(f"exclude: for {short.size} simulee(s) (first: row {int(short[0])}) {why} once their "

@@ -54,11 +54,6 @@ def _engine_for(design: ExamDesign, bank: ItemBank) -> CatEngine:
     return eng
 
 
-def fingerprint(obj) -> str:
-    """Short SHA-256 of a design's or bank's canonical JSON (``obj.fingerprint()``)."""
-    return obj.fingerprint()
-
-
 @dataclass(frozen=True)
 class AuditEntry:
     """One step of a session, enough to explain a decision to a candidate who appeals."""
@@ -278,9 +273,9 @@ class Session:
             "format": "adaptive-session/1",
             "session_id": self.session_id,
             "seed": self.seed,
-            "design": fingerprint(self.engine.design),
+            "design": self.engine.design.fingerprint(),
             "bank": {"name": self.engine.bank.name, "version": self.engine.bank.version,
-                     "fingerprint": fingerprint(self.engine.bank)},
+                     "fingerprint": self.engine.bank.fingerprint()},
             "answers": [list(a) for a in self._answers],
             "pending": self.pending_item,
         }
@@ -314,9 +309,9 @@ class Session:
                                         "unsigned); it cannot be resumed -- restore it from the audit trail")
         sid = data.get("session_id")
         where = f"session {sid!r}" if sid else "stored session"
-        if data.get("design") != fingerprint(design):
+        if data.get("design") != design.fingerprint():
             raise SessionStateError(f"{where} was started with another exam design; resume it with the same design")
-        if data.get("bank", {}).get("fingerprint") != fingerprint(bank):
+        if data.get("bank", {}).get("fingerprint") != bank.fingerprint():
             stored = data.get("bank", {})
             raise SessionStateError(f"{where} was started with bank {stored.get('name')!r} v{stored.get('version')}, "
                                     "not this one; resume it with the same bank")
