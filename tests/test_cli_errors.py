@@ -105,10 +105,17 @@ def test_output_cut_short_by_the_reader_is_quiet():
 
 def test_ctrl_c_in_the_terminal_exam_ends_with_one_line():
     proc = subprocess.Popen([sys.executable, "-m", "adaptive", "take", "--seed", "1"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(2.0)  # the first question is on the screen, waiting for an answer
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None and proc.stdin is not None
+    shown = b""
+    while b"your answer" not in shown:  # wait until the first question waits for an answer (no fixed sleep)
+        chunk = proc.stdout.read1(4096)
+        assert chunk, (proc.wait(timeout=30), shown)
+        shown += chunk
+    proc.send_signal(signal.SIGINT)  # stdin stays open: the exam is interrupted, not given an end of input
+    proc.wait(timeout=30)
+    err = proc.stderr.read().decode()
+    proc.stdin.close()
     assert proc.returncode == 130, (proc.returncode, err)
     assert "Traceback" not in err and "interrupted" in err
 
