@@ -103,9 +103,17 @@ def test_output_cut_short_by_the_reader_is_quiet():
     assert first[0] and "Traceback" not in err and "BrokenPipe" not in err, err
 
 
+def _terminal_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_ctrl_c_in_the_terminal_exam_ends_with_one_line():
+    # A terminal delivers Ctrl-C to a process whose SIGINT is the default and unblocked. An ignored or blocked
+    # SIGINT survives exec, so one inherited from the test run (a background job, a library earlier in the
+    # suite) would make the child deaf to it: give the child what a terminal gives.
     proc = subprocess.Popen([sys.executable, "-m", "adaptive", "take", "--seed", "1"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_terminal_sigint)
     assert proc.stdout is not None and proc.stderr is not None and proc.stdin is not None
     shown = b""
     while b"your answer" not in shown:  # wait until the first question waits for an answer (no fixed sleep)
