@@ -9,6 +9,8 @@ Subcommands
 ``adaptive bank info PATH``  counts by domain and status, parameter summary; ``--plot F.png`` the information curve
 ``adaptive bank schema``     print the JSON Schema of the bank format
 ``adaptive simulate STUDY``  run a simulation study (TOML) and write its tables, figures and HTML report
+``adaptive serve``           run the exam delivery service (see :mod:`adaptive.cli_service`)
+``adaptive candidates ...``  register eligibilities, issue launch codes, list candidates' attempts
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -25,13 +26,12 @@ import numpy as np
 from .bank import ItemBank
 from .cat import CatEngine, ExamDesign, Session
 from .cat.posthoc import draw_responses
+from .cli_service import add_service_commands
 from .cli_support import (
     EXIT_INTERRUPTED,
     bounded_int,
-    check_port_free,
     finite_float,
     nonnegative_int,
-    port,
     positive_float,
     run_command,
 )
@@ -197,7 +197,7 @@ def cmd_score(args) -> int:
 
 
 def cmd_bank_check(args) -> int:
-    from .pools import check_pool
+    from .pools import check_pool, content_warnings
 
     bank, problems = check_pool(args.path)
     if problems:
@@ -208,9 +208,19 @@ def cmd_bank_check(args) -> int:
     assert bank is not None  # check_pool gives a bank whenever it reports no problem
     arrays = bank.compile()
     counts = {d: int(np.sum(arrays.domain == k)) for k, d in enumerate(arrays.domains)}
+    warnings = content_warnings(bank)
     print(f"{args.path}: OK -- {len(bank)} items, {arrays.enemy_pairs.shape[0]} enemy pairs")
     for d, n in counts.items():
         print(f"  {d}: {n}")
+    keyed = [it.content.key for it in bank.items if it.content is not None and it.content.key]
+    if keyed:
+        shares = ", ".join(f"{k} {keyed.count(k) / len(keyed):.0%}" for k in sorted(set(keyed)))
+        print(f"  keys: {shares}")
+    if warnings:
+        print(f"{len(warnings)} content warning{'s' if len(warnings) != 1 else ''}:")
+        for line in warnings:
+            print(f"  - {line}")
+        return 1 if args.strict else 0
     return 0
 
 
@@ -367,32 +377,6 @@ def cmd_simulate(args) -> int:
     return 0
 
 
-def cmd_serve(args) -> int:
-    try:
-        import uvicorn
-
-        from .service.app import create_app
-    except ImportError:
-        raise AdaptiveError("adaptive serve needs the service extra: pip install 'adaptive-cat[service]'") from None
-    from .service import open_store
-
-    store = open_store(args.db)
-    bank = args.bank
-    if bank is None:
-        from .service.delivery import Delivery
-
-        if not Delivery(store).versions():  # an empty database starts with the bundled CMCS exam
-            bank = pool_path("cmcs")
-    admin_key = args.admin_key or os.environ.get("ADAPTIVE_ADMIN_KEY") or None
-    app = create_app(store, bank=bank, design=args.design, admin_key=admin_key, max_body=args.max_body)
-    check_port_free(args.host, args.port)
-    print(f"adaptive: serving on http://{args.host}:{args.port}/ (API documentation at /docs; database "
-          f"{store.kind}; admin endpoints {'enabled' if admin_key else 'disabled: no --admin-key'})",
-          file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
-    return 0
-
-
 _LAYOUT_HELP = ("file layout: wide (one row per person, one column per item id), long (person,item,response "
                 "rows) or auto (long when the header is person,item,response) (default: auto)")
 
@@ -462,26 +446,15 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
     sim.set_defaults(func=cmd_simulate)
 
-    sv = sub.add_parser("serve", help="run the exam delivery service (HTTP API and browser exam page)")
-    sv.add_argument("--bank", help="bank file or pool directory (with design.json) to deliver; stored as a version "
-                                   "(default: the bundled CMCS pool when the database holds none)")
-    sv.add_argument("--design", help="exam design (.json/.toml) when --bank is a file")
-    sv.add_argument("--db", default="sqlite:///sessions.db",
-                    help="sqlite:///FILE (default sqlite:///sessions.db) or postgresql://USER@HOST:PORT/DB")
-    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    sv.add_argument("--port", type=port, default=8000, help="TCP port 1..65535 (default 8000)")
-    sv.add_argument("--admin-key", help="API key of the admin endpoints (default: $ADAPTIVE_ADMIN_KEY; none: "
-                                        "admin endpoints disabled)")
-    sv.add_argument("--max-body", type=bounded_int(256, 10_000_000), default=16_384,
-                    help="largest candidate request body in bytes (default 16384)")
-    sv.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
-                    help="server log detail (default: warning)")
-    sv.set_defaults(func=cmd_serve)
+    add_service_commands(sub)
 
     b = sub.add_parser("bank", help="item bank tools")
     bsub = b.add_subparsers(dest="bank_command", required=True)
     bc = bsub.add_parser("check", help="validate a bank and report every problem")
     bc.add_argument("path", help="bank .json/.csv, or a pool directory (bank.json with design.json, standard.json)")
+    bc.add_argument("--strict", action="store_true", help="exit 1 on content warnings too (key-letter balance, "
+                    "near-duplicate options, a longest-option key, 'all of the above' in a shuffled item); "
+                    "default: warnings are printed, exit 0")
     bc.set_defaults(func=cmd_bank_check)
     bi = bsub.add_parser("info", help="counts by domain and status, parameters; the test information curve with --plot")
     bi.add_argument("path", help="bank .json/.csv, or a pool directory")

@@ -79,8 +79,12 @@ def make_client(cmcs_pool):
     made = []
 
     def make(db, **kw):
+        from adaptive.service.ratelimit import RateLimits
+
         kw.setdefault("bank", cmcs_pool)
         kw.setdefault("admin_key", ADMIN_KEY)
+        kw.setdefault("practice", True)  # most tests start open sessions; the exam-day tests use launch codes
+        kw.setdefault("rate_limits", RateLimits.off())
         app = create_app(db, **kw)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)

@@ -99,8 +99,10 @@ class ServerProcess:
     """``python -m adaptive serve`` in a child process, on 127.0.0.1 and a fixed port."""
 
     def __init__(self, db: str, *, bank: str | Path | None = None, admin_key: str | None = None,
-                 port: int | None = None, log_path: str | Path | None = None, extra: tuple = ()):
+                 port: int | None = None, log_path: str | Path | None = None, extra: tuple = (),
+                 practice: bool = True, rate_limits: bool = False):
         self.db, self.bank, self.admin_key = db, bank, admin_key
+        extra = (*(("--practice",) if practice else ()), *(() if rate_limits else ("--no-rate-limit",)), *extra)
         self.port = port or free_port()
         self.log_path = log_path
         self.extra = tuple(extra)

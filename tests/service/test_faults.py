@@ -36,7 +36,7 @@ def test_sigkill_and_restart_resume_every_session_at_the_same_item(db_url, cmcs_
                 item = data["item"]
                 for step in range(2 + 5 * k):
                     body = {"item_id": item["item_id"], "seq": item["seq"],
-                            "choice": keyed_choice(cmcs_bank, item["item_id"], step % 4 != 1)}
+                            "choice": keyed_choice(cmcs_bank, item, step % 4 != 1)}
                     item = c.post(f"{API}/sessions/{data['session_id']}/answers", headers=headers, json=body).json()[
                         "next"]
                 sessions.append((data["session_id"], headers, item))

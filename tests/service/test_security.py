@@ -187,7 +187,10 @@ def fuzz_client(tmp_path_factory, cmcs_pool):
 
     from adaptive.service.app import create_app
 
-    app = create_app(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 's.db'}", bank=cmcs_pool, admin_key=ADMIN_KEY)
+    from adaptive.service.ratelimit import RateLimits
+
+    app = create_app(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 's.db'}", bank=cmcs_pool, admin_key=ADMIN_KEY,
+                     practice=True, rate_limits=RateLimits.off())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         yield TestClient(app, raise_server_exceptions=False)

@@ -52,7 +52,9 @@ class Provenance(BaseModel):
 class ItemContent(BaseModel):
     """What the candidate sees; the numerics never need it.
 
-    ``key`` is the letter of the correct option (``"A"`` is ``options[0]``).
+    ``key`` is the letter of the correct option (``"A"`` is ``options[0]``). ``shuffle``: whether a
+    delivery may present the options in another order per candidate (false for options whose order
+    carries meaning, such as "All of the above" or a range scale).
     """
 
     model_config = _FROZEN
@@ -61,6 +63,7 @@ class ItemContent(BaseModel):
     key: str | None = Field(None, pattern=r"^[A-Z]$")
     rationale: str | None = None
     cognitive_level: str | None = None
+    shuffle: bool = True
 
     @model_validator(mode="after")
     def _check(self) -> ItemContent:

@@ -13,6 +13,8 @@ from .design import (
     EstimatorSpec,
     ExamDesign,
     ExposureSpec,
+    ReportSpec,
+    RetakeSpec,
     SelectionSpec,
     SPRTSpec,
     StartRule,
@@ -28,7 +30,8 @@ from .stopping import STOPPING_RULES
 
 __all__ = [
     "ExamDesign", "StartRule", "EstimatorSpec", "SelectionSpec", "ExposureSpec", "ContentSpec", "StoppingSpec",
-    "ClassificationSpec", "SPRTSpec", "CatEngine", "BatchState", "CatResult", "simulate_cat", "Session",
+    "ClassificationSpec", "SPRTSpec", "RetakeSpec", "ReportSpec", "CatEngine", "BatchState", "CatResult",
+    "simulate_cat", "Session",
     "SessionResult", "AuditEntry", "RULES", "batch_keys", "session_key", "CatContext", "Decision", "StopRule",
     "SelectionNote", "SELECTION_RULES", "START_RULES", "TIMEOUT_RULES", "STOPPING_RULES",
 ]

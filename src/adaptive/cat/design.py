@@ -44,6 +44,8 @@ __all__ = [
     "StoppingSpec",
     "ClassificationSpec",
     "SPRTSpec",
+    "RetakeSpec",
+    "ReportSpec",
     "SELECTION_RULES",
 ]
 
@@ -253,6 +255,34 @@ class StoppingSpec(BaseModel):
         return TIMEOUT_RULES.check(v)
 
 
+class RetakeSpec(BaseModel):
+    """Retakes: how many attempts a candidate may make and how long they wait between two.
+
+    Items a candidate saw in earlier attempts are never given again (``Session.start(exclude=...)``).
+    """
+
+    model_config = _STRICT
+    max_attempts: int = Field(3, ge=1, le=100, description="attempts a candidate may make, the first included")
+    wait_days: float = Field(0.0, ge=0.0, le=3650.0, description="days from the end of an attempt to the next start")
+
+
+class ReportSpec(BaseModel):
+    """What the candidate's score report shows.
+
+    ``show_probability`` and ``show_theta`` put P(pass) and θ̂ with its SE in candidate-facing results
+    (off: they stay in the administrators' audit). The domain performance levels are estimated from
+    the candidate's own answers in each domain with item parameters fixed; a domain with fewer than
+    ``min_domain_items`` scored answers is reported as "too few items"; "near" the standard when
+    θ̂ ± ``near_se`` · SE contains the cut.
+    """
+
+    model_config = _STRICT
+    show_probability: bool = False
+    show_theta: bool = False
+    min_domain_items: int = Field(4, ge=1, le=LENGTH_MAX)
+    near_se: float = Field(1.0, gt=0.0, le=5.0)
+
+
 class ExamDesign(BaseModel):
     """A complete adaptive-test design."""
 
@@ -268,6 +298,8 @@ class ExamDesign(BaseModel):
     exposure: ExposureSpec = ExposureSpec()
     content: ContentSpec = ContentSpec()
     stopping: StoppingSpec = StoppingSpec()
+    retakes: RetakeSpec = RetakeSpec()
+    report: ReportSpec = ReportSpec()
 
     @model_validator(mode="after")
     def _check(self) -> ExamDesign:

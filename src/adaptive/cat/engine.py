@@ -33,7 +33,7 @@ from .registry import SELECTION_RULES, START_RULES
 from .selection import SelectionRule
 from .start import pretest_slots
 from .state import BatchState, CatResult, Decision, SelectionNote, StopRule
-from .stopping import SPRT, Verdict, build_stopping_rules, final_decision
+from .stopping import SPRT, TimeLimit, Verdict, build_stopping_rules, final_decision
 
 __all__ = ["CatEngine", "BatchState", "CatResult"]
 
@@ -111,11 +111,12 @@ class CatEngine:
         return MFIIndex.build(a.a, a.thresholds[:, 0], a.c, ctx.item_groups(), lo, hi)
 
     # ------------------------------------------------------------------ state
-    def start(self, keys, blocked=None, exposure_counts=None, n_sessions=None) -> BatchState:
+    def start(self, keys, blocked=None, exposure_counts=None, n_sessions=None, time_limit=None) -> BatchState:
         """A fresh state for sessions with ``keys`` (see :mod:`adaptive.cat._streams`).
 
         ``blocked`` ``(N, I)`` bool marks items a session may never be given (post-hoc cells
-        without an answer, items excluded from a retake).
+        without an answer, items excluded from a retake). ``time_limit`` (scalar or ``(N,)``)
+        replaces the design's time limit per session, e.g. scaled by an accommodation.
         """
         ctx = self.ctx
         keys = np.asarray(keys, dtype=np.uint64).ravel()
@@ -146,6 +147,8 @@ class CatEngine:
             se_path=np.full((n, L), np.nan),
             llr=np.zeros(n),
             elapsed=np.zeros(n),
+            time_limit=np.broadcast_to(np.asarray(
+                (d.stopping.time_limit or np.inf) if time_limit is None else time_limit, dtype=float), (n,)).copy(),
             pretest_slot=pretest_slots(ctx, keys),
             start_items=self.start_rule.first_items(ctx, keys),
             exposure_counts=np.zeros(n_items, dtype=np.int64) if exposure_counts is None
@@ -387,6 +390,17 @@ class CatEngine:
         stop = rule != StopRule.NONE
         if stop.any():
             self._stop(state, rows[stop], rule[stop], decision[stop], by_theta[stop])
+
+    def expire(self, state: BatchState, rows) -> None:
+        """Stop the active sessions ``rows`` because their time ran out while an item was on screen (the
+        late answer is not taken): the time-limit rule and the design's run-out-of-time decision."""
+        rows = np.asarray(rows, dtype=np.int64)
+        rows = rows[state.active[rows]]
+        rule = next((r for r in self.stopping if isinstance(r, TimeLimit)), None)
+        if rows.size == 0 or rule is None:
+            return
+        decision, by_theta = rule.on_timeout.decide(self.ctx, state, rows)
+        self._stop(state, rows, np.full(rows.size, StopRule.TIME_LIMIT, dtype=np.int8), decision, by_theta)
 
     def _stop(self, state, rows, rule, decision=None, by_theta=None):
         ctx, d = self.ctx, self.ctx.design

@@ -35,6 +35,7 @@ from ..exceptions import ResponseValidationError, SessionStateError
 from ._streams import session_key
 from .design import ExamDesign
 from .engine import CatEngine
+from .report import DomainPerformance, domain_performance
 from .state import Decision, SelectionNote, StopRule
 
 __all__ = ["Session", "AuditEntry", "SessionResult"]
@@ -108,7 +109,7 @@ class Session:
     """
 
     def __init__(self, engine: CatEngine, seed, session_id: str | None = None,
-                 exposure_counts=None, n_sessions: int | None = None, exclude=()):
+                 exposure_counts=None, n_sessions: int | None = None, exclude=(), time_limit: float | None = None):
         self.engine = engine
         self.seed = seed
         self.session_id = session_id
@@ -118,8 +119,11 @@ class Session:
         if self.exclude:
             blocked = engine.ctx.exclusion_mask(list(self.exclude), 1)
             engine.ctx.check_deliverable(excluded=blocked[0])  # refuse a retake the remaining pool cannot serve
+        if time_limit is not None:
+            _check_seconds(time_limit, f"session {session_id!r}" if session_id else "session", "time_limit")
         self._state = engine.start(np.array([self._key], dtype=np.uint64), blocked=blocked,
-                                   exposure_counts=exposure_counts, n_sessions=n_sessions)
+                                   exposure_counts=exposure_counts, n_sessions=n_sessions, time_limit=time_limit)
+        self._expired = False
         self._pending: int | None = None
         self._presented_at: float | None = None
         self._answers: list[tuple[str, int, float]] = []
@@ -129,17 +133,20 @@ class Session:
     @classmethod
     def start(cls, design: ExamDesign, bank: ItemBank, seed: int | None = None, *, session_id: str | None = None,
               engine: CatEngine | None = None, exposure_counts=None, n_sessions: int | None = None,
-              exclude=()) -> Session:
+              exclude=(), time_limit: float | None = None) -> Session:
         """Start a session. ``seed=None`` draws fresh entropy (stored, so the session stays replayable).
 
         ``exclude``: ids of items this candidate may not be given (those seen in earlier attempts of a retake);
         a :class:`~adaptive.exceptions.DesignError` says why when the items left cannot meet the design.
+        ``time_limit``: this candidate's limit in seconds instead of the design's (an accommodation, e.g.
+        1.5 × the design's); the design's run-out-of-time rule applies at it.
         """
         if seed is None:
             entropy = np.random.SeedSequence().entropy
             assert isinstance(entropy, int)
             seed = entropy % (2**63)
-        return cls(engine or _engine_for(design, bank), int(seed), session_id, exposure_counts, n_sessions, exclude)
+        return cls(engine or _engine_for(design, bank), int(seed), session_id, exposure_counts, n_sessions, exclude,
+                   time_limit)
 
     @property
     def where(self) -> str:
@@ -162,6 +169,41 @@ class Session:
     def elapsed(self) -> float:
         """Seconds used by the recorded answers (what the time limit is checked against)."""
         return float(self._state.elapsed[0])
+
+    @property
+    def time_limit(self) -> float | None:
+        """This session's time limit in seconds (None without one)."""
+        v = float(self._state.time_limit[0])
+        return None if np.isinf(v) else v
+
+    @property
+    def expired(self) -> bool:
+        """True when the session was stopped by :meth:`expire` (its time ran out with an item on screen)."""
+        return self._expired
+
+    def extend(self, seconds: float) -> float:
+        """Give the candidate ``seconds`` more (a proctor's extension); returns the new time limit."""
+        if self.finished:
+            raise SessionStateError(f"{self.where}: the test has ended; its time cannot be extended")
+        if self.time_limit is None:
+            raise SessionStateError(f"{self.where}: the exam has no time limit to extend")
+        _check_seconds(seconds, self.where, "seconds")
+        self._state.time_limit[0] += float(seconds)
+        return float(self._state.time_limit[0])
+
+    def expire(self) -> SessionResult:
+        """End the test because its time ran out while an item was on screen: that item is not scored and
+        the design's run-out-of-time rule (``stopping.on_timeout``) decides. Returns the result."""
+        if self.finished:
+            raise SessionStateError(f"{self.where}: the test has ended ({self.result().stopped_by}); it cannot "
+                                    "expire")
+        if self.time_limit is None:
+            raise SessionStateError(f"{self.where}: the exam has no time limit; it cannot run out of time")
+        self.engine.expire(self._state, np.array([0]))
+        self._pending = None
+        self._presented_at = None
+        self._expired = True
+        return self.result()
 
     @property
     def pending_item(self) -> str | None:
@@ -262,6 +304,10 @@ class Session:
             se_path=[float(v) for v in st.se_path[0, given]],
         )
 
+    def domain_report(self) -> list[DomainPerformance]:
+        """Performance by content domain from this candidate's scored answers (see :mod:`adaptive.cat.report`)."""
+        return domain_performance(self.engine, self._state)[0]
+
     # ------------------------------------------------------------------ persistence
     def to_json(self, key: str | bytes | None = None) -> str:
         """The session as JSON: seed, answers (with times), the pending item and fingerprints.
@@ -281,6 +327,10 @@ class Session:
         }
         if self.exclude:
             state["exclude"] = list(self.exclude)
+        if self.time_limit != self.engine.design.stopping.time_limit:
+            state["time_limit"] = self.time_limit
+        if self._expired:
+            state["expired"] = True
         if key is not None:
             state["signature"] = _signature(state, key)
         return json.dumps(state)
@@ -318,19 +368,26 @@ class Session:
         exclude = data.get("exclude", [])
         if not isinstance(exclude, list) or not all(isinstance(i, str) for i in exclude):
             raise SessionStateError(f"{where}: field 'exclude' must be a list of item ids")
+        time_limit = data.get("time_limit")
+        if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(time_limit, (int, float))):
+            raise SessionStateError(f"{where}: field 'time_limit' must be a number of seconds")
         return cls.replay(design, bank, data["seed"], data.get("answers", []), session_id=sid,
-                          pending=data.get("pending"), engine=engine, exclude=exclude)
+                          pending=data.get("pending"), engine=engine, exclude=exclude, time_limit=time_limit,
+                          expired=data.get("expired") is True)
 
     @classmethod
     def replay(cls, design: ExamDesign, bank: ItemBank, seed: int, answers, *, session_id: str | None = None,
-               pending: str | None = None, engine: CatEngine | None = None, exclude=()) -> Session:
+               pending: str | None = None, engine: CatEngine | None = None, exclude=(),
+               time_limit: float | None = None, expired: bool = False) -> Session:
         """Rebuild a session from its seed and its ``(item_id, response, seconds)`` answers.
 
         Every stored item is checked against the item the engine presents at that step, and
         ``pending`` (if given) against the item it presents next; a mismatch raises
-        :class:`~adaptive.exceptions.SessionStateError` naming the step.
+        :class:`~adaptive.exceptions.SessionStateError` naming the step. ``expired``: the session
+        ran out of time after these answers (:meth:`expire` is applied again).
         """
-        s = cls.start(design, bank, seed=seed, session_id=session_id, engine=engine, exclude=exclude)
+        s = cls.start(design, bank, seed=seed, session_id=session_id, engine=engine, exclude=exclude,
+                      time_limit=time_limit)
         for step, (item_id, response, seconds) in enumerate(answers, start=1):
             presented = s.next_item()
             if presented != item_id:
@@ -339,7 +396,21 @@ class Session:
             s.answer(item_id, response, seconds)
         if pending is not None and s.next_item() != pending:
             raise SessionStateError(f"{s.where}: replay diverged at the pending item {pending!r}")
+        if expired and not s.finished:
+            s.next_item()  # the item that was on screen when the time ran out
+            if not s.finished:
+                s.expire()
         return s
+
+
+def _check_seconds(value, where: str, field: str) -> None:
+    try:
+        ok = np.isfinite(float(value)) and 0 < float(value) <= 1e7 and not isinstance(value, bool)
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise ResponseValidationError(f"{where}: {field} must be a number of seconds above 0 and at most 1e7, "
+                                      f"got {_short(value)}")
 
 
 def _signature(state: dict, key: str | bytes) -> str:

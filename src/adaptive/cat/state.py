@@ -90,6 +90,8 @@ class BatchState:
         :class:`SelectionNote` per position (L = max length + pretest items)
     theta_path, se_path : ``(N, L)`` -- the interim estimate after each item
     llr : ``(N,)`` -- SPRT log-likelihood ratio; elapsed : ``(N,)`` seconds
+    time_limit : ``(N,)`` -- each session's time limit in seconds (the design's, scaled by an
+        accommodation and lengthened by extensions; inf without one)
     pretest_slot : ``(N, L)`` bool -- positions that hold pretest items
     start_items : ``(N, S)`` -- the items given first (start rule ``items``)
     exposure_counts : ``(I,)`` -- administrations so far across sessions (for ``max_rate``)
@@ -118,6 +120,7 @@ class BatchState:
     se_path: np.ndarray
     llr: np.ndarray
     elapsed: np.ndarray
+    time_limit: np.ndarray
     pretest_slot: np.ndarray
     start_items: np.ndarray
     exposure_counts: np.ndarray

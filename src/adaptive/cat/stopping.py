@@ -198,7 +198,7 @@ class TimeLimit(StoppingRule):
         return None if s.time_limit is None else cls(s.time_limit, TIMEOUT_RULES[s.on_timeout]())
 
     def check(self, ctx, state, rows):
-        hit = state.elapsed[rows] >= self.limit
+        hit = state.elapsed[rows] >= state.time_limit[rows]  # the design's limit, per session
         decision, by_theta = self.on_timeout.decide(ctx, state, rows)
         return Verdict(hit, decision, by_theta)
 

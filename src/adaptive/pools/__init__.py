@@ -32,7 +32,7 @@ Pass standards (see ``item_pools/README.md`` for the reasoning):
 """
 
 from .build import PoolBuild, build_pool, reference_form, write_pool
-from .check import PoolInfo, check_pool, pool_info
+from .check import PoolInfo, check_pool, content_warnings, pool_info
 from .config import AuthoredItem, PoolConfig, load_authored_items, load_pool_config
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "PoolInfo",
     "build_pool",
     "check_pool",
+    "content_warnings",
     "load_authored_items",
     "load_pool_config",
     "pool_info",

@@ -114,7 +114,8 @@ def build_pool(pool_dir: str | Path, *, progress=None) -> PoolBuild:
                "code_set_year": it.code_set_year, "status": it.status, "enemies": list(it.enemies),
                "provenance": prov,
                "content": {"stem": it.stem, "options": list(it.options), "key": it.key,
-                           "rationale": it.rationale, "cognitive_level": it.cognitive_level}}
+                           "rationale": it.rationale, "cognitive_level": it.cognitive_level,
+                           **({} if it.shuffle else {"shuffle": False})}}
         if cfg.calibration.model == "3pl":
             rec["c"] = round(par["c"], dec)
         records.append(rec)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,71 @@ from ..bank import ItemBank
 from ..exceptions import BankValidationError, ScoringError
 from ..scoring.standard import PassStandard
 
-__all__ = ["PoolInfo", "check_pool", "pool_info"]
+__all__ = ["PoolInfo", "check_pool", "content_warnings", "pool_info"]
+
+#: options whose meaning depends on their place among the others: they need ``shuffle = false``
+_ORDER_BOUND = re.compile(r"(?i:\b(all|none|both|neither) of the (above|preceding|following)\b)"
+                          r"|\b(?:[Bb]oth )?[A-H] (?:and|or) [A-H]\b|\b(?i:only) [A-H]\b(?! [a-z])")
+#: a key letter's share of the keyed items may lie within this factor of an even share (20-30% for 4 options)
+KEY_SHARE_TOLERANCE = 0.2
+#: fewer keyed items (of one option count) than this are too few to judge the key balance
+KEY_BALANCE_MIN_ITEMS = 20
+
+
+def _normalized(option: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "", option.casefold())
+
+
+def content_warnings(bank: ItemBank) -> list[str]:
+    """Content an item writer should look at, one line each (the bank is still valid):
+
+    * key-letter imbalance: among the keyed items with k options (at least 20), a letter keying less
+      than 0.8/k or more than 1.2/k of them (20-30% for four options), so guessing one letter pays;
+    * options that differ only in case, spacing or punctuation;
+    * the key as the one clearly longest option (twice as long as, and 20 characters longer than,
+      every distractor), a cue test-wise candidates use;
+    * "all/none of the above", "A and B" and the like in an item that may be shuffled (set
+      ``shuffle = false`` on it).
+    """
+    out = []
+    keyed: dict[int, list[str]] = {}
+    for pos, it in enumerate(bank.items):
+        c = it.content
+        if c is None or not c.options:
+            continue
+        where = f"item {it.id!r} (position {pos})"
+        if c.key is not None:
+            keyed.setdefault(len(c.options), []).append(c.key)
+        norm = [_normalized(o) for o in c.options]
+        dup = sorted({o for o in c.options if norm.count(_normalized(o)) > 1})
+        if dup:
+            out.append(f"{where}, field 'content.options': options {dup} differ only in case, spacing or punctuation; "
+                       "make them distinct")
+        if c.key is not None and len(c.options) > 2:
+            k = ord(c.key) - ord("A")
+            longest_other = max(len(o) for j, o in enumerate(c.options) if j != k)
+            if len(c.options[k]) > 2 * longest_other and len(c.options[k]) - longest_other >= 20:
+                out.append(f"{where}, field 'content.options': the key ({c.key}) is by far the longest option "
+                           f"({len(c.options[k])} characters, the others at most {longest_other}); a test-wise "
+                           "candidate picks it without knowing the answer: even out the lengths")
+        if c.shuffle:
+            bound = [o for o in c.options if _ORDER_BOUND.search(o)]
+            if bound:
+                out.append(f"{where}, field 'content.shuffle': option {bound[0]!r} refers to other options' places; "
+                           "set shuffle = false so the order is kept")
+    for n_opt, keys in sorted(keyed.items()):
+        if len(keys) < KEY_BALANCE_MIN_ITEMS:
+            continue
+        even = 1.0 / n_opt
+        lo, hi = even * (1 - KEY_SHARE_TOLERANCE), even * (1 + KEY_SHARE_TOLERANCE)
+        for j in range(n_opt):
+            letter = chr(ord("A") + j)
+            share = keys.count(letter) / len(keys)
+            if not lo - 1e-12 <= share <= hi + 1e-12:
+                out.append(f"keys of the {len(keys)} items with {n_opt} options: {letter} keys "
+                           f"{keys.count(letter)} ({share:.0%}), outside {lo:.0%}-{hi:.0%}; answering {letter} "
+                           "everywhere would pay: reorder options so each letter keys about as many items")
+    return out
 
 
 def _pool_dir(path: str | Path) -> Path | None:

@@ -35,6 +35,7 @@ class AuthoredItem(BaseModel):
     options: list[str] = Field(min_length=2)
     key: str = Field(pattern=r"^[A-Z]$")
     rationale: str = Field(min_length=10)
+    shuffle: bool = Field(True, description="false keeps the authored option order (e.g. 'All of the above')")
 
     @model_validator(mode="after")
     def _check(self) -> AuthoredItem:

@@ -12,16 +12,21 @@ what was wrong and what to do; request bodies over the limit get 413.
 
 import csv
 import hmac
+import importlib.util
 import io
 import logging
 import re
+from contextlib import asynccontextmanager
+from datetime import datetime
 from importlib import resources
 from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from ..bank import ItemBank
@@ -33,7 +38,10 @@ from ..exceptions import (
     SessionStateError,
 )
 from .delivery import Delivery, Invalid, NotFound, ServiceError
+from .eligibility import normalize_code
+from .ratelimit import RateLimiter, RateLimits
 from .store import Store, open_store
+from .versions import TooManyRequests
 
 __all__ = ["create_app"]
 
@@ -81,6 +89,35 @@ class _Body(BaseModel):
 
 class StartRequest(_Body):
     candidate: StrictStr | None = Field(None, max_length=200, description="your own label for the candidate")
+
+
+class LaunchRequest(_Body):
+    code: StrictStr = Field(min_length=1, max_length=64, description="the launch code, e.g. ABCD-EFGH-JKLM-NPQR")
+
+
+class EligibilityRequest(_Body):
+    candidate_id: StrictStr = Field(min_length=1, max_length=200)
+    bank_version: Annotated[int, Field(ge=1, le=ID_MAX)] | None = Field(None, description="default: the active one")
+    window_start: datetime | None = Field(None, description="ISO 8601; default: now")
+    window_end: datetime | None = Field(None, description="ISO 8601; default: window_days after the start")
+    window_days: float = Field(90.0, gt=0, le=3650)
+    attempts: Annotated[StrictInt, Field(ge=1, le=100)] | None = Field(None, description="default: the design's "
+                                                                                         "retakes.max_attempts")
+    time_multiplier: float = Field(1.0, ge=1.0, le=4.0, description="accommodation, e.g. 1.5 for 50% more time")
+    note: StrictStr | None = Field(None, max_length=1000)
+
+
+class ProctorRequest(_Body):
+    reason: StrictStr | None = Field(None, max_length=1000)
+
+
+class VoidRequest(_Body):
+    reason: StrictStr = Field(min_length=1, max_length=1000)
+
+
+class ExtendRequest(_Body):
+    seconds: float = Field(gt=0, le=86400, allow_inf_nan=False)
+    reason: StrictStr | None = Field(None, max_length=1000)
 
 
 class AnswerRequest(_Body):
@@ -164,22 +201,43 @@ class _BodyLimit:
 
 def create_app(database: str | Store = "sqlite:///sessions.db", *, bank: str | ItemBank | None = None,
                design: str | ExamDesign | None = None, admin_key: str | None = None,
-               max_body: int = 16_384, max_admin_body: int = 50_000_000) -> FastAPI:
+               max_body: int = 16_384, max_admin_body: int = 50_000_000, practice: bool = False,
+               rate_limits: RateLimits | None = None, clock=None) -> FastAPI:
     """The delivery application over ``database`` (a URL or an open store).
 
     ``bank`` (a bank file, or a pool directory whose ``design.json`` is the design) is stored as a
     version and activated if the database does not hold it yet. ``admin_key`` enables the admin
-    endpoints; without one they refuse every request.
+    endpoints; without one they refuse every request. ``practice`` allows open starts without a
+    launch code. ``rate_limits`` (default :class:`RateLimits`; ``RateLimits.off()``) bound starts
+    and answers per client address and per code/session. While the app runs (its lifespan) a
+    heartbeat is written every few seconds, and at start an outage since the last one is credited
+    to the running sessions (see :mod:`adaptive.service.clock`).
     """
     store = open_store(database) if isinstance(database, str) else database
-    delivery = Delivery(store)
+    delivery = Delivery(store, practice=practice, **({} if clock is None else {"clock": clock}))
+    limits = RateLimits() if rate_limits is None else rate_limits
+    limiter = {name: RateLimiter(getattr(limits, name), what) for name, what in (
+        ("start_per_client", "starts from this address"), ("start_per_code", "starts with this code"),
+        ("answer_per_client", "answers from this address"), ("answer_per_session", "answers in this session"))}
     if bank is not None:
         b, d, source = _bank_and_design(bank, design)
         known = {(v["bank_fingerprint"], v["design_fingerprint"]) for v in delivery.versions()}
         if (b.fingerprint(), d.fingerprint()) not in known:
             delivery.add_version(b, d, source=source, activate=True)
 
+    @asynccontextmanager
+    async def lifespan(_app):
+        delivery.recover_outage()
+        delivery.start_heartbeat()
+        try:
+            yield
+        finally:
+            delivery.stop_heartbeat()
+
     app = FastAPI(
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
         title="adaptive exam delivery",
         version="1",
         description="Computerized adaptive exams over HTTP: candidates start a session, answer one item at a time "
@@ -195,6 +253,8 @@ def create_app(database: str | Store = "sqlite:///sessions.db", *, bank: str | I
 
     @app.exception_handler(AdaptiveError)
     async def _adaptive(_request: Request, err: AdaptiveError):
+        if isinstance(err, TooManyRequests):
+            return JSONResponse({"detail": str(err)}, status_code=429, headers={"Retry-After": str(err.retry_after)})
         if isinstance(err, ServiceError):
             return _problem(err.status, str(err))
         if isinstance(err, SessionStateError):
@@ -232,10 +292,34 @@ def create_app(database: str | Store = "sqlite:///sessions.db", *, bank: str | I
     Token = Annotated[str | None, Depends(token_of)]
     Sid = Annotated[str, Depends(session_id)]
 
+    def client_of(request: Request) -> str:
+        return request.client.host if request.client else "unknown"
+
     # ---------------------------------------------------------------- candidates
+    @app.get(API + "/exam", tags=["candidate"], summary="The exam on offer: name, length range, time limit, rules")
+    def exam_facts():
+        ver = delivery.active_version()
+        d = ver.design
+        return {**delivery._exam_info(ver), "attempts_allowed": d.retakes.max_attempts,
+                "retake_wait_days": d.retakes.wait_days,
+                "rules": ["Answer each question before the next one appears; you cannot go back.",
+                          "The exam ends when the result is clear, after at most the maximum number of questions, "
+                          "or when the time runs out.",
+                          "The clock is kept by the server and keeps running if you close the page; a proctor may "
+                          "pause it.",
+                          "Reopen the page and enter your launch code to continue where you were."]}
+
+    @app.post(API + "/launch", status_code=200, tags=["candidate"],
+              summary="Start the attempt a launch code is for, or resume it (a new token; the old one stops working)")
+    def launch(body: LaunchRequest, request: Request):
+        limiter["start_per_client"].hit(client_of(request))
+        limiter["start_per_code"].hit(normalize_code(body.code))
+        return delivery.launch(body.code)
+
     @app.post(API + "/sessions", status_code=201, tags=["candidate"],
-              summary="Start a session: its id, its secret token (shown once) and the first item")
-    def start_session(body: StartRequest | None = None):
+              summary="Practice mode only: start a session without a launch code")
+    def start_session(request: Request, body: StartRequest | None = None):
+        limiter["start_per_client"].hit(client_of(request))
         return delivery.start(candidate=body.candidate if body else None)
 
     @app.get(API + "/sessions/{session_id}/item", tags=["candidate"],
@@ -245,11 +329,13 @@ def create_app(database: str | Store = "sqlite:///sessions.db", *, bank: str | I
 
     @app.post(API + "/sessions/{session_id}/answers", tags=["candidate"],
               summary="Answer the presented item; a repeat of a stored answer is acknowledged, not scored twice")
-    def answer(sid: Sid, token: Token, body: AnswerRequest):
+    def answer(sid: Sid, token: Token, body: AnswerRequest, request: Request):
+        limiter["answer_per_client"].hit(client_of(request))
+        limiter["answer_per_session"].hit(sid)
         return delivery.answer(sid, token, item_id=body.item_id, seq=body.seq, choice=body.choice)
 
     @app.get(API + "/sessions/{session_id}/result", tags=["candidate"],
-             summary="The result of a finished exam: decision, scaled score, P(pass)")
+             summary="The score report of a finished exam: decision, scaled score, performance by content domain")
     def result(sid: Sid, token: Token):
         return delivery.result(sid, token)
 
@@ -291,6 +377,46 @@ def create_app(database: str | Store = "sqlite:///sessions.db", *, bank: str | I
                       offset: Annotated[int, Query(ge=0, le=ID_MAX)] = 0):
         return delivery.sessions(status, bank_version, limit, offset)
 
+    @app.post(API + "/admin/eligibilities", status_code=201, tags=["admin"], dependencies=Admin,
+              summary="Register an eligibility; returns it with the launch code of the first attempt (shown once)")
+    def register(body: EligibilityRequest):
+        return delivery.register(body.candidate_id, bank_version=body.bank_version,
+                                 window_start=body.window_start.timestamp() if body.window_start else None,
+                                 window_end=body.window_end.timestamp() if body.window_end else None,
+                                 window_days=body.window_days, attempts=body.attempts,
+                                 time_multiplier=body.time_multiplier, note=body.note)
+
+    @app.get(API + "/admin/eligibilities", tags=["admin"], dependencies=Admin, summary="Eligibilities and attempts")
+    def list_eligibilities(candidate_id: Annotated[str | None, Query(max_length=200)] = None,
+                           limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+                           offset: Annotated[int, Query(ge=0, le=ID_MAX)] = 0):
+        return delivery.eligibilities(candidate_id, limit, offset)
+
+    @app.post(API + "/admin/eligibilities/{eligibility_id}/codes", status_code=201, tags=["admin"],
+              dependencies=Admin, summary="A new launch code: replaces a lost one, or opens the next attempt")
+    def new_code(eligibility_id: Annotated[int, PathParam(ge=1, le=ID_MAX)]):
+        return delivery.issue_code(eligibility_id)
+
+    @app.post(API + "/admin/sessions/{session_id}/pause", tags=["proctor"], dependencies=Admin,
+              summary="Pause a session: the clock stops and the candidate's page says a proctor paused it")
+    def pause(sid: Sid, body: ProctorRequest | None = None):
+        return delivery.pause(sid, body.reason if body else None)
+
+    @app.post(API + "/admin/sessions/{session_id}/resume", tags=["proctor"], dependencies=Admin,
+              summary="Resume a paused session; the paused time is not charged")
+    def resume(sid: Sid, body: ProctorRequest | None = None):
+        return delivery.resume(sid, body.reason if body else None)
+
+    @app.post(API + "/admin/sessions/{session_id}/extend", tags=["proctor"], dependencies=Admin,
+              summary="Give a running session more time")
+    def extend(sid: Sid, body: ExtendRequest):
+        return delivery.extend(sid, body.seconds, body.reason)
+
+    @app.post(API + "/admin/sessions/{session_id}/void", tags=["proctor"], dependencies=Admin,
+              summary="Void a session with a reason (it ends without a result)")
+    def void(sid: Sid, body: VoidRequest):
+        return delivery.void(sid, body.reason)
+
     @app.get(API + "/admin/sessions/{session_id}/audit", tags=["admin"], dependencies=Admin,
              summary="A session's audit trail: every answer with θ̂ and SE before and after, and events")
     def audit(sid: Sid):
@@ -319,7 +445,40 @@ def create_app(database: str | Store = "sqlite:///sessions.db", *, bank: str | I
                                            "Content-Security-Policy": "default-src 'self'; style-src 'self' "
                                            "'unsafe-inline'; script-src 'self' 'unsafe-inline'"})
 
+    # ---------------------------------------------------------------- API documentation, offline
+    docs_assets = _docs_assets()
+    if docs_assets is not None:
+        app.mount("/docs-assets", StaticFiles(directory=docs_assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        if docs_assets is None:
+            return HTMLResponse("<!doctype html><title>API documentation</title><p>The interactive documentation "
+                                "needs the service extra (fastapi-offline); the OpenAPI document is at "
+                                "<a href='/openapi.json'>/openapi.json</a>.</p>")
+        page = get_swagger_ui_html(openapi_url="/openapi.json", title="adaptive exam delivery - API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon.png")
+        page.headers["Content-Security-Policy"] = ("default-src 'self'; img-src 'self' data:; style-src 'self' "
+                                                   "'unsafe-inline'; script-src 'self' 'unsafe-inline'")
+        return page
+
     return app
+
+
+def _docs_assets():
+    """The folder of Swagger UI's files bundled by the fastapi-offline package (no CDN), or None."""
+    try:
+        spec = importlib.util.find_spec("fastapi_offline")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    from pathlib import Path
+
+    folder = Path(next(iter(spec.submodule_search_locations))) / "static"
+    return str(folder) if (folder / "swagger-ui-bundle.js").exists() else None
 
 
 def _bank_and_design(bank, design):

@@ -8,8 +8,12 @@
   A session's state is a pure function of (version, seed, answers), so a server that was killed
   rebuilds any session by replaying its stored answers through the engine and presents the same
   next item (:meth:`adaptive.cat.Session.replay` checks every step);
-- the audit trail: one row per answer (θ̂ and SE before and after, P(pass), time) and events
-  (started, resumed, retried, refused, finished).
+- the audit trail: one row per answer (θ̂ and SE before and after, P(pass), time, the option
+  order shown) and events (started, resumed, refused, late answer, expired, paused, voided, ...);
+- exam day: launch codes and eligibility (:mod:`.eligibility`; open starts only in practice
+  mode), the clock the server enforces (:mod:`.clock`), proctor controls (:mod:`.proctor`), and
+  options shown in a per-candidate order fixed by the session's seed (answers are stored as the
+  authored option).
 
 An answer is acknowledged only after the transaction that stores it has committed. Answers carry
 the item id and the sequence number of the step; the same answer sent again is acknowledged
@@ -37,12 +41,27 @@ from ..cat.engine import CatEngine
 from ..cat.session import Session
 from ..exceptions import AdaptiveError
 from ..irt.registry import model_spec
+from .clock import Clock
+from .eligibility import LaunchCodes, format_time
+from .proctor import Proctoring
 from .store import Store
-from .versions import Conflict, Invalid, NotFound, ServiceError, Unauthorized, Version, _content, delivery_problems
+from .versions import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ServiceError,
+    Unauthorized,
+    Version,
+    _content,
+    delivery_problems,
+)
+from .views import CandidateViews, candidate_result
 
 __all__ = [
     "Conflict",
     "Delivery",
+    "Forbidden",
     "Invalid",
     "NotFound",
     "ServiceError",
@@ -51,23 +70,23 @@ __all__ = [
     "delivery_problems",
 ]
 
-CANDIDATE_RESULT_FIELDS = ("decision", "scaled_score", "p_pass", "n_answered", "stopped_by")
-
 
 def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class Delivery:
+class Delivery(LaunchCodes, Proctoring, CandidateViews, Clock):
     """Sessions in a :class:`~adaptive.service.store.Store`, run by the engine.
 
     ``clock`` gives wall-clock seconds (item times are the difference between presenting an item
-    and receiving its answer, kept in the database so they survive a restart).
+    and receiving its answer, kept in the database so they survive a restart). ``practice``
+    allows open starts (:meth:`start`) without a launch code.
     """
 
-    def __init__(self, store: Store, *, clock=time.time, cache_size: int = 5000):
+    def __init__(self, store: Store, *, clock=time.time, cache_size: int = 5000, practice: bool = False):
         self.store = store
         self.clock = clock
+        self.practice = bool(practice)
         self.cache_size = int(cache_size)
         self._versions: dict[int, Version] = {}
         self._live: OrderedDict[str, Session] = OrderedDict()
@@ -156,23 +175,48 @@ class Delivery:
 
     # ------------------------------------------------------------------ candidates
     def start(self, candidate: str | None = None) -> dict:
-        """Start a session on the active version: its id, its token (shown once) and the first item."""
-        ver = self.active_version()
+        """Start a practice session on the active version (practice mode only): its id, its token (shown once)
+        and the first item. Real exams start with a launch code (:meth:`launch`)."""
+        if not self.practice:
+            raise Forbidden("this server starts exams with a launch code only (POST /api/v1/launch); open starts "
+                            "exist in practice mode (adaptive serve --practice)")
+        return self._begin(self.active_version(), candidate=candidate)
+
+    def _begin(self, ver: Version, *, candidate: str | None = None, eligibility_id: int | None = None,
+               attempt: int | None = None, time_limit: float | None = None, exclude=(),
+               code_hash: str | None = None) -> dict:
         sid = uuid.uuid4().hex
         token = secrets.token_urlsafe(32)
         seed = secrets.randbits(63)
-        live = Session.start(ver.design, ver.bank, seed, session_id=sid, engine=ver.engine)
+        if time_limit is None:
+            time_limit = ver.design.stopping.time_limit
+        try:
+            live = Session.start(ver.design, ver.bank, seed, session_id=sid, engine=ver.engine, exclude=exclude,
+                                 time_limit=time_limit)
+        except AdaptiveError as err:  # a retake the items left cannot serve
+            raise Conflict(f"attempt {attempt} cannot start: {err}") from None
         item = live.next_item()
         now = self.clock()
         with self._lock(sid):
             with self.store.transaction() as tx:
                 tx.run("INSERT INTO sessions (id, token_hash, bank_version, seed, candidate, status, n_answered, "
-                       "pending_item, presented_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'active', 0, ?, ?, "
-                       "?, ?)", (sid, _hash_token(token), ver.id, seed, candidate, item, now, now, now))
-                self._event(tx, sid, "started", {"bank_version": ver.id, "candidate": candidate, "item": item})
+                       "pending_item, presented_at, created_at, updated_at, eligibility_id, attempt, time_limit, "
+                       "elapsed, exclude_json) VALUES (?, ?, ?, ?, ?, 'active', 0, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+                       (sid, _hash_token(token), ver.id, seed, candidate, item, now, now, now, eligibility_id, attempt,
+                        time_limit, json.dumps(list(exclude)) if exclude else None))
+                if code_hash is not None and tx.run("UPDATE launch_codes SET session_id = ?, status = 'used' WHERE "
+                                                    "code_hash = ? AND session_id IS NULL", (sid, code_hash)) != 1:
+                    raise Conflict("this launch code was used by another request at the same moment; enter it again "
+                                   "to resume that attempt")
+                self._event(tx, sid, "started", {"bank_version": ver.id, "candidate": candidate, "item": item,
+                                                 "attempt": attempt, "time_limit": time_limit,
+                                                 "excluded_items": len(exclude)})
             self._cache(sid, live)
-        return {"session_id": sid, "token": token, "exam": self._exam_info(ver),
-                "item": self._item(sid, ver, live, 0, now)}
+        row = self._row(sid)
+        assert row is not None
+        return {"session_id": sid, "token": token, "attempt": attempt, "resumed": False,
+                "exam": self._exam_info(ver, row), "finished": False, "paused": False,
+                "item": self._item(row, ver, live), "progress": self._progress(ver, 0)}
 
     def authorize(self, session_id: str, token: str | None) -> dict:
         """The session's row if ``token`` is its token; otherwise :class:`Unauthorized`/:class:`NotFound`."""
@@ -184,22 +228,24 @@ class Delivery:
         return row
 
     def current(self, session_id: str, token: str | None) -> dict:
-        """The item to answer now (or that the exam has finished)."""
+        """The item to answer now, or that the exam has finished, was voided or is paused by a proctor."""
         with self._lock(session_id):
             for attempt in range(3):  # another process may answer between our reads: read again
                 row = self.authorize(session_id, token)
                 ver = self.version(int(row["bank_version"]))
-                if row["status"] == "finished":
-                    return {"session_id": session_id, "finished": True, "item": None,
-                            "progress": self._progress(ver, int(row["n_answered"]))}
+                if row["status"] != "active" or row["paused_at"] is not None:
+                    return self._state_view(row, ver)
+                left = self.remaining(row)
+                if left is not None and left <= 0:
+                    self._expire(row, ver)
+                    return self._state_view(self.authorize(session_id, token), ver)
                 try:
                     live = self._session(row, ver)
                     break
                 except Conflict:
                     if attempt == 2:
                         raise
-            return {"session_id": session_id, "finished": False,
-                    "item": self._item(session_id, ver, live, int(row["n_answered"]), row["presented_at"]),
+            return {"session_id": session_id, "finished": False, "paused": False, "item": self._item(row, ver, live),
                     "progress": self._progress(ver, int(row["n_answered"]))}
 
     def answer(self, session_id: str, token: str | None, *, item_id: str, seq: int, choice) -> dict:
@@ -211,20 +257,36 @@ class Delivery:
             where = f"session {session_id!r}"
             if seq <= n:
                 return self._repeat(row, ver, item_id, seq, choice)
+            if row["status"] == "voided":
+                raise Conflict(f"{where}: the exam was voided by a proctor ({row['void_reason']}); nothing more is "
+                               "taken")
             if row["status"] == "finished":
-                raise Conflict(f"{where}: the exam has ended after {n} answers; nothing more is taken")
+                why = "its time ran out" if row["expired"] else f"{n} answers"
+                raise Conflict(f"{where}: the exam has ended after {why}; nothing more is taken")
+            if row["paused_at"] is not None:
+                raise self._refuse(session_id, f"{where}: a proctor paused the exam; answer once it is resumed",
+                                   item_id, seq)
             if seq > n + 1:
                 raise self._refuse(session_id, f"{where}: seq {seq} is ahead of the session; the item awaiting an "
                                    f"answer is seq {n + 1}", item_id, seq)
+            now = self.clock()
+            left = self.remaining(row, now)
+            if left is not None and left <= 0:  # too late: not scored, audited, and the exam ends by the time rule
+                with self.store.transaction() as tx:
+                    self._event(tx, session_id, "late_answer", {"seq": seq, "item": item_id, "choice": str(choice),
+                                                               "seconds_late": -left})
+                self._expire(row, ver)
+                raise Conflict(f"{where}: time expired {-left:.0f} s before this answer arrived; it was not scored "
+                               "and the exam has ended (get the result)")
             live = self._session(row, ver)
             if item_id != live.pending_item:
                 why = "was answered already" if item_id in ver.bank.index and self._answered(session_id, item_id) \
                     else "was not presented"
                 raise self._refuse(session_id, f"{where}: item {item_id!r} {why}; the item awaiting an answer "
                                    f"(seq {seq}) is {live.pending_item!r}", item_id, seq)
-            idx = self._choice_index(ver, item_id, choice, where)
+            order = ver.option_order(int(row["seed"]), item_id)
+            idx = order[self._choice_index(ver, item_id, choice, where)]  # the authored option behind the letter
             response = ver.score(item_id, idx)
-            now = self.clock()
             seconds = max(0.0, now - float(row["presented_at"] or now))
             try:
                 entry = live.answer(item_id, response, seconds)
@@ -236,14 +298,15 @@ class Delivery:
                     if int(cur["n_answered"]) != n:
                         raise Conflict(f"{where}: another request recorded seq {n + 1} first; get the current item")
                     tx.run("INSERT INTO answers (session_id, seq, item_id, choice, response, pretest, seconds, "
-                           "answered_at, theta_before, se_before, theta_after, se_after, p_pass) VALUES (?, ?, ?, ?, "
-                           "?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           "answered_at, theta_before, se_before, theta_after, se_after, p_pass, options_order) VALUES "
+                           "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            (session_id, seq, item_id, idx, response, int(entry.pretest), seconds, now,
-                            entry.theta_before, entry.se_before, entry.theta_after, entry.se_after, entry.p_pass))
+                            entry.theta_before, entry.se_before, entry.theta_after, entry.se_after, entry.p_pass,
+                            json.dumps(order)))
                     tx.run("UPDATE sessions SET n_answered = ?, pending_item = ?, presented_at = ?, status = ?, "
-                           "updated_at = ?, finished_at = ?, result_json = ? WHERE id = ?",
+                           "updated_at = ?, finished_at = ?, result_json = ?, elapsed = ? WHERE id = ?",
                            (seq, nxt, now, "finished" if finished else "active", now, now if finished else None,
-                            json.dumps(result) if finished else None, session_id))
+                            json.dumps(result) if finished else None, live.elapsed, session_id))
                     if entry.selection_note:  # e.g. the shadow test hit its time limit for this item
                         self._event(tx, session_id, "selection", {"seq": seq, "item_id": item_id,
                                                                   "note": entry.selection_note})
@@ -253,65 +316,33 @@ class Delivery:
             except BaseException:
                 self._evict(session_id)  # the stored state is the truth; rebuild from it next time
                 raise
+        after = self._row(session_id)
+        assert after is not None
         return {"session_id": session_id, "seq": seq, "item_id": item_id, "accepted": True, "repeated": False,
-                "finished": finished, "next": None if finished else self._item(session_id, ver, live, seq, now),
+                "finished": finished, "next": None if finished else self._item(after, ver, live),
                 "progress": self._progress(ver, seq)}
 
     def result(self, session_id: str, token: str | None) -> dict:
-        """The candidate's result: decision, scaled score, P(pass) if the design has a cut."""
+        """The candidate's score report: decision, scaled score, exam, date, attempt and performance by content
+        domain; P(pass) and θ̂ only when the design's ``report`` says so."""
         row = self.authorize(session_id, token)
-        if row["status"] != "finished":
-            raise Conflict(f"session {session_id!r}: the exam is still in progress ({row['n_answered']} answered); "
-                           "the result is ready once it has finished")
         ver = self.version(int(row["bank_version"]))
-        full = json.loads(row["result_json"])
-        out = {k: full[k] for k in CANDIDATE_RESULT_FIELDS}
-        if ver.design.scale is None:  # no reporting scale: θ̂ is the score
-            out["theta"] = full["theta"]
-        out.update(session_id=session_id, finished=True, exam=ver.design.name, scale=self._scale(ver))
-        return out
+        if row["status"] == "active":
+            left = self.remaining(row)
+            if left is None or left > 0:
+                raise Conflict(f"session {session_id!r}: the exam is still in progress ({row['n_answered']} answered); "
+                               "the result is ready once it has finished")
+            self._expire(row, ver)
+            row = self.authorize(session_id, token)
+        base = {"session_id": session_id, "finished": True, "exam": ver.design.name, "attempt": row["attempt"],
+                "date": format_time(row["finished_at"]), "candidate": row["candidate"]}
+        if row["status"] == "voided":
+            return {**base, "voided": True, "void_reason": row["void_reason"], "decision": None, "scaled_score": None,
+                    "domains": []}
+        return {**base, **candidate_result(json.loads(row["result_json"]), ver.design), "time_expired":
+                bool(row["expired"]), "scale": self._scale(ver)}
 
-    # ------------------------------------------------------------------ administrators
-    def sessions(self, status: str | None = None, bank_version: int | None = None, limit: int = 100,
-                 offset: int = 0) -> list[dict]:
-        sql = ("SELECT id, bank_version, candidate, status, n_answered, created_at, updated_at, finished_at, "
-               "result_json FROM sessions")
-        cond, params = self._filters(status, bank_version)
-        with self.store.transaction() as tx:
-            rows = tx.rows(sql + cond + " ORDER BY created_at, id LIMIT ? OFFSET ?", params + [limit, offset])
-        for r in rows:
-            res = r.pop("result_json")
-            r["result"] = json.loads(res) if res else None
-        return rows
-
-    def export_responses(self, status: str | None = None, bank_version: int | None = None) -> list[dict]:
-        """Scored responses in long format (person, item, response), for ``adaptive calibrate``."""
-        cond, params = self._filters(status, bank_version, prefix="s.")
-        with self.store.transaction() as tx:
-            return tx.rows("SELECT a.session_id AS person, a.item_id AS item, a.response AS response, a.seq AS seq, "
-                           "a.pretest AS pretest, a.seconds AS seconds, s.bank_version AS bank_version FROM answers a "
-                           "JOIN sessions s ON s.id = a.session_id" + cond + " ORDER BY s.created_at, a.session_id, "
-                           "a.seq", params)
-
-    def audit(self, session_id: str) -> dict:
-        """Everything about one session: the row, every answer with θ̂/SE before and after, and events."""
-        with self.store.transaction() as tx:
-            row = tx.one("SELECT id, bank_version, seed, candidate, status, n_answered, pending_item, presented_at, "
-                         "created_at, updated_at, finished_at, result_json FROM sessions WHERE id = ?", (session_id,))
-            if row is None:
-                raise NotFound(f"session {session_id!r} does not exist")
-            answers = tx.rows("SELECT seq, item_id, choice, response, pretest, seconds, answered_at, theta_before, "
-                              "se_before, theta_after, se_after, p_pass FROM answers WHERE session_id = ? ORDER BY seq",
-                              (session_id,))
-            events = tx.rows("SELECT at, kind, detail FROM events WHERE session_id = ? ORDER BY id", (session_id,))
-        res = row.pop("result_json")
-        row["result"] = json.loads(res) if res else None
-        for a in answers:
-            a["pretest"] = bool(a["pretest"])
-        for e in events:
-            e["detail"] = json.loads(e["detail"]) if e["detail"] else None
-        return {"session": row, "answers": answers, "events": events}
-
+    # ------------------------------------------------------------------ replay
     def replay(self, session_id: str) -> Session:
         """The session rebuilt from its stored answers alone (what a restarted server does)."""
         row = self._row(session_id)
@@ -395,7 +426,8 @@ class Delivery:
                            "current item and answer it")
         answers = [(a["item_id"], int(a["response"]), float(a["seconds"])) for a in stored]
         live = Session.replay(ver.design, ver.bank, int(row["seed"]), answers, session_id=row["id"],
-                              engine=ver.engine)
+                              engine=ver.engine, exclude=json.loads(row.get("exclude_json") or "[]"),
+                              time_limit=row.get("time_limit"), expired=bool(row.get("expired")))
         if not live.finished:
             nxt = live.next_item()
             if row["pending_item"] is not None and nxt != row["pending_item"]:
@@ -415,17 +447,19 @@ class Delivery:
         with self.store.transaction() as tx:
             stored = tx.one("SELECT item_id, choice FROM answers WHERE session_id = ? AND seq = ?", (sid, seq))
         try:
-            idx = self._choice_index(ver, item_id, choice, f"session {sid!r}") if item_id in ver.bank.index else None
+            idx = ver.option_order(int(row["seed"]), item_id)[self._choice_index(ver, item_id, choice, f"session "
+                                                                                 f"{sid!r}")] \
+                if item_id in ver.bank.index else None
         except Invalid:
             idx = None
         if stored is not None and stored["item_id"] == item_id and int(stored["choice"]) == idx:
             with self.store.transaction() as tx:
                 self._event(tx, sid, "repeated", {"seq": seq, "item": item_id})
             n = int(row["n_answered"])
-            finished = row["status"] == "finished"
+            finished = row["status"] != "active"
             nxt = None
-            if not finished:
-                nxt = self._item(sid, ver, self._session(row, ver), n, row["presented_at"])
+            if not finished and row["paused_at"] is None:
+                nxt = self._item(row, ver, self._session(row, ver))
             return {"session_id": sid, "seq": seq, "item_id": item_id, "accepted": True, "repeated": True,
                     "finished": finished, "next": nxt, "progress": self._progress(ver, n)}
         what = (f"with item {stored['item_id']!r}" if stored is not None and stored["item_id"] != item_id
@@ -439,63 +473,37 @@ class Delivery:
         return Conflict(message)
 
     @staticmethod
-    def _choice_index(ver: Version, item_id: str, choice, where: str) -> int:
-        n_opt = len(_content(ver.bank.items[ver.bank.index[item_id]]).options)
-        labels = [chr(ord("A") + k) for k in range(n_opt)]
-        if isinstance(choice, str) and choice.strip().upper() in labels:
-            return labels.index(choice.strip().upper())
-        if isinstance(choice, int) and not isinstance(choice, bool) and 0 <= choice < n_opt:
-            return choice
-        raise Invalid(f"{where}, item {item_id!r}: field 'choice': {choice!r} is not an option; send one of "
-                      f"{', '.join(labels)} (or its index 0..{n_opt - 1})")
-
-    @staticmethod
     def _event(tx, sid, kind, detail) -> None:
         tx.run("INSERT INTO events (session_id, at, kind, detail) VALUES (?, ?, ?, ?)",
                (sid, time.time(), kind, json.dumps(detail)))
 
-    @staticmethod
-    def _filters(status, bank_version, prefix=""):
-        cond, params = [], []
-        if status is not None:
-            cond.append(f"{prefix}status = ?")
-            params.append(status)
-        if bank_version is not None:
-            cond.append(f"{prefix}bank_version = ?")
-            params.append(bank_version)
-        return (" WHERE " + " AND ".join(cond) if cond else ""), params
-
-    @staticmethod
-    def _scale(ver: Version) -> dict | None:
-        s = ver.design.scale
-        if s is None or s.scaled_cut is None:
-            return None
-        return {"minimum": s.minimum, "maximum": s.maximum, "passing_score": s.scaled_cut}
-
-    def _exam_info(self, ver: Version) -> dict:
-        d = ver.design
-        return {"name": d.name, "min_items": d.min_length + d.pretest_items,
-                "max_items": d.max_length + d.pretest_items, "time_limit_seconds": d.stopping.time_limit,
-                "scale": self._scale(ver)}
-
-    def _progress(self, ver: Version, answered: int) -> dict:
-        d = ver.design
-        return {"answered": answered, "min_items": d.min_length + d.pretest_items,
-                "max_items": d.max_length + d.pretest_items}
-
-    def _item(self, sid, ver: Version, live: Session, answered: int, presented_at) -> dict:
-        pending = live.pending_item
-        assert pending is not None  # called for a session that presents an item
-        out = ver.item_payload(pending)
-        out["seq"] = answered + 1
-        limit = ver.design.stopping.time_limit
-        if limit is not None:
-            used = live.elapsed + max(0.0, self.clock() - float(presented_at or self.clock()))
-            out["time_remaining_seconds"] = max(0.0, limit - used)
-        return out
+    def _expire(self, row: dict, ver: Version, live: Session | None = None) -> dict:
+        """End a running session whose time ran out: the item on screen is not scored; the design's run-out-of-time
+        rule decides. Idempotent across processes (the row is locked and re-read)."""
+        sid = row["id"]
+        live = live or self._session(row, ver)
+        if live.pending_item is None:
+            live.next_item()
+        if not live.finished:
+            live.expire()
+        result = self._result_dict(live, ver)
+        now = self.clock()
+        try:
+            with self.store.transaction() as tx:
+                cur = tx.one("SELECT status, n_answered FROM sessions WHERE id = ?" + tx.for_update, (sid,))
+                if cur is not None and cur["status"] == "active" and int(cur["n_answered"]) == live.n_answered:
+                    tx.run("UPDATE sessions SET status = 'finished', expired = 1, paused_at = NULL, finished_at = ?, "
+                           "updated_at = ?, result_json = ? WHERE id = ?", (now, now, json.dumps(result), sid))
+                    self._event(tx, sid, "expired", {"item_on_screen": row["pending_item"],
+                                                     "seq": live.n_answered + 1, "decision": result["decision"],
+                                                     "stopped_by": result["stopped_by"]})
+        finally:
+            self._evict(sid)
+        return result
 
     @staticmethod
     def _result_dict(live: Session, ver: Version) -> dict:
         r = live.result()
         return {"decision": r.decision, "scaled_score": r.scaled_score, "p_pass": r.p_pass, "theta": r.theta,
-                "se": r.se, "stopped_by": r.stopped_by, "n_scored": r.n_scored, "n_answered": len(r.items)}
+                "se": r.se, "stopped_by": r.stopped_by, "n_scored": r.n_scored, "n_answered": len(r.items),
+                "domains": [d.to_dict() for d in live.domain_report()]}

@@ -74,8 +74,47 @@ SCHEMA = [
         kind TEXT NOT NULL,
         detail TEXT
     )""",
+    """CREATE TABLE IF NOT EXISTS eligibilities (
+        id {serial},
+        candidate_id TEXT NOT NULL,
+        bank_version INTEGER NOT NULL REFERENCES bank_versions(id),
+        window_start DOUBLE PRECISION NOT NULL,
+        window_end DOUBLE PRECISION NOT NULL,
+        attempts_allowed INTEGER NOT NULL,
+        time_multiplier DOUBLE PRECISION NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        note TEXT
+    )""",
+    """CREATE TABLE IF NOT EXISTS launch_codes (
+        code_hash TEXT PRIMARY KEY,
+        eligibility_id INTEGER NOT NULL REFERENCES eligibilities(id),
+        attempt INTEGER NOT NULL,
+        session_id TEXT,
+        status TEXT NOT NULL,
+        issued_at DOUBLE PRECISION NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS heartbeats (
+        name TEXT PRIMARY KEY,
+        at DOUBLE PRECISION NOT NULL
+    )""",
     "CREATE INDEX IF NOT EXISTS events_by_session ON events (session_id, id)",
+    "CREATE INDEX IF NOT EXISTS eligibilities_by_candidate ON eligibilities (candidate_id)",
+    "CREATE INDEX IF NOT EXISTS codes_by_eligibility ON launch_codes (eligibility_id, attempt)",
     "CREATE INDEX IF NOT EXISTS sessions_by_version ON sessions (bank_version, status)",
+]
+
+
+#: columns added after the first release: (table, column, SQL type); a database made before gets them on opening
+MIGRATIONS = [
+    ("sessions", "eligibility_id", "INTEGER"),
+    ("sessions", "attempt", "INTEGER"),
+    ("sessions", "time_limit", "DOUBLE PRECISION"),
+    ("sessions", "elapsed", "DOUBLE PRECISION NOT NULL DEFAULT 0"),
+    ("sessions", "paused_at", "DOUBLE PRECISION"),
+    ("sessions", "exclude_json", "TEXT"),
+    ("sessions", "expired", "INTEGER NOT NULL DEFAULT 0"),
+    ("sessions", "void_reason", "TEXT"),
+    ("answers", "options_order", "TEXT"),
 ]
 
 
@@ -94,8 +133,10 @@ class _Tx:
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s") if self._pg else sql
 
-    def run(self, sql: str, params=()) -> None:
+    def run(self, sql: str, params=()) -> int:
+        """Run a statement; returns the number of rows it changed."""
         self._cur.execute(self._sql(sql), tuple(params))
+        return int(self._cur.rowcount or 0)
 
     def rows(self, sql: str, params=()) -> list[dict]:
         self._cur.execute(self._sql(sql), tuple(params))
@@ -135,6 +176,13 @@ class Store:
         with self.transaction() as tx:
             for stmt in SCHEMA:
                 tx.run(stmt.format(serial=self._serial))
+        for table, column, sqltype in MIGRATIONS:
+            with self.transaction() as tx:
+                if column not in self._columns(tx, table):
+                    tx.run(f"ALTER TABLE {table} ADD COLUMN {column} {sqltype}")
+
+    def _columns(self, tx, table: str) -> set[str]:  # pragma: no cover - overridden
+        raise NotImplementedError
 
 
 class SQLiteStore(Store):
@@ -156,6 +204,9 @@ class SQLiteStore(Store):
             raise StoreError(f"cannot open database {url!r}: {err}") from None
         self._lock = threading.RLock()
         self._create_schema()
+
+    def _columns(self, tx, table: str) -> set[str]:
+        return {r["name"] for r in tx.rows(f"PRAGMA table_info({table})")}
 
     @contextmanager
     def transaction(self):
@@ -199,6 +250,10 @@ class PostgresStore(Store):
             self.close()
             raise StoreError(f"cannot connect to {_redact(url)!r}: {str(err).strip()}") from None
         self._create_schema()
+
+    def _columns(self, tx, table: str) -> set[str]:
+        return {r["column_name"] for r in tx.rows("SELECT column_name FROM information_schema.columns WHERE "
+                                                  "table_name = ? AND table_schema = current_schema()", (table,))}
 
     @contextmanager
     def transaction(self):

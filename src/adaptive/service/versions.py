@@ -6,6 +6,7 @@ A version is deliverable when every item has a stem, its options and (for right/
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +17,8 @@ from ..cat.engine import CatEngine
 from ..exceptions import AdaptiveError
 from ..irt.registry import model_spec
 
-__all__ = ["ServiceError", "NotFound", "Unauthorized", "Conflict", "Invalid", "Version", "delivery_problems"]
+__all__ = ["ServiceError", "NotFound", "Unauthorized", "Forbidden", "Conflict", "Invalid", "TooManyRequests", "Version",
+           "delivery_problems", "option_order"]
 
 
 def _content(item: Item) -> ItemContent:
@@ -40,8 +42,22 @@ class Unauthorized(ServiceError):
     status = 401
 
 
+class Forbidden(ServiceError):
+    status = 403
+
+
 class Conflict(ServiceError):
     status = 409
+
+
+class TooManyRequests(ServiceError):
+    """Over a rate limit; ``retry_after`` is the number of seconds to wait."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = int(retry_after)
 
 
 class Invalid(ServiceError):
@@ -83,8 +99,26 @@ class Version:
         k = int(self.key_index[self.bank.index[item_id]])
         return int(choice == k) if k >= 0 else int(choice)
 
-    def item_payload(self, item_id: str) -> dict:
-        """What a candidate sees of an item: the stem and the options, nothing else."""
+    def option_order(self, seed: int, item_id: str) -> list[int]:
+        """The order a session shows an item's options in: ``order[j]`` is the authored option shown at place j.
+
+        Shuffled per candidate when the item allows it (right/wrong items whose content does not say
+        ``shuffle: false``; the options of a polytomous item are its ordered score categories).
+        """
+        item = self.bank.items[self.bank.index[item_id]]
+        c = _content(item)
+        shuffle = c.shuffle and model_spec(item.model).dichotomous
+        return option_order(seed, item_id, len(c.options)) if shuffle else list(range(len(c.options)))
+
+    def item_payload(self, item_id: str, order: list[int] | None = None) -> dict:
+        """What a candidate sees of an item: the stem and the options (in the session's order), nothing else."""
         c = _content(self.bank.items[self.bank.index[item_id]])
+        order = list(range(len(c.options))) if order is None else order
         return {"item_id": item_id, "stem": c.stem,
-                "options": [{"label": chr(ord("A") + k), "text": t} for k, t in enumerate(c.options)]}
+                "options": [{"label": chr(ord("A") + j), "text": c.options[k]} for j, k in enumerate(order)]}
+
+
+def option_order(seed: int, item_id: str, n: int) -> list[int]:
+    """A permutation of ``range(n)`` fixed by (seed, item id): SHA-256 ranks, independent of any library's random
+    stream, so a replay years later shows the same order."""
+    return sorted(range(n), key=lambda k: hashlib.sha256(f"{seed}:{item_id}:{k}".encode()).digest())
