@@ -14,10 +14,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 BLOCKS = re.findall(r"```(\w+)\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), flags=re.S)
 PYTHON = [code for lang, code in BLOCKS if lang == "python"]
-COMMANDS = [line.split("  #")[0].strip()
-            for lang, code in BLOCKS if lang == "bash"
-            for line in code.replace("\\\n", " ").splitlines()
-            if line.startswith("adaptive ") and not line.startswith("adaptive serve")]  # serve: tests/service
+#: the `adaptive ...` commands of each bash block, in order (a block's commands run one after another in one folder)
+SCENARIOS = [cmds for cmds in ([line.split("  #")[0].strip()
+                                for line in code.replace("\\\n", " ").splitlines()
+                                if line.startswith("adaptive ") and not line.startswith("adaptive serve")]
+                               for lang, code in BLOCKS if lang == "bash") if cmds]  # serve: tests/service
+COMMANDS = [c for cmds in SCENARIOS for c in cmds]
 
 
 @pytest.fixture
@@ -40,15 +42,16 @@ def test_python_block_runs_as_written(code, repo_root_copy):
     assert run.returncode == 0, run.stderr[-2000:]
 
 
-@pytest.mark.parametrize("command", COMMANDS)
-def test_command_runs_as_written(command, repo_root_copy):
-    run = subprocess.run([sys.executable, "-m", "adaptive", *shlex.split(command)[1:]], capture_output=True,
-                         text=True, timeout=300, cwd=repo_root_copy)
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert "Traceback" not in run.stderr
-    out = [a for a in shlex.split(command) if a.endswith((".json", ".csv", ".png")) and "/" not in a]
-    for name in out:  # every file the command names as its output was written
-        assert (repo_root_copy / name).stat().st_size > 0, name
+@pytest.mark.parametrize("commands", SCENARIOS, ids=[c[0][:60] for c in SCENARIOS])
+def test_commands_run_as_written(commands, repo_root_copy):
+    for command in commands:
+        run = subprocess.run([sys.executable, "-m", "adaptive", *shlex.split(command)[1:]], capture_output=True,
+                             text=True, timeout=300, cwd=repo_root_copy)
+        assert run.returncode == 0, (command, run.stderr[-2000:])
+        assert "Traceback" not in run.stderr
+        out = [a for a in shlex.split(command) if a.endswith((".json", ".csv", ".png")) and "/" not in a]
+        for name in out:  # every file the command names as its output was written
+            assert (repo_root_copy / name).stat().st_size > 0, name
 
 
 def test_the_example_responses_are_what_their_script_writes():

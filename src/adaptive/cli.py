@@ -106,9 +106,14 @@ def _report(session, design) -> str:
     if res.p_pass is not None:
         lines.append(f"P(pass):        {res.p_pass:.3f}")
     lines.append(f"scored items:   {res.n_scored}")
-    if session.audit:
-        counts = session.audit[-1].domain_counts
-        lines.append("by domain:      " + ", ".join(f"{d} {n}" for d, n in counts.items()))
+    report = session.domain_report()
+    if report:
+        levels = {"above": "above the standard", "near": "near the standard", "below": "below the standard"}
+        lines += ["", "performance by content area (each from the candidate's own answers in it; a guide for study, "
+                  "not a second decision)"]
+        rows = [[d.domain, str(d.n_items), levels.get(d.level or "", d.level or "-"),
+                 "-" if d.theta is None else f"{d.theta:.2f} ({d.se:.2f})"] for d in report]
+        lines.append(_table(["content area", "items", "level", "theta (SE)"], rows))
     return "\n".join(lines)
 
 

@@ -253,3 +253,14 @@ def test_the_first_upload_to_an_empty_database_needs_its_design(make_client, tmp
     r = client.post(API + "/admin/banks", headers=ADMIN, json={"bank": bank, "design": design})
     assert r.status_code == 201 and r.json()["active"] is True
     assert client.post(API + "/sessions", json={}).status_code == 201
+
+
+def test_api_documentation_is_served_from_the_package_without_a_cdn(make_client):
+    client = make_client("sqlite:///:memory:")
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "/docs-assets/swagger-ui-bundle.js" in page.text and "cdn" not in page.text.lower()
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    js = client.get("/docs-assets/swagger-ui-bundle.js")
+    assert js.status_code == 200 and len(js.content) > 100_000
+    assert client.get("/docs-assets/swagger-ui.css").status_code == 200

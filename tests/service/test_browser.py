@@ -235,3 +235,16 @@ def test_a_proctor_pause_stops_the_clock_on_the_page(browser, server, cmcs_bank,
     after = r.json()["time_remaining_seconds"]
     assert after == pytest.approx(left, abs=0.5)  # the paused seconds were not charged
     page.close()
+
+
+def test_the_api_documentation_renders_offline(browser, server, tmp_path):
+    srv = server()
+    page = browser.new_page()
+    outside = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(srv.url) else None)
+    page.goto(srv.url + "/docs")
+    page.wait_for_selector(".opblock", timeout=30_000)  # Swagger UI drew the operations
+    assert page.locator(".opblock").count() > 10
+    assert outside == []  # nothing fetched from outside the server
+    page.screenshot(path=str(tmp_path / "docs.png"))
+    page.close()

@@ -40,14 +40,20 @@ def test_sigkill_and_restart_resume_every_session_at_the_same_item(db_url, cmcs_
                     item = c.post(f"{API}/sessions/{data['session_id']}/answers", headers=headers, json=body).json()[
                         "next"]
                 sessions.append((data["session_id"], headers, item))
+        killed_at = time.monotonic()
         server.kill()
         server.start()
+        down = time.monotonic() - killed_at
         assert server.starts == 2
         with httpx.Client(base_url=server.url, timeout=30) as c:
             for sid, headers, item in sessions:
                 cur = c.get(f"{API}/sessions/{sid}/item", headers=headers).json()
                 assert (cur["item"]["item_id"], cur["item"]["seq"]) == (item["item_id"], item["seq"])
                 assert cur["progress"]["answered"] == item["seq"] - 1
+                # the same option order, and the clock went on from where it was (not reset, not run ahead)
+                assert cur["item"]["options"] == item["options"]
+                left, before = cur["item"]["time_remaining_seconds"], item["time_remaining_seconds"]
+                assert before - down - 2.0 <= left <= before + 0.5, (before, left, down)
     finally:
         server.stop()
 
