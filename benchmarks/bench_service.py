@@ -2,7 +2,9 @@
 
 200 simulated candidates (θ ~ N(0.3, 1), one thread and one keep-alive connection each) take the
 CMCS adaptive exam at the same time against ``adaptive serve`` running in a child process on
-loopback, on SQLite and on a PostgreSQL server started for the run. Each database gets two runs:
+loopback, on SQLite and on a PostgreSQL server started for the run. As on exam day, each candidate
+is registered first and starts with a launch code (no practice mode; the rate limits are off, all
+candidates share one address); options are shuffled per candidate. Each database gets two runs:
 
 - ``steady``: no faults;
 - ``kill``: the server is killed with SIGKILL once 40% of the expected answers are acknowledged,
@@ -39,6 +41,7 @@ from tests.service.loadtest import (
     ServerProcess,
     create_database,
     postgres_bindir,
+    register_candidates,
     run_candidates,
     summarize,
     temporary_postgres,
@@ -50,7 +53,9 @@ MEAN_LENGTH = 49  # CMCS: about 44 scored + 5 pretest answers per candidate (ite
 
 def one_run(db: str, n: int, kill: bool, workdir: str, seed: int) -> dict:
     bank = ItemBank.load(pool_path("cmcs"))
-    server = ServerProcess(db, bank=pool_path("cmcs"), log_path=os.path.join(workdir, "server.log")).start()
+    codes = register_candidates(db, n)
+    server = ServerProcess(db, bank=pool_path("cmcs"), log_path=os.path.join(workdir, "server.log"),
+                           practice=False).start()
     killed = threading.Event()
     down = []
 
@@ -65,7 +70,7 @@ def one_run(db: str, n: int, kill: bool, workdir: str, seed: int) -> dict:
     thetas = np.random.default_rng(seed).normal(0.3, 1.0, n)
     t0 = time.perf_counter()
     try:
-        logs = run_candidates(server.url, bank, thetas, seed=seed, timeout=900, on_answer=maybe_kill)
+        logs = run_candidates(server.url, bank, thetas, seed=seed, timeout=900, on_answer=maybe_kill, codes=codes)
         seconds = time.perf_counter() - t0
     finally:
         server.stop()
@@ -79,8 +84,9 @@ def processes_run(db: str, n: int, n_proc: int, workdir: str, seed: int) -> dict
     """``n_proc`` server processes on one database, requests spread over them at random, 10% of the answers
     double-submitted through another process, one process killed (not restarted) at 40% of the answers."""
     bank = ItemBank.load(pool_path("cmcs"))
-    servers = [ServerProcess(db, bank=pool_path("cmcs"), log_path=os.path.join(workdir, f"server{k}.log")).start()
-               for k in range(n_proc)]
+    codes = register_candidates(db, n)
+    servers = [ServerProcess(db, bank=pool_path("cmcs"), log_path=os.path.join(workdir, f"server{k}.log"),
+                             practice=False).start() for k in range(n_proc)]
     killed = threading.Event()
 
     def maybe_kill(acked):
@@ -92,7 +98,7 @@ def processes_run(db: str, n: int, n_proc: int, workdir: str, seed: int) -> dict
     t0 = time.perf_counter()
     try:
         logs = run_candidates([s.url for s in servers], bank, thetas, seed=seed, timeout=900, on_answer=maybe_kill,
-                              double_submit=0.1 if n_proc > 1 else 0.0)
+                              double_submit=0.1 if n_proc > 1 else 0.0, codes=codes)
         seconds = time.perf_counter() - t0
     finally:
         for srv in servers:
@@ -109,7 +115,7 @@ def in_process(n_sessions: int, workdir: str) -> float:
     from adaptive.service import Delivery, open_store
 
     store = open_store(f"sqlite:///{workdir}/in_process.db")
-    delivery = Delivery(store)
+    delivery = Delivery(store, practice=True)
     delivery.add_version(ItemBank.load(pool_path("cmcs")), ExamDesign.load(pool_path("cmcs") / "design.json"))
     count, t0 = 0, time.perf_counter()
     for k in range(n_sessions):

@@ -4,6 +4,7 @@ line that names the file, flag or value, and never a traceback (issue 17: one er
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -85,11 +86,29 @@ def test_outputs_into_missing_folders_or_onto_files_are_refused_with_the_path(tm
     (("calibrate", "x.csv", "--quadrature", "100000000"), "100000000"),
     (("calibrate", "x.csv", "--model", "3PK"), "did you mean '3pl'"),
     (("score", "x.csv", "--bank", "b.json", "--raw-cut", "-3"), "-3"),
+    (("serve", "--rate-limit", "answers=5/60"), "answers=5/60"),
+    (("serve", "--rate-limit", "start_per_client=0/60"), "0/60"),
+    (("candidates", "register", "--candidate", "C", "--window-start", "next week"), "next week"),
+    (("candidates", "code", "0"), "0"),
 ])
 def test_flags_are_checked_before_any_work(args, needle):
     run = _run(*args)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert needle in run.stderr.splitlines()[-1], run.stderr
+
+
+def test_candidates_mistakes_get_one_line_each(tmp_path):
+    db = f"sqlite:///{tmp_path / 'exam.db'}"
+    for args, needle in [(("register", "--candidate", "C", "--time-multiplier", "nan"), "time_multiplier"),
+                         (("register", "--candidate", "C", "--time-multiplier", "9"), "from 1 to 4"),
+                         (("register", "--candidate", "C", "--attempts", "3"), "allows 1 to 1 attempts"),
+                         (("code", "7"), "eligibility 7 does not exist"),
+                         (("list", "--db", f"sqlite:///{tmp_path / 'no' / 'such.db'}"), "does not exist")]:
+        run = _run("candidates", *args, *(() if "--db" in args else ("--db", db)))
+        assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr
+        assert needle in run.stderr, (args, run.stderr)
+    ok = _run("candidates", "register", "--candidate", "C-1", "--db", db)
+    assert ok.returncode == 0 and re.search(r"launch code for attempt 1: [A-Z2-9]{4}(-[A-Z2-9]{4}){3}", ok.stdout)
 
 
 def test_output_cut_short_by_the_reader_is_quiet():

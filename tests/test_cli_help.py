@@ -24,7 +24,7 @@ COMMANDS = list(_subparsers(build_parser()))
 def test_every_subcommand_is_covered():
     names = {" ".join(c) for c, _ in COMMANDS}
     assert {"demo", "take", "score", "calibrate", "simulate", "serve", "bank check", "bank info",
-            "bank schema"} <= names
+            "bank schema", "candidates register", "candidates code", "candidates list"} <= names
 
 
 @pytest.mark.parametrize("command,parser", COMMANDS, ids=[" ".join(c) for c, _ in COMMANDS])

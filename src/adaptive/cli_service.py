@@ -59,7 +59,8 @@ def cmd_serve(args) -> int:
         if not Delivery(store).versions():  # an empty database starts with the bundled CMCS exam
             bank = pool_path("cmcs")
     admin_key = args.admin_key or os.environ.get("ADAPTIVE_ADMIN_KEY") or None
-    limits = RateLimits.off() if args.no_rate_limit else RateLimits(**dict(RateLimits().__dict__, **dict(args.rate)))
+    limits = RateLimits.off() if args.no_rate_limit else \
+        RateLimits(**dict(RateLimits().__dict__, **dict(args.rate or [])))
     app = create_app(store, bank=bank, design=args.design, admin_key=admin_key, max_body=args.max_body,
                      practice=args.practice, rate_limits=limits)
     check_port_free(args.host, args.port)
@@ -150,9 +151,9 @@ def add_service_commands(sub) -> None:
                                         "admin endpoints disabled)")
     sv.add_argument("--practice", action="store_true", help="practice mode: anyone may start an exam without a "
                     "launch code (default: off, launch codes required)")
-    sv.add_argument("--rate-limit", dest="rate", action="append", type=_rate, default=[], metavar="KIND=N/SECONDS",
-                    help="change a rate limit (repeatable); KIND: start_per_client (default 30/60), start_per_code "
-                         "(10/60), answer_per_client (1200/60), answer_per_session (120/60)")
+    sv.add_argument("--rate-limit", dest="rate", action="append", type=_rate, metavar="KIND=N/SECONDS",
+                    help="change a rate limit (repeatable); KIND: start_per_client, start_per_code, answer_per_client, "
+                         "answer_per_session; defaults 30/60, 10/60, 1200/60 and 120/60")
     sv.add_argument("--no-rate-limit", action="store_true", help="switch every rate limit off (default: on), e.g. "
                     "for a load test from one address")
     sv.add_argument("--max-body", type=bounded_int(256, 10_000_000), default=16_384,

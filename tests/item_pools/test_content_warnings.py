@@ -39,7 +39,8 @@ def test_bundled_pools_have_balanced_keys_and_no_content_warning(pool):
 def test_each_content_rule_is_reported_by_item_and_field():
     items = [_content(key="B") for _ in range(20)]
     items[0] = _content(options=("Code it", "code  it.", "Query", "Skip"))
-    items[1] = _content(key="C", options=("E11", "E10", "E11.9, with the complication coded first as instructed", "E13"))
+    items[1] = _content(key="C", options=("E11", "E10", "E11.9, with the complication coded first as instructed",
+                                          "E13"))
     items[2] = _content(options=("One", "Two", "All of the above", "None"))
     items[3] = _content(options=("One", "Two", "Both A and B", "Three"), shuffle=False)  # kept in order: fine
     warnings = content_warnings(_bank(items))

@@ -8,7 +8,8 @@ API = "/api/v1"
 SECRET_FIELDS = {"key", "rationale", "a", "b", "c", "d", "thresholds", "params", "parameters", "theta", "se",
                  "theta_before", "theta_after", "se_before", "se_after", "seed", "token_hash", "bank_json",
                  "design_json", "exposure", "sh", "domain", "status", "pretest", "enemies", "response", "correct",
-                 "score_categories", "admin_key", "api_key", "info", "information", "cognitive_level", "provenance", "p_pass"}
+                 "score_categories", "admin_key", "api_key", "info", "information", "cognitive_level", "provenance",
+                 "p_pass"}
 #: fields allowed under a parent: the score report names each content domain
 ALLOWED = {("domains.", "domain")}
 

@@ -178,21 +178,24 @@ class CandidateLog:
     error: str | None = None
 
 
-def _choose(bank: ItemBank, arrays, item_id: str, theta: float, rng: np.random.Generator) -> str:
-    i = bank.index[item_id]
+def _choose(bank: ItemBank, arrays, shown: dict, theta: float, rng: np.random.Generator) -> tuple[str, str]:
+    """An answer drawn from the model at ``theta``: (the letter shown to send, the authored option's letter)."""
+    i = bank.index[shown["item_id"]]
     item = bank.items[i]
     n_opt = len(item.content.options)
     probs = arrays.prob(np.array([theta]))[0, i, : item.n_cat]
     score = int(rng.choice(item.n_cat, p=probs / probs.sum()))
     if item.n_cat > 2 or item.content.key is None:
-        return chr(ord("A") + score)
-    key = ord(item.content.key) - ord("A")
-    wrong = [k for k in range(n_opt) if k != key]
-    return chr(ord("A") + (key if score == 1 else int(rng.choice(wrong))))
+        authored = score
+    else:
+        key = ord(item.content.key) - ord("A")
+        authored = key if score == 1 else int(rng.choice([k for k in range(n_opt) if k != key]))
+    label = next(o["label"] for o in shown["options"] if o["text"] == item.content.options[authored])
+    return label, chr(ord("A") + authored)
 
 
 def _one_candidate(base_urls, bank, arrays, log: CandidateLog, seed, deadline, stop_event,
-                   double_submit: float = 0.0) -> CandidateLog:
+                   double_submit: float = 0.0, code: str | None = None) -> CandidateLog:
     import httpx
 
     rng = np.random.default_rng([seed, log.index])
@@ -234,15 +237,18 @@ def _one_candidate(base_urls, bank, arrays, log: CandidateLog, seed, deadline, s
 
     headers: dict = {}
     try:
-        r, _ = request("POST", API + "/sessions", {"candidate": f"load-{log.index}"})
-        if r.status_code != 201:
+        if code is None:  # a practice-mode server
+            r, _ = request("POST", API + "/sessions", {"candidate": f"load-{log.index}"})
+        else:  # a launch code: a retry after a lost response resumes the attempt the first call started
+            r, _ = request("POST", API + "/launch", {"code": code})
+        if r.status_code not in (200, 201):
             raise RuntimeError(f"start: {r.status_code} {r.text}")
         data = r.json()
         log.session_id, log.token = data["session_id"], data["token"]
         headers["Authorization"] = f"Bearer {log.token}"
         item = data["item"]
         while item is not None:
-            choice = _choose(bank, arrays, item["item_id"], log.theta, rng)
+            choice, authored = _choose(bank, arrays, item, log.theta, rng)
             body = {"item_id": item["item_id"], "seq": item["seq"], "choice": choice}
             path = f"{API}/sessions/{log.session_id}/answers"
             twin = None
@@ -255,14 +261,14 @@ def _one_candidate(base_urls, bank, arrays, log: CandidateLog, seed, deadline, s
             if r.status_code == 409 and twin is not None:  # the twin recorded it first: the answer stands
                 r, dt = request("GET", f"{API}/sessions/{log.session_id}/item")
                 state = r.json()
-                log.acked.append((item["seq"], item["item_id"], choice))
+                log.acked.append((item["seq"], item["item_id"], authored))
                 log.latencies.append(dt)
                 item = None if state["finished"] else state["item"]
                 continue
             if r.status_code != 200:
                 raise RuntimeError(f"answer seq {item['seq']}: {r.status_code} {r.text}")
             ack = r.json()
-            log.acked.append((item["seq"], item["item_id"], choice))
+            log.acked.append((item["seq"], item["item_id"], authored))
             log.latencies.append(dt)
             item = None if ack["finished"] else ack["next"]
         r, _ = request("GET", f"{API}/sessions/{log.session_id}/result")
@@ -276,14 +282,15 @@ def _one_candidate(base_urls, bank, arrays, log: CandidateLog, seed, deadline, s
 
 
 def run_candidates(base_url, bank: ItemBank, thetas, *, seed: int = 0, timeout: float = 300.0,
-                   on_answer=None, double_submit: float = 0.0) -> list[CandidateLog]:
+                   on_answer=None, double_submit: float = 0.0, codes: list[str] | None = None) -> list[CandidateLog]:
     """Run one concurrent simulated candidate per θ against the service at ``base_url``.
 
     ``base_url`` may be a list of the URLs of several processes serving one database: each request goes to
     one of them at random (as through a load balancer), and a request whose process is gone is retried on
     another. With ``double_submit`` = p, that share of answers is also sent at the same moment through
     another process (``CandidateLog.duplicates`` records those statuses). ``on_answer(total_acked)`` is
-    called from a monitor thread as answers are acknowledged (for killing a server mid-run).
+    called from a monitor thread as answers are acknowledged (for killing a server mid-run). ``codes``:
+    one launch code per candidate (otherwise the server must run in practice mode).
     """
     base_urls = [base_url] if isinstance(base_url, str) else list(base_url)
     thetas = np.asarray(thetas, dtype=float).ravel()
@@ -302,13 +309,25 @@ def run_candidates(base_url, bank: ItemBank, thetas, *, seed: int = 0, timeout: 
     mon.start()
     try:
         with ThreadPoolExecutor(max_workers=max(1, len(logs))) as pool:
-            list(pool.map(lambda lg: _one_candidate(base_urls, bank, arrays, lg, seed, deadline, stop, double_submit),
-                          logs))
+            list(pool.map(lambda lg: _one_candidate(base_urls, bank, arrays, lg, seed, deadline, stop, double_submit,
+                                                    None if codes is None else codes[lg.index]), logs))
     finally:
         done.set()
         stop.set()
         mon.join()
     return logs
+
+
+def register_candidates(db: str, n: int) -> list[str]:
+    """Register ``n`` eligibilities on the service's database (the bundled CMCS exam when it holds no version);
+    returns their launch codes."""
+    from adaptive.cli_service import _delivery
+
+    delivery = _delivery(db)
+    try:
+        return [delivery.register(f"load-{k}")["launch_code"] for k in range(n)]
+    finally:
+        delivery.store.close()
 
 
 def verify_sessions(db: str, logs: list[CandidateLog]) -> list[str]:
@@ -338,12 +357,12 @@ def verify_sessions(db: str, logs: list[CandidateLog]) -> list[str]:
                 continue
             replayed = delivery.replay(lg.session_id).result()
             want = trail["session"]["result"]
-            for name in ("decision", "scaled_score", "p_pass", "theta", "se", "stopped_by"):
+            for name in ("decision", "scaled_score", "p_pass", "theta", "se", "stopped_by"):  # the stored result
                 got = getattr(replayed, name)
                 same = got == want[name] or (isinstance(got, float) and abs(got - want[name]) <= 1e-12)
                 if not same:
                     problems.append(f"session {lg.session_id}: {name} stored {want[name]!r}, replay {got!r}")
-            if lg.result is None or any(lg.result[k] != want[k] for k in ("decision", "scaled_score", "p_pass")):
+            if lg.result is None or any(lg.result[k] != want[k] for k in ("decision", "scaled_score")):
                 problems.append(f"session {lg.session_id}: the result the candidate got differs from the stored one")
     finally:
         store.close()

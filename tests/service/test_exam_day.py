@@ -9,7 +9,6 @@ import json
 import numpy as np
 import pytest
 
-from adaptive.bank import ItemBank
 from adaptive.cat import ExamDesign
 from adaptive.service import Delivery, open_store
 from adaptive.service.ratelimit import RateLimits
@@ -332,3 +331,24 @@ def test_the_score_report_has_domains_and_no_theta_unless_the_design_allows(desk
     res = d2.result(s["session_id"], s["token"])
     assert {"theta", "se", "p_pass"} <= set(res)
     assert all({"theta", "se"} <= set(x) for x in res["domains"])
+
+
+def test_one_code_launched_at_once_from_many_devices_runs_one_attempt(desk):
+    """Eight simultaneous launches of one code (threads, one SQLite file): one session is created; every other
+    launch resumes it or is told the code was just used (409), never a second attempt."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    d, _ = desk()
+    code = d.register("C-RACE")["launch_code"]
+
+    def go(_):
+        try:
+            return d.launch(code)["session_id"]
+        except Exception as err:  # noqa: BLE001
+            assert getattr(err, "status", None) == 409, err
+            return None
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(go, range(8)))
+    assert len({i for i in ids if i}) == 1
+    assert len(d.sessions()) == 1

@@ -15,6 +15,7 @@ import pytest
 
 from tests.service.loadtest import (
     ServerProcess,
+    register_candidates,
     run_candidates,
     summarize,
     verify_sessions,
@@ -59,9 +60,11 @@ def test_sigkill_and_restart_resume_every_session_at_the_same_item(db_url, cmcs_
 
 
 def test_concurrent_candidates_survive_a_kill_mid_run(db_url, cmcs_pool, cmcs_bank, tmp_path):
-    """The load-and-fault test at a small size (benchmarks/bench_service.py runs 200 candidates)."""
+    """The load-and-fault test at a small size (benchmarks/bench_service.py runs 200 candidates), with launch
+    codes as on exam day (no practice mode)."""
     n = 12
-    server = ServerProcess(db_url, bank=cmcs_pool, log_path=tmp_path / "server.log").start()
+    codes = register_candidates(db_url, n)
+    server = ServerProcess(db_url, bank=cmcs_pool, log_path=tmp_path / "server.log", practice=False).start()
     killed = threading.Event()
 
     def kill_mid_run(acked):
@@ -74,7 +77,7 @@ def test_concurrent_candidates_survive_a_kill_mid_run(db_url, cmcs_pool, cmcs_ba
     try:
         thetas = np.random.default_rng(20261124).normal(0.3, 1.0, n)
         t0 = time.perf_counter()
-        logs = run_candidates(server.url, cmcs_bank, thetas, seed=7, timeout=240, on_answer=kill_mid_run)
+        logs = run_candidates(server.url, cmcs_bank, thetas, seed=7, timeout=240, on_answer=kill_mid_run, codes=codes)
         summary = summarize(logs, time.perf_counter() - t0)
     finally:
         server.stop()
@@ -96,7 +99,9 @@ def test_several_processes_on_one_database_serve_the_same_sessions(db_url, cmcs_
     restarted (its candidates carry on through the other). Zero 5xx; nothing lost or doubled; every result
     equal to its replay; every racing duplicate answered 200 (recorded or repeated) or 409 (lost the race)."""
     n = 16
-    servers = [ServerProcess(db_url, bank=cmcs_pool, log_path=tmp_path / f"server{k}.log").start() for k in range(2)]
+    codes = register_candidates(db_url, n)
+    servers = [ServerProcess(db_url, bank=cmcs_pool, log_path=tmp_path / f"server{k}.log", practice=False).start()
+               for k in range(2)]
     killed = threading.Event()
 
     def kill_one(acked):
@@ -107,7 +112,7 @@ def test_several_processes_on_one_database_serve_the_same_sessions(db_url, cmcs_
     try:
         thetas = np.random.default_rng(20261202).normal(0.3, 1.0, n)
         logs = run_candidates([s.url for s in servers], cmcs_bank, thetas, seed=11, timeout=300,
-                              on_answer=kill_one, double_submit=0.2)
+                              on_answer=kill_one, double_submit=0.2, codes=codes)
     finally:
         for s in servers:
             s.stop()

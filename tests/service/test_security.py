@@ -3,9 +3,11 @@ access, and malformed, mistyped or oversized requests (always a 4xx with a messa
 
 import base64
 import json
+import re
+from urllib.parse import quote
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from .conftest import ADMIN_KEY
@@ -186,7 +188,6 @@ def fuzz_client(tmp_path_factory, cmcs_pool):
     from fastapi.testclient import TestClient
 
     from adaptive.service.app import create_app
-
     from adaptive.service.ratelimit import RateLimits
 
     app = create_app(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 's.db'}", bank=cmcs_pool, admin_key=ADMIN_KEY,
@@ -240,3 +241,36 @@ def test_huge_numbers_and_control_characters_get_422_on_both_databases(make_clie
     r = client.post(f"{API}/sessions/{sid}/answers", content=raw,
                     headers={**headers, "Content-Type": "application/json"})
     assert r.status_code == 422, r.text
+
+
+def _routes():
+    from fastapi.routing import APIRoute
+
+    from adaptive.service.app import create_app
+
+    app = create_app("sqlite:///:memory:", admin_key=ADMIN_KEY)
+    out = [(method, r.path) for r in app.routes if isinstance(r, APIRoute) for method in sorted(r.methods)]
+    app.state.delivery.store.close()
+    return out
+
+
+ROUTES = _routes()
+path_values = st.one_of(st.text(max_size=40), st.integers(-(2**80), 2**80).map(str),
+                        st.sampled_from(["0", "1", "-1", "1e400", "nan", "%00", "..", "a" * 32, "0" * 32]))
+query_values = st.dictionaries(st.sampled_from(["status", "bank_version", "limit", "offset", "format", "candidate_id",
+                                                "x"]), st.one_of(path_values, st.none().map(lambda _: "")), max_size=3)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(route=st.sampled_from(ROUTES), params=path_values, query=query_values, body=json_values,
+       admin=st.booleans())
+def test_every_route_answers_fuzzed_paths_queries_and_bodies_without_a_server_error(fuzz_client, route, params,
+                                                                                      query, body, admin):
+    """Issue 17: no request a client can send gets a 5xx, on any route of the API (paths, queries and bodies
+    drawn at random; the admin key sent or not)."""
+    method, path = route
+    url = re.sub(r"\{[^}]+\}", lambda _m: quote(params, safe=""), path)
+    headers = {"X-API-Key": ADMIN_KEY} if admin else {}
+    r = fuzz_client.request(method, url, params=query, json=body if method in ("POST", "PUT") else None,
+                            headers=headers)
+    assert r.status_code < 500, (method, url, query, body, r.status_code, r.text[:300])

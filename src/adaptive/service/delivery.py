@@ -316,8 +316,7 @@ class Delivery(LaunchCodes, Proctoring, CandidateViews, Clock):
             except BaseException:
                 self._evict(session_id)  # the stored state is the truth; rebuild from it next time
                 raise
-        after = self._row(session_id)
-        assert after is not None
+        after = {**row, "n_answered": seq, "pending_item": nxt, "presented_at": now, "elapsed": live.elapsed}
         return {"session_id": session_id, "seq": seq, "item_id": item_id, "accepted": True, "repeated": False,
                 "finished": finished, "next": None if finished else self._item(after, ver, live),
                 "progress": self._progress(ver, seq)}
