@@ -90,7 +90,7 @@ class Delivery(LaunchCodes, Proctoring, CandidateViews, Clock):
         self.cache_size = int(cache_size)
         self._versions: dict[int, Version] = {}
         self._live: OrderedDict[str, Session] = OrderedDict()
-        self._stripes = [threading.Lock() for _ in range(256)]
+        self._stripes = [threading.RLock() for _ in range(256)]
         self._cache_lock = threading.Lock()
         self._version_lock = threading.Lock()
 
@@ -351,7 +351,7 @@ class Delivery(LaunchCodes, Proctoring, CandidateViews, Clock):
         return self._rebuild(row, ver)
 
     # ------------------------------------------------------------------ internals
-    def _lock(self, session_id: str) -> threading.Lock:
+    def _lock(self, session_id: str) -> threading.RLock:
         return self._stripes[zlib.crc32(session_id.encode()) % len(self._stripes)]
 
     def _row(self, session_id: str) -> dict | None:

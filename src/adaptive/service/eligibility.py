@@ -206,10 +206,16 @@ class LaunchCodes(DeliveryParts):
                            f"good for one attempt ({left} attempt{'s' if left != 1 else ''} left: ask the exam "
                            "administrator for a new code)")
         token = secrets.token_urlsafe(32)
-        with self.store.transaction() as tx:
-            tx.run("UPDATE sessions SET token_hash = ? WHERE id = ?", (hashlib.sha256(token.encode()).hexdigest(), sid))
-            self._event(tx, sid, "resumed_by_code", {"attempt": int(code_row["attempt"])})
-        state = self.current(sid, token)
+        with self._lock(sid):  # two devices of this process resuming at once: one after the other
+            with self.store.transaction() as tx:
+                tx.run("UPDATE sessions SET token_hash = ? WHERE id = ?",
+                       (hashlib.sha256(token.encode()).hexdigest(), sid))
+                self._event(tx, sid, "resumed_by_code", {"attempt": int(code_row["attempt"])})
+            try:
+                state = self.current(sid, token)
+            except NotFound:  # another server process resumed it for another device in between
+                raise Conflict("this attempt was opened on another device at the same moment; enter the code "
+                               "again on the device you will use") from None
         ver = self.version(int(row["bank_version"]))
         return {"session_id": sid, "token": token, "resumed": True, "attempt": int(code_row["attempt"]),
                 "exam": self._exam_info(ver, row), **{k: v for k, v in state.items() if k != "session_id"}}

@@ -32,7 +32,7 @@ class DeliveryParts:
     def _row(self, session_id: str) -> dict | None:
         raise NotImplementedError
 
-    def _lock(self, session_id: str) -> threading.Lock:
+    def _lock(self, session_id: str) -> threading.RLock:
         raise NotImplementedError
 
     def _evict(self, sid: str) -> None:
