@@ -248,3 +248,39 @@ def test_the_api_documentation_renders_offline(browser, server, tmp_path):
     assert outside == []  # nothing fetched from outside the server
     page.screenshot(path=str(tmp_path / "docs.png"))
     page.close()
+
+
+def test_the_exam_works_from_the_keyboard_alone(browser, server, cmcs_bank, tmp_path):
+    """Tab to the code field, type, Enter; then each question: Tab into the options, arrow keys to choose,
+    Tab to the button, Enter. Focus lands on the question heading after each answer (screen readers hear it)."""
+    srv = server(**{"min_length": 3, "max_length": 3, "pretest_items": 0, "stopping.classification": None})
+    page = browser.new_page()
+    page.goto(srv.url + "/")
+    page.wait_for_selector("#facts dt")
+    for _ in range(10):  # Tab until the code field has the focus
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "code":
+            break
+    assert page.evaluate("document.activeElement.id") == "code"
+    page.keyboard.type(_code(srv))
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#question:not([hidden])")
+    for k in range(3):
+        assert page.evaluate("document.activeElement.id") == "progress"  # focus on "Question k"
+        assert page.text_content("#progress") == f"Question {k + 1}"
+        page.keyboard.press("Tab")  # into the radio group
+        assert page.evaluate("document.activeElement.name") == "choice"
+        page.keyboard.press("ArrowDown")  # choose the next option
+        assert page.evaluate("document.activeElement.checked") is True
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == "submit"
+        page.keyboard.press("Enter")
+        page.wait_for_function("([n]) => !document.getElementById('result').hidden || "
+                               "document.getElementById('progress').textContent === 'Question ' + (n + 1)",
+                               arg=[k + 1])
+    page.wait_for_selector("#result:not([hidden])")
+    assert page.evaluate("document.activeElement.id") == "decision"
+    page.emulate_media(media="print")  # the printed report: no buttons, the table whole
+    assert page.locator("#print").is_hidden()
+    page.screenshot(path=str(tmp_path / "printed-report.png"), full_page=True)
+    page.close()
