@@ -223,3 +223,16 @@ def test_internal_parameterization_properties(family, k, theta, seed):
     a, thr, c, dd = to_irt(fam, nc, phi)
     back = from_irt(fam, nc, a, thr, c, dd, p)
     np.testing.assert_allclose(back, phi, rtol=1e-10, atol=1e-10)
+
+
+def test_a_slope_running_to_infinity_stops_em_at_once_with_what_to_do():
+    """Issue 17: 3PL on 25 persons ran 2,000 cycles (about a minute) without converging. A slope past 50 means the
+    data cannot identify the item; EM stops there and says why; a lognormal prior on a fits the same data."""
+    bank = _bank("3pl", 20, 2)
+    x = simulate_responses(bank.compile(), np.random.default_rng(4).standard_normal(25), rng=6)
+    with pytest.warns(ConvergenceWarning, match=r"EM stopped after \d+ cycles: I\d+ a ran past 50.*25 persons"):
+        res = adaptive.calibrate(x, model="3pl")
+    assert not res.converged and res.n_iter < 100
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        assert adaptive.calibrate(x, model="3pl", priors="bilog").converged

@@ -304,7 +304,16 @@ def calibrate(responses, model="2pl", quadrature=61, priors=None, fixed=None, gr
     settings = EMSettings(tol=tol, max_iter=max_iter, accelerate=accelerate)
     state = run_em(problem, settings, progress=progress)
     names = problem.params.names(ids)
-    if not state.converged:
+    if state.diverged:
+        what = names[state.where_change] if 0 <= state.where_change < len(names) else "a slope"
+        warnings.warn(ConvergenceWarning(
+            f"EM stopped after {state.n_iter} cycles: {what} ran past "
+            f"{settings.slope_limit if what.endswith(' a') else settings.intercept_limit:g}, towards infinity -- "
+            f"the data ({values.shape[0]} persons) cannot pin that item down (an item that splits the sample "
+            "perfectly, one nearly everyone gets right or wrong, or too few persons for the model); use more data, "
+            "a simpler model (2pl, rasch), priors (priors='bilog' puts a lognormal prior on a) or drop the item"),
+            stacklevel=2)
+    elif not state.converged:
         what = names[state.where_change] if 0 <= state.where_change < len(names) else "a parameter"
         hint = ("a prior on c (priors='3pl') or a simpler model (2pl)" if any(m in ("3pl", "4pl") for m in models)
                 else "a larger max_iter")

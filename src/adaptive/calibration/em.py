@@ -58,6 +58,11 @@ class EMSettings:
     loglik_tol: float = 1e-3
     max_iter: int = 2000
     accelerate: str = "squarem"
+    #: a slope beyond ``slope_limit`` or an intercept beyond ``intercept_limit`` (logistic metric) means the data
+    #: cannot pin the item down (a perfect split of a small sample, an item nearly everyone gets right): EM stops
+    #: there instead of running to max_iter after a parameter that goes to infinity
+    slope_limit: float = 50.0
+    intercept_limit: float = 100.0
 
     @property
     def count_dtype(self):
@@ -93,6 +98,7 @@ class EMState:
     where_change: int
     loglik_gain: float
     trace: list = field(default_factory=list)
+    diverged: bool = False
 
 
 class Problem:
@@ -402,7 +408,20 @@ def run_em(problem: Problem, settings: EMSettings, progress=None) -> EMState:
     def done():
         return change < settings.tol and abs(gain) < settings.loglik_tol
 
-    while n_iter < settings.max_iter:
+    watched = np.concatenate([problem.params.slope_entries, problem.params.intercept_entries]).astype(np.int64)
+    limits = np.concatenate([np.full(problem.params.slope_entries.size, settings.slope_limit),
+                             np.full(problem.params.intercept_entries.size, settings.intercept_limit)])
+    diverged = False
+
+    def runaway() -> bool:
+        nonlocal where, diverged
+        over = np.abs(x[watched]) / limits
+        if over.size and over.max() > 1.0:
+            where = int(watched[np.argmax(over)])
+            diverged = True
+        return diverged
+
+    while n_iter < settings.max_iter and not runaway():
         x1, st1 = plain(x, stats)
         if done() or settings.accelerate == "none":
             x, stats = x1, st1
@@ -439,4 +458,5 @@ def run_em(problem: Problem, settings: EMSettings, progress=None) -> EMState:
         if progress:
             progress(n_iter, stats.loglik, change)
     return EMState(x=x, loglik=stats.loglik, objective=stats.objective, n_iter=n_iter, n_estep=n_estep,
-                   converged=converged, max_change=change, where_change=where, loglik_gain=gain, trace=trace)
+                   converged=converged and not diverged, max_change=change, where_change=where, loglik_gain=gain,
+                   trace=trace, diverged=diverged)

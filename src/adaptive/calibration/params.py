@@ -66,6 +66,20 @@ class ParameterVector:
         lat[self.latent_free] = x[pos:]
         return phi, np.column_stack([lat[:, 0], np.exp(lat[:, 1])])
 
+    @property
+    def slope_entries(self) -> np.ndarray:
+        """Positions in the free vector that hold slopes (each item's ``a`` and the common 1PL slope)."""
+        pos = np.flatnonzero(np.asarray(self.free_idx) % self.phi0.shape[1] == 0)
+        return np.append(pos, self.n_item_free) if self.has_tie else pos
+
+    @property
+    def intercept_entries(self) -> np.ndarray:
+        """Positions in the free vector that hold intercepts (a dichotomous item's, a polytomous item's steps)."""
+        flat = np.asarray(self.free_idx)
+        item, col = np.divmod(flat, self.phi0.shape[1])
+        dich = np.asarray(self.family)[item] == Family.DICHOTOMOUS
+        return np.flatnonzero(np.where(dich, col == 1, col >= 1))
+
     def names(self, ids) -> list[str]:
         """A readable name for every entry of the free vector."""
         out = []
