@@ -274,3 +274,16 @@ def test_every_route_answers_fuzzed_paths_queries_and_bodies_without_a_server_er
     r = fuzz_client.request(method, url, params=query, json=body if method in ("POST", "PUT") else None,
                             headers=headers)
     assert r.status_code < 500, (method, url, query, body, r.status_code, r.text[:300])
+
+
+def test_unknown_fields_suggest_the_known_one_and_unreadable_bodies_say_what_to_send(client):
+    r = client.post(f"{API}/launch", json={"cod": "ABCD"})
+    assert r.status_code == 422 and "body field 'cod': unknown field; did you mean 'code'?" in r.json()["detail"]
+    deep = "[" * 5000 + "]" * 5000
+    r = client.post(f"{API}/launch", content=deep, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "nested too deeply" in r.json()["detail"]
+    r = client.get(f"{API}/nothing-here")
+    assert r.status_code == 404 and r.json()["detail"] == "GET /api/v1/nothing-here: no such endpoint; the API is " \
+                                                           "listed at /docs"
+    r = client.delete(f"{API}/exam")
+    assert r.status_code == 405 and "does not take that method" in r.json()["detail"]

@@ -28,6 +28,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..bank import ItemBank
 from ..cat.design import ExamDesign
@@ -37,6 +38,7 @@ from ..exceptions import (
     ResponseValidationError,
     SessionStateError,
 )
+from ..fielderrors import _models_in, error_message
 from .delivery import Delivery, Invalid, NotFound, ServiceError
 from .eligibility import normalize_code
 from .ratelimit import RateLimiter, RateLimits
@@ -140,12 +142,23 @@ def _problem(status: int, message: str) -> JSONResponse:
 _UNION_TAGS = {"int", "str", "float", "bool", "dict", "list", "none", "constrained-int", "constrained-str"}
 
 
-def _body_error_text(err: RequestValidationError) -> str:
-    """One line per wrong field: where, which field, what is wrong (a union's alternatives merged)."""
+def _body_model(request: Request):
+    """The pydantic model of the route's request body, if it has one (for "did you mean" suggestions)."""
+    field = getattr(request.scope.get("route"), "body_field", None)
+    annotation = getattr(getattr(field, "field_info", None), "annotation", None)
+    models = _models_in(annotation) if annotation is not None else []
+    return models[0] if models else None
+
+
+def _body_error_text(err: RequestValidationError, model=None) -> str:
+    """One line per wrong field: where, which field, what is wrong (a union's alternatives merged); an unknown
+    body field suggests the closest known one."""
     merged: dict[tuple, list[str]] = {}
     for e in err.errors():
         if e.get("type") == "json_invalid":
             return f"the request body is not valid JSON: {e.get('ctx', {}).get('error', e.get('msg'))}"
+        if e.get("type") == "extra_forbidden" and model is not None and tuple(e.get("loc", ()))[:1] == ("body",):
+            e = {**e, "msg": error_message({**e, "loc": tuple(e["loc"])[1:]}, model)}
         loc = [str(p) for p in e.get("loc", ())]
         alternative = None
         if len(loc) > 2 and loc[-1] in _UNION_TAGS:
@@ -248,8 +261,19 @@ def create_app(database: str | Store = "sqlite:///sessions.db", *, bank: str | I
     app.add_middleware(_BodyLimit, limit=max_body, admin_limit=max_admin_body)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, err: RequestValidationError):
-        return _problem(422, _body_error_text(err))
+    async def _invalid(request: Request, err: RequestValidationError):
+        return _problem(422, _body_error_text(err, _body_model(request)))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, err: StarletteHTTPException):
+        detail = err.detail
+        if err.status_code == 400 and detail == "There was an error parsing the body":  # e.g. nested too deeply
+            detail = ("the request body could not be read as JSON (malformed, or nested too deeply); send one "
+                      "JSON object with the fields this endpoint documents at /docs")
+        elif err.status_code in (404, 405) and detail in ("Not Found", "Method Not Allowed"):
+            what = "no such endpoint" if err.status_code == 404 else "this endpoint does not take that method"
+            detail = f"{request.method} {request.url.path[:200]}: {what}; the API is listed at /docs"
+        return JSONResponse({"detail": detail}, status_code=err.status_code, headers=getattr(err, "headers", None))
 
     @app.exception_handler(AdaptiveError)
     async def _adaptive(_request: Request, err: AdaptiveError):
