@@ -62,7 +62,8 @@ def cmd_serve(args) -> int:
     limits = RateLimits.off() if args.no_rate_limit else \
         RateLimits(**dict(RateLimits().__dict__, **dict(args.rate or [])))
     app = create_app(store, bank=bank, design=args.design, admin_key=admin_key, max_body=args.max_body,
-                     practice=args.practice, rate_limits=limits)
+                     practice=args.practice, rate_limits=limits,
+                     state_key=args.state_key or os.environ.get("ADAPTIVE_STATE_KEY") or None)
     check_port_free(args.host, args.port)
     mode = "practice mode: open starts allowed" if args.practice else "launch codes required"
     print(f"adaptive: serving on http://{args.host}:{args.port}/ (API documentation at /docs; database "
@@ -149,6 +150,9 @@ def add_service_commands(sub) -> None:
     sv.add_argument("--port", type=port, default=8000, help="TCP port 1..65535 (default 8000)")
     sv.add_argument("--admin-key", help="API key of the admin endpoints (default: $ADAPTIVE_ADMIN_KEY; none: "
                                         "admin endpoints disabled)")
+    sv.add_argument("--state-key", help="secret that signs stored sessions and answers, so a row changed outside the "
+                                        "service is refused on resume; every process on one database needs the "
+                                        "same (default: $ADAPTIVE_STATE_KEY; none: unsigned)")
     sv.add_argument("--practice", action="store_true", help="practice mode: anyone may start an exam without a "
                     "launch code (default: off, launch codes required)")
     sv.add_argument("--rate-limit", dest="rate", action="append", type=_rate, metavar="KIND=N/SECONDS",

@@ -40,6 +40,8 @@ __all__ = ["ServerProcess", "CandidateLog", "run_candidates", "verify_sessions",
            "summarize", "postgres_bindir", "temporary_postgres", "create_database"]
 
 API = "/api/v1"
+#: the state key the load-test servers sign with (and the verification checks)
+STATE_KEY = "load-test-state-key"
 
 
 def free_port() -> int:
@@ -100,9 +102,10 @@ class ServerProcess:
 
     def __init__(self, db: str, *, bank: str | Path | None = None, admin_key: str | None = None,
                  port: int | None = None, log_path: str | Path | None = None, extra: tuple = (),
-                 practice: bool = True, rate_limits: bool = False):
+                 practice: bool = True, rate_limits: bool = False, state_key: str | None = STATE_KEY):
         self.db, self.bank, self.admin_key = db, bank, admin_key
-        extra = (*(("--practice",) if practice else ()), *(() if rate_limits else ("--no-rate-limit",)), *extra)
+        extra = (*(("--practice",) if practice else ()), *(() if rate_limits else ("--no-rate-limit",)),
+                 *(("--state-key", state_key) if state_key else ()), *extra)
         self.port = port or free_port()
         self.log_path = log_path
         self.extra = tuple(extra)
@@ -330,13 +333,14 @@ def register_candidates(db: str, n: int) -> list[str]:
         delivery.store.close()
 
 
-def verify_sessions(db: str, logs: list[CandidateLog]) -> list[str]:
-    """Problems found comparing the database with what candidates were told (empty: all good)."""
+def verify_sessions(db: str, logs: list[CandidateLog], state_key: str | None = STATE_KEY) -> list[str]:
+    """Problems found comparing the database with what candidates were told (empty: all good); with the servers'
+    state key, every session's signed rows must verify too."""
     from adaptive.service.delivery import Delivery
     from adaptive.service.store import open_store
 
     store = open_store(db)
-    delivery = Delivery(store)
+    delivery = Delivery(store, state_key=state_key)
     problems = []
     try:
         for lg in logs:
@@ -344,6 +348,8 @@ def verify_sessions(db: str, logs: list[CandidateLog]) -> list[str]:
                 problems.append(f"candidate {lg.index}: {lg.error or 'no session'}")
                 continue
             trail = delivery.audit(lg.session_id)
+            if state_key is not None and trail["session"]["integrity"] != "verified":
+                problems.append(f"session {lg.session_id}: integrity {trail['session']['integrity']}")
             stored = [(a["seq"], a["item_id"], chr(ord("A") + int(a["choice"]))) for a in trail["answers"]]
             if stored != lg.acked:
                 lost = [a for a in lg.acked if a not in stored]

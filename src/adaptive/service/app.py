@@ -215,7 +215,7 @@ class _BodyLimit:
 def create_app(database: str | Store = "sqlite:///sessions.db", *, bank: str | ItemBank | None = None,
                design: str | ExamDesign | None = None, admin_key: str | None = None,
                max_body: int = 16_384, max_admin_body: int = 50_000_000, practice: bool = False,
-               rate_limits: RateLimits | None = None, clock=None) -> FastAPI:
+               rate_limits: RateLimits | None = None, clock=None, state_key: str | None = None) -> FastAPI:
     """The delivery application over ``database`` (a URL or an open store).
 
     ``bank`` (a bank file, or a pool directory whose ``design.json`` is the design) is stored as a
@@ -224,10 +224,11 @@ def create_app(database: str | Store = "sqlite:///sessions.db", *, bank: str | I
     launch code. ``rate_limits`` (default :class:`RateLimits`; ``RateLimits.off()``) bound starts
     and answers per client address and per code/session. While the app runs (its lifespan) a
     heartbeat is written every few seconds, and at start an outage since the last one is credited
-    to the running sessions (see :mod:`adaptive.service.clock`).
+    to the running sessions (see :mod:`adaptive.service.clock`). ``state_key`` signs the stored
+    sessions and answers (see :mod:`adaptive.service.integrity`).
     """
     store = open_store(database) if isinstance(database, str) else database
-    delivery = Delivery(store, practice=practice, **({} if clock is None else {"clock": clock}))
+    delivery = Delivery(store, practice=practice, state_key=state_key, **({} if clock is None else {"clock": clock}))
     limits = RateLimits() if rate_limits is None else rate_limits
     limiter = {name: RateLimiter(getattr(limits, name), what) for name, what in (
         ("start_per_client", "starts from this address"), ("start_per_code", "starts with this code"),

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import threading
 import time
@@ -43,6 +44,7 @@ from ..exceptions import AdaptiveError
 from ..irt.registry import model_spec
 from .clock import Clock
 from .eligibility import LaunchCodes, format_time
+from .integrity import Tampered, answer_mac, chain_problem, session_mac, tip_mac
 from .proctor import Proctoring
 from .store import Store
 from .versions import (
@@ -71,6 +73,9 @@ __all__ = [
 ]
 
 
+log = logging.getLogger("adaptive.service")
+
+
 def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -80,13 +85,16 @@ class Delivery(LaunchCodes, Proctoring, CandidateViews, Clock):
 
     ``clock`` gives wall-clock seconds (item times are the difference between presenting an item
     and receiving its answer, kept in the database so they survive a restart). ``practice``
-    allows open starts (:meth:`start`) without a launch code.
+    allows open starts (:meth:`start`) without a launch code. ``state_key`` signs what is stored (see
+    :mod:`adaptive.service.integrity`).
     """
 
-    def __init__(self, store: Store, *, clock=time.time, cache_size: int = 5000, practice: bool = False):
+    def __init__(self, store: Store, *, clock=time.time, cache_size: int = 5000, practice: bool = False,
+                 state_key: str | bytes | None = None):
         self.store = store
         self.clock = clock
         self.practice = bool(practice)
+        self.state_key = state_key.encode() if isinstance(state_key, str) else state_key
         self.cache_size = int(cache_size)
         self._versions: dict[int, Version] = {}
         self._live: OrderedDict[str, Session] = OrderedDict()
@@ -197,13 +205,16 @@ class Delivery(LaunchCodes, Proctoring, CandidateViews, Clock):
             raise Conflict(f"attempt {attempt} cannot start: {err}") from None
         item = live.next_item()
         now = self.clock()
+        exclude_json = json.dumps(list(exclude)) if exclude else None
+        mac = None if self.state_key is None else session_mac(self.state_key, {
+            "id": sid, "seed": seed, "bank_version": ver.id, "exclude_json": exclude_json, "time_limit": time_limit})
         with self._lock(sid):
             with self.store.transaction() as tx:
                 tx.run("INSERT INTO sessions (id, token_hash, bank_version, seed, candidate, status, n_answered, "
                        "pending_item, presented_at, created_at, updated_at, eligibility_id, attempt, time_limit, "
-                       "elapsed, exclude_json) VALUES (?, ?, ?, ?, ?, 'active', 0, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+                       "elapsed, exclude_json, mac) VALUES (?, ?, ?, ?, ?, 'active', 0, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
                        (sid, _hash_token(token), ver.id, seed, candidate, item, now, now, now, eligibility_id, attempt,
-                        time_limit, json.dumps(list(exclude)) if exclude else None))
+                        time_limit, exclude_json, mac))
                 if code_hash is not None and tx.run("UPDATE launch_codes SET session_id = ?, status = 'used' WHERE "
                                                     "code_hash = ? AND session_id IS NULL", (sid, code_hash)) != 1:
                     raise Conflict("this launch code was used by another request at the same moment; enter it again "
@@ -294,19 +305,25 @@ class Delivery(LaunchCodes, Proctoring, CandidateViews, Clock):
                 finished = live.finished
                 result = self._result_dict(live, ver) if finished else None
                 with self.store.transaction() as tx:
-                    cur = tx.one("SELECT n_answered FROM sessions WHERE id = ?" + tx.for_update, (session_id,))
+                    cur = tx.one("SELECT n_answered, mac FROM sessions WHERE id = ?" + tx.for_update, (session_id,))
                     if int(cur["n_answered"]) != n:
                         raise Conflict(f"{where}: another request recorded seq {n + 1} first; get the current item")
+                    mac = tip = None
+                    if self.state_key is not None and cur["mac"] is not None:  # chained to the previous answer
+                        prev = None if seq == 1 else tx.one("SELECT mac FROM answers WHERE session_id = ? AND "
+                                                            "seq = ?", (session_id, seq - 1))["mac"]
+                        mac = answer_mac(self.state_key, prev, session_id, seq, item_id, idx, response, seconds)
+                        tip = tip_mac(self.state_key, session_id, seq, mac)
                     tx.run("INSERT INTO answers (session_id, seq, item_id, choice, response, pretest, seconds, "
-                           "answered_at, theta_before, se_before, theta_after, se_after, p_pass, options_order) VALUES "
-                           "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           "answered_at, theta_before, se_before, theta_after, se_after, p_pass, options_order, mac) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            (session_id, seq, item_id, idx, response, int(entry.pretest), seconds, now,
                             entry.theta_before, entry.se_before, entry.theta_after, entry.se_after, entry.p_pass,
-                            json.dumps(order)))
+                            json.dumps(order), mac))
                     tx.run("UPDATE sessions SET n_answered = ?, pending_item = ?, presented_at = ?, status = ?, "
-                           "updated_at = ?, finished_at = ?, result_json = ?, elapsed = ? WHERE id = ?",
+                           "updated_at = ?, finished_at = ?, result_json = ?, elapsed = ?, tip = ? WHERE id = ?",
                            (seq, nxt, now, "finished" if finished else "active", now, now if finished else None,
-                            json.dumps(result) if finished else None, live.elapsed, session_id))
+                            json.dumps(result) if finished else None, live.elapsed, tip, session_id))
                     if entry.selection_note:  # e.g. the shadow test hit its time limit for this item
                         self._event(tx, session_id, "selection", {"seq": seq, "item_id": item_id,
                                                                   "note": entry.selection_note})
@@ -396,12 +413,14 @@ class Delivery(LaunchCodes, Proctoring, CandidateViews, Clock):
         have = live.n_answered
         with self.store.transaction() as tx:
             cur = tx.one("SELECT n_answered FROM sessions WHERE id = ?" + tx.for_update, (row["id"],))
-            newer = tx.rows("SELECT seq, item_id, response, seconds FROM answers WHERE session_id = ? AND seq > ? "
-                            "ORDER BY seq", (row["id"], have))
+            stored = tx.rows("SELECT seq, item_id, choice, response, seconds, mac FROM answers WHERE session_id = ? "
+                             "ORDER BY seq", (row["id"],))
+        newer = stored[have:]
         if cur is None or int(cur["n_answered"]) != int(row["n_answered"]) or \
                 [int(a["seq"]) for a in newer] != list(range(have + 1, int(row["n_answered"]) + 1)):
             raise Conflict(f"session {row['id']!r}: another request recorded an answer at the same time; get the "
                            "current item and answer it")
+        self._check_integrity(row, stored)
         for a in newer:
             presented = live.next_item()
             if presented != a["item_id"]:
@@ -418,11 +437,12 @@ class Delivery(LaunchCodes, Proctoring, CandidateViews, Clock):
         gets the current item and answers it), never a rebuilt session that differs from what was presented."""
         with self.store.transaction() as tx:
             cur = tx.one("SELECT n_answered, pending_item FROM sessions WHERE id = ?" + tx.for_update, (row["id"],))
-            stored = tx.rows("SELECT item_id, response, seconds FROM answers WHERE session_id = ? ORDER BY seq",
-                             (row["id"],))
+            stored = tx.rows("SELECT seq, item_id, choice, response, seconds, mac FROM answers WHERE session_id = ? "
+                             "ORDER BY seq", (row["id"],))
         if cur is None or int(cur["n_answered"]) != int(row["n_answered"]) or len(stored) != int(cur["n_answered"]):
             raise Conflict(f"session {row['id']!r}: another request recorded an answer at the same time; get the "
                            "current item and answer it")
+        self._check_integrity(row, stored)
         answers = [(a["item_id"], int(a["response"]), float(a["seconds"])) for a in stored]
         live = Session.replay(ver.design, ver.bank, int(row["seed"]), answers, session_id=row["id"],
                               engine=ver.engine, exclude=json.loads(row.get("exclude_json") or "[]"),
@@ -434,6 +454,17 @@ class Delivery(LaunchCodes, Proctoring, CandidateViews, Clock):
                                     f" but {row['pending_item']!r} was presented; the engine or the stored version "
                                     "changed under the session")
         return live
+
+    def _check_integrity(self, row: dict, stored: list[dict]) -> None:
+        """Refuse to rebuild a session whose signed rows were changed outside the service (audited, logged)."""
+        problem = chain_problem(self.state_key, row, stored)
+        if problem is None:
+            return
+        log.error("session %s failed its integrity check: %s", row["id"], problem)
+        with self.store.transaction() as tx:
+            self._event(tx, row["id"], "integrity_failed", {"problem": problem})
+        raise Tampered(f"session {row['id']!r} failed its integrity check ({problem} outside the service); it "
+                       "cannot continue: the exam administrator must review its audit trail")
 
     def _answered(self, session_id: str, item_id: str) -> bool:
         with self.store.transaction() as tx:

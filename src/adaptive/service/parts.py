@@ -14,6 +14,7 @@ class DeliveryParts:
 
     store: Any
     clock: Any
+    state_key: bytes | None = None
     _live: OrderedDict
     _heartbeat_stop: threading.Event | None = None
 

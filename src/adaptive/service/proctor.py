@@ -11,6 +11,7 @@ import json
 import math
 
 from .eligibility import format_time
+from .integrity import chain_problem, session_mac
 from .parts import DeliveryParts
 from .versions import Conflict, Invalid, NotFound
 
@@ -63,9 +64,13 @@ class Proctoring(DeliveryParts):
             if left is not None and left <= 0:
                 self._expire(row, self.version(int(row["bank_version"])))
                 raise Conflict(f"session {session_id!r}: its time had run out; it has ended and cannot be extended")
+            limit = float(row["time_limit"]) + float(seconds)
+            mac = row.get("mac")
+            if self.state_key is not None and mac is not None:  # the limit is part of what the row's MAC covers
+                mac = session_mac(self.state_key, {**row, "time_limit": limit})
             with self.store.transaction() as tx:
-                tx.run("UPDATE sessions SET time_limit = time_limit + ?, updated_at = ? WHERE id = ?",
-                       (float(seconds), self.clock(), session_id))
+                tx.run("UPDATE sessions SET time_limit = ?, mac = ?, updated_at = ? WHERE id = ?",
+                       (limit, mac, self.clock(), session_id))
                 self._event(tx, session_id, "extended", {"seconds": float(seconds), "reason": reason})
             self._evict(session_id)  # rebuilt with the new limit
         return self.proctor_view(session_id)
@@ -144,13 +149,21 @@ class Proctoring(DeliveryParts):
             if row is None:
                 raise NotFound(f"session {session_id!r} does not exist")
             answers = tx.rows("SELECT seq, item_id, choice, response, pretest, seconds, answered_at, theta_before, "
-                              "se_before, theta_after, se_after, p_pass, options_order FROM answers WHERE "
+                              "se_before, theta_after, se_after, p_pass, options_order, mac FROM answers WHERE "
                               "session_id = ? ORDER BY seq", (session_id,))
+            full = tx.one("SELECT * FROM sessions WHERE id = ?", (session_id,))
             events = tx.rows("SELECT at, kind, detail FROM events WHERE session_id = ? ORDER BY id", (session_id,))
         res = row.pop("result_json")
         row["result"] = json.loads(res) if res else None
         row["expired"] = bool(row["expired"])
         row["finished_at_utc"] = format_time(row["finished_at"])
+        if self.state_key is None or full.get("mac") is None:
+            row["integrity"] = "unsigned"
+        else:
+            problem = chain_problem(self.state_key, full, answers)
+            row["integrity"] = "verified" if problem is None else f"FAILED: {problem}"
+        for a in answers:
+            a.pop("mac", None)
         for a in answers:
             a["pretest"] = bool(a["pretest"])
             a["options_order"] = json.loads(a["options_order"]) if a["options_order"] else None

@@ -115,6 +115,9 @@ MIGRATIONS = [
     ("sessions", "expired", "INTEGER NOT NULL DEFAULT 0"),
     ("sessions", "void_reason", "TEXT"),
     ("answers", "options_order", "TEXT"),
+    ("sessions", "mac", "TEXT"),
+    ("sessions", "tip", "TEXT"),
+    ("answers", "mac", "TEXT"),
 ]
 
 
