@@ -24,7 +24,7 @@ from ..irt.registry import Family, canonical_model, model_spec
 from ..textfiles import read_text
 from .compile import compile_items
 from .constants import ModelName, Status
-from .table import read_table, write_table
+from .table import gc_paused, read_table, write_table
 
 __all__ = ["Item", "ItemBank", "ItemContent", "Provenance", "Blueprint", "BlueprintDomain", "canonical_fingerprint"]
 
@@ -36,6 +36,8 @@ def _model_name(value: Any) -> Any:
     return canonical_model(value) if isinstance(value, str) else value
 #: set while ItemBank.__init__ validates: the cross-item checks have run already
 _CHECKED: ContextVar[bool] = ContextVar("bank_cross_item_checked", default=False)
+#: set while ItemBank.__init__ hands pydantic items it has just checked (each item's rules run once, not twice)
+_ITEMS_CHECKED: ContextVar[bool] = ContextVar("bank_items_checked", default=False)
 
 
 class Provenance(BaseModel):
@@ -187,6 +189,8 @@ class Item(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> Item:
+        if _ITEMS_CHECKED.get():  # an instance ItemBank.__init__ validated a moment ago (pydantic re-runs this)
+            return self
         problems = _parameter_problems(self)
         if problems:
             raise ValueError("\n".join(problems))
@@ -339,15 +343,22 @@ class ItemBank(BaseModel):
     items: list[Item] = Field(min_length=1)
 
     def __init__(self, /, **data: Any):
+        with gc_paused():
+            self._validate_and_init(data)
+
+    def _validate_and_init(self, data: dict) -> None:
         # Validate items one by one so that every problem is reported, not only the first.
         records = data.get("items")
         if isinstance(records, list):
             problems = []
+            validated: list[Item] = []
             for pos, rec in enumerate(records):
-                if isinstance(rec, Item):
+                if isinstance(rec, Item):  # built elsewhere (perhaps with model_construct): its rules once more
+                    problems += [f"item {rec.id!r} (position {pos}), {line}" for line in _parameter_problems(rec)]
+                    validated.append(rec)
                     continue
                 try:
-                    Item.model_validate(rec)
+                    validated.append(Item.model_validate(rec))
                 except ValidationError as err:
                     iid = rec.get("id") if isinstance(rec, dict) else None
                     problems += _format_pydantic(
@@ -362,7 +373,9 @@ class ItemBank(BaseModel):
             problems += _cross_item_problems(dicts, bp)
             if problems:
                 raise BankValidationError(problems)
+            data = {**data, "items": validated}  # each item validated once: pydantic keeps model instances
         token = _CHECKED.set(isinstance(records, list))  # cross-item checks done above: once is enough
+        items_token = _ITEMS_CHECKED.set(isinstance(records, list))
         try:
             super().__init__(**data)
         except ValidationError as err:
@@ -373,6 +386,7 @@ class ItemBank(BaseModel):
             raise BankValidationError(_format_pydantic(err, where, ItemBank)) from None
         finally:
             _CHECKED.reset(token)
+            _ITEMS_CHECKED.reset(items_token)
 
     @model_validator(mode="after")
     def _check_bank(self) -> ItemBank:

@@ -7,9 +7,11 @@ and :meth:`ItemBank.to_csv <adaptive.bank.ItemBank.to_csv>` call.
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import math
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -186,7 +188,27 @@ def _missing_parameters(records: list[dict[str, Any]], wheres: list[str], alread
     return out
 
 
+@contextmanager
+def gc_paused():
+    """Pause Python's cyclic garbage collector while a bank's objects are built: its generational passes over
+    the growing heap of item objects took half the time of reading 880,000 items (the objects hold no cycles
+    to collect; reference counting frees them as usual). Nested use is fine."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def read_table(cls: type[ItemBank], path: str | Path, model: str | None = None, **bank_fields: Any) -> ItemBank:
+    """Read a parameter table (the columns are described at :func:`_read_table`)."""
+    with gc_paused():
+        return _read_table(cls, path, model, **bank_fields)
+
+
+def _read_table(cls: type[ItemBank], path: str | Path, model: str | None = None, **bank_fields: Any) -> ItemBank:
     """Read a parameter table.
 
     Columns (case-insensitive; unknown columns are ignored with a warning):

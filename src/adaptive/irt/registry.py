@@ -139,4 +139,5 @@ def canonical_model(name: str) -> str:
 
 def model_spec(name: str) -> ModelSpec:
     """The :class:`ModelSpec` of a model name (any case, or an alias)."""
-    return MODELS[canonical_model(name)]
+    spec = MODELS.get(name)  # the canonical name: the common case, one lookup
+    return spec if spec is not None else MODELS[canonical_model(name)]
