@@ -19,6 +19,8 @@ cores. No peer package offers an HTTP delivery service, so there is nothing to r
 Run::
 
     .venv/bin/python benchmarks/bench_service.py [--candidates 200] [--no-postgres]
+    .venv/bin/python benchmarks/bench_service.py --processes 1 2 4     # N `adaptive serve` processes, one database
+    .venv/bin/python benchmarks/bench_service.py --workers 1 2 4       # one `adaptive serve --workers N`
 """
 
 from __future__ import annotations
@@ -109,6 +111,24 @@ def processes_run(db: str, n: int, n_proc: int, workdir: str, seed: int) -> dict
             "duplicates": sum(len(lg.duplicates) for lg in logs), "killed": killed.is_set()}
 
 
+def workers_run(db: str, n: int, n_workers: int, workdir: str, seed: int) -> dict:
+    """One ``adaptive serve --workers N`` (uvicorn's worker processes sharing one port and one database)."""
+    bank = ItemBank.load(pool_path("cmcs"))
+    codes = register_candidates(db, n)
+    server = ServerProcess(db, bank=pool_path("cmcs"), log_path=os.path.join(workdir, "workers.log"), practice=False,
+                           extra=("--workers", str(n_workers))).start()
+    thetas = np.random.default_rng(seed).normal(0.3, 1.0, n)
+    t0 = time.perf_counter()
+    try:
+        logs = run_candidates(server.url, bank, thetas, seed=seed, timeout=900, codes=codes)
+        seconds = time.perf_counter() - t0
+    finally:
+        server.stop()
+    s = summarize(logs, seconds)
+    problems = verify_sessions(db, logs)
+    return {**s.to_dict(), "problems": len(problems), "server_errors": sum(lg.server_errors for lg in logs)}
+
+
 def in_process(n_sessions: int, workdir: str) -> float:
     """Milliseconds per answer through ``Delivery`` with no HTTP: validate, engine update, next item, commit."""
     from adaptive.cat import ExamDesign
@@ -137,9 +157,13 @@ def main() -> None:
     ap.add_argument("--in-process-only", action="store_true", help="only the per-answer cost without HTTP")
     ap.add_argument("--processes", type=int, nargs="*", metavar="N",
                     help="only the scale-out runs: N server processes on one database for each N given (e.g. 1 2 4)")
+    ap.add_argument("--workers", type=int, nargs="*", metavar="N",
+                    help="only the uvicorn-workers runs: one `adaptive serve --workers N` for each N given")
     args = ap.parse_args()
     if args.processes:
         return scale_out(args)
+    if args.workers:
+        return workers_table(args)
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     with tempfile.TemporaryDirectory() as tmp:
         print(f"in-process (Delivery on SQLite, no HTTP): {in_process(40, tmp):.2f} ms per answer", flush=True)
@@ -201,6 +225,36 @@ def scale_out(args) -> None:
         print(f"| {name} | {n_proc} | {r['candidates']} | {r['finished']} | {r['answers']} | {r['throughput']:.0f} | "
               f"{r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {r['server_errors']} | {r['duplicates']} | "
               f"{'yes' if r['killed'] else 'no'} | {r['problems']} |")
+
+
+def workers_table(args) -> None:
+    """``adaptive serve --workers N`` on one database (PostgreSQL; SQLite for a single machine)."""
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        targets = [("SQLite", lambda k: f"sqlite:///{tmp}/workers_{k}.db")]
+        pg = None
+        if not args.no_postgres and postgres_bindir() is not None:
+            pg = temporary_postgres()
+            server_url = pg.__enter__()
+            targets.insert(0, ("PostgreSQL", lambda k: create_database(server_url, f"workers_{k}")))
+        try:
+            for name, make_db in targets:
+                for k, n_workers in enumerate(args.workers):
+                    r = workers_run(make_db(k), args.candidates, n_workers, tmp, seed=500 + k)
+                    rows.append((name, n_workers, r))
+                    print(f"{name:10s} --workers {n_workers} {r}", flush=True)
+        finally:
+            if pg is not None:
+                pg.__exit__(None, None, None)
+    print()
+    print("| database | uvicorn workers | candidates | finished | answers | answers/s | p50 ms | p99 ms | 5xx | "
+          "verification problems |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, n_workers, r in rows:
+        print(f"| {name} | {n_workers} | {r['candidates']} | {r['finished']} | {r['answers']} | "
+              f"{r['throughput']:.0f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {r['server_errors']} | "
+              f"{r['problems']} |")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from .cli_support import bounded_int, check_port_free, port
 from .exceptions import AdaptiveError
 from .resources import pool_path
 
-__all__ = ["add_service_commands"]
+__all__ = ["WORKER_CONFIG", "add_service_commands", "worker_app"]
 
 
 def _service_modules():
@@ -51,6 +51,9 @@ def cmd_serve(args) -> int:
     from .service import open_store
     from .service.ratelimit import RateLimits
 
+    if args.workers > 1 and args.db.rstrip("/").endswith(":memory:"):
+        raise AdaptiveError("--workers needs a database the worker processes share: give --db sqlite:///FILE or "
+                            "postgresql://...; an in-memory database would be one per process")
     store = open_store(args.db)
     bank = args.bank
     if bank is None:
@@ -61,16 +64,38 @@ def cmd_serve(args) -> int:
     admin_key = args.admin_key or os.environ.get("ADAPTIVE_ADMIN_KEY") or None
     limits = RateLimits.off() if args.no_rate_limit else \
         RateLimits(**dict(RateLimits().__dict__, **dict(args.rate or [])))
-    app = create_app(store, bank=bank, design=args.design, admin_key=admin_key, max_body=args.max_body,
-                     practice=args.practice, rate_limits=limits,
-                     state_key=args.state_key or os.environ.get("ADAPTIVE_STATE_KEY") or None)
+    options = dict(admin_key=admin_key, max_body=args.max_body, practice=args.practice, rate_limits=limits,
+                   state_key=args.state_key or os.environ.get("ADAPTIVE_STATE_KEY") or None)
+    app = create_app(store, bank=bank, design=args.design, **options)  # stores and activates the bank version once
     check_port_free(args.host, args.port)
     mode = "practice mode: open starts allowed" if args.practice else "launch codes required"
+    workers = f"; {args.workers} worker processes" if args.workers > 1 else ""
     print(f"adaptive: serving on http://{args.host}:{args.port}/ (API documentation at /docs; database "
-          f"{store.kind}; {mode}; admin endpoints {'enabled' if admin_key else 'disabled: no --admin-key'})",
+          f"{store.kind}; {mode}; admin endpoints {'enabled' if admin_key else 'disabled: no --admin-key'}{workers})",
           file=sys.stderr, flush=True)
+    if args.workers > 1:  # uvicorn's worker processes each build the app from the environment, on the same database
+        store.close()
+        os.environ[WORKER_CONFIG] = json.dumps({"db": args.db, **options, "rate_limits": limits.__dict__})
+        uvicorn.run("adaptive.cli_service:worker_app", factory=True, workers=args.workers, host=args.host,
+                    port=args.port, log_level=args.log_level)
+        return 0
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
+
+
+#: the environment variable that hands ``adaptive serve --workers N``'s settings to each worker process
+WORKER_CONFIG = "ADAPTIVE_SERVE_WORKER_CONFIG"
+
+
+def worker_app():
+    """The application of one uvicorn worker process of ``adaptive serve --workers N`` (settings from the
+    environment; the bank version was stored by the parent process)."""
+    from .service.app import create_app
+    from .service.ratelimit import RateLimits
+
+    cfg = json.loads(os.environ[WORKER_CONFIG])
+    limits = {k: None if v is None else tuple(v) for k, v in cfg.pop("rate_limits").items()}
+    return create_app(cfg.pop("db"), rate_limits=RateLimits(**limits), **cfg)
 
 
 def _delivery(db: str):
@@ -160,6 +185,9 @@ def add_service_commands(sub) -> None:
                          "answer_per_session; defaults 30/60, 10/60, 1200/60 and 120/60")
     sv.add_argument("--no-rate-limit", action="store_true", help="switch every rate limit off (default: on), e.g. "
                     "for a load test from one address")
+    sv.add_argument("--workers", type=bounded_int(1, 64), default=1,
+                    help="uvicorn worker processes on this port, all on the one database (default 1); see the "
+                         "README's deployment notes")
     sv.add_argument("--max-body", type=bounded_int(256, 10_000_000), default=16_384,
                     help="largest candidate request body in bytes (default 16384)")
     sv.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],

@@ -123,3 +123,21 @@ def test_several_processes_on_one_database_serve_the_same_sessions(db_url, cmcs_
     assert len(duplicates) > 20 and set(duplicates) <= {200, 409, None}  # None: sent to the killed process
     assert all(lg.result is not None for lg in logs)
     assert verify_sessions(db_url, logs) == []
+
+
+def test_uvicorn_worker_processes_serve_one_database(db_url, cmcs_pool, cmcs_bank, tmp_path):
+    """Issue 17: `adaptive serve --workers 2` (uvicorn's worker processes on one port, one database): candidates
+    from launch codes finish, nothing lost or doubled, every result equal to its replay, every session signed."""
+    n = 12
+    codes = register_candidates(db_url, n)
+    server = ServerProcess(db_url, bank=cmcs_pool, log_path=tmp_path / "server.log", practice=False,
+                           extra=("--workers", "2")).start()
+    try:
+        thetas = np.random.default_rng(20261202).normal(0.3, 1.0, n)
+        logs = run_candidates(server.url, cmcs_bank, thetas, seed=5, timeout=240, codes=codes)
+    finally:
+        server.stop()
+    assert [lg.error for lg in logs] == [None] * n
+    assert sum(lg.server_errors for lg in logs) == 0
+    assert verify_sessions(db_url, logs) == []
+    assert "2 worker processes" in (tmp_path / "server.log").read_text()
