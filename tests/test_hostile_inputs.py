@@ -133,3 +133,27 @@ def test_empty_or_nan_parameter_cells_are_errors_not_defaults(tmp_path):
         p.write_text(text, encoding="utf-8")
         with pytest.raises(BankValidationError, match=needle):
             ItemBank.from_csv(p)
+
+
+def test_files_over_the_size_bound_are_refused_unread(tmp_path, monkeypatch):
+    """Issue 17 (resources without bounds): a file over the bound (a wrong path: a disk image, a log) is refused
+    before it is read, naming the file, its size, the bound and how to raise it."""
+    import subprocess
+    import sys
+
+    from adaptive.bank import ItemBank
+    from adaptive.cat import ExamDesign
+    from adaptive.exceptions import BankValidationError, DesignError
+
+    design = tmp_path / "design.json"
+    design.write_text("{" + " " * 17_000_000 + "}", encoding="utf-8")
+    with pytest.raises(DesignError, match=r"design '.*design.json' is 17 MB, over the 16 MB a design may have"):
+        ExamDesign.load(design)
+    bank = tmp_path / "bank.csv"
+    bank.write_text("id,a,b\n" + "I1,1,0\n" * 200_000, encoding="utf-8")
+    monkeypatch.setenv("ADAPTIVE_MAX_FILE_MB", "1")
+    with pytest.raises(BankValidationError, match="over the 1 MB.*ADAPTIVE_MAX_FILE_MB"):
+        ItemBank.from_csv(bank)
+    run = subprocess.run([sys.executable, "-m", "adaptive", "bank", "check", str(bank)], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode != 0 and "Traceback" not in run.stderr and "over the 1 MB" in run.stdout + run.stderr

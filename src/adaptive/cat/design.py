@@ -28,7 +28,7 @@ from ..bank import Blueprint, canonical_fingerprint
 from ..exceptions import DesignError
 from ..fielderrors import problem_lines
 from ..scoring.scale import ScoreScale
-from ..textfiles import read_text
+from ..textfiles import SETTINGS_MAX_MB, read_text
 from . import selection as _selection  # noqa: F401 -- registers the built-in selection rules
 from . import start as _start  # noqa: F401 -- registers the built-in start rules
 from . import stopping as _stopping  # noqa: F401 -- registers the built-in run-out-of-time rules
@@ -350,7 +350,7 @@ class ExamDesign(BaseModel):
     def load(cls, path: str | Path) -> ExamDesign:
         """Read a design from ``.json`` or ``.toml``; errors name the file and the field."""
         path = Path(path)
-        text = read_text(path, "design", DesignError)
+        text = read_text(path, "design", DesignError, max_mb=SETTINGS_MAX_MB)
         try:
             data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
         except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:

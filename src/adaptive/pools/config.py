@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ..bank import Blueprint
 from ..exceptions import BankValidationError
-from ..textfiles import read_text
+from ..textfiles import SETTINGS_MAX_MB, read_text
 
 __all__ = ["AuthoredItem", "PoolConfig", "load_pool_config", "load_authored_items", "CognitiveLevel"]
 
@@ -146,7 +146,7 @@ def load_pool_config(pool_dir: str | Path) -> PoolConfig:
     """Read and validate ``pool_dir/pool.toml``."""
     path = Path(pool_dir) / "pool.toml"
     try:
-        data = tomllib.loads(read_text(path, "pool configuration", BankValidationError))
+        data = tomllib.loads(read_text(path, "pool configuration", BankValidationError, max_mb=SETTINGS_MAX_MB))
     except tomllib.TOMLDecodeError as err:
         raise BankValidationError([f"not valid TOML: {err}"], str(path)) from None
     try:

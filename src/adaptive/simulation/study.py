@@ -38,7 +38,7 @@ from ..cat.engine import CatEngine
 from ..cat.posthoc import simulate_cat
 from ..exceptions import DesignError
 from ..fielderrors import problem_lines
-from ..textfiles import read_text
+from ..textfiles import SETTINGS_MAX_MB, read_text
 from .metrics import Classification, classification, domain_counts
 
 __all__ = [
@@ -126,7 +126,7 @@ def load_study(path: str | Path) -> StudyConfig:
     """Read a study TOML; relative paths in it are relative to the file's folder."""
     path = Path(path)
     try:
-        data = tomllib.loads(read_text(path, "study", DesignError))
+        data = tomllib.loads(read_text(path, "study", DesignError, max_mb=SETTINGS_MAX_MB))
     except tomllib.TOMLDecodeError as err:
         raise DesignError(f"study {str(path)!r} is not valid TOML: {err}") from None
     data.setdefault("base_dir", str(path.resolve().parent))
