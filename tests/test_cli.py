@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -43,8 +44,8 @@ class _Candidate:
         if self.lines:
             return self.lines.pop(0)
         shown = __import__("sys").stdout.getvalue()
-        question = shown[shown.rindex("Question "):].split("\n")[0]
-        stem = question.split("): ", 1)[1]
+        lines = shown[shown.rindex("Question "):].split("\n")[1:]  # the wrapped stem, then "  A. ..."
+        stem = " ".join(line for line in lines[:next(k for k, x in enumerate(lines) if x.startswith("  A. "))])
         return self.stems[stem] + "\n"
 
 
@@ -156,3 +157,34 @@ def test_missing_bank_file_message(capsys):
     assert "bank file '/nonexistent/bank.json' does not exist" in capsys.readouterr().out
     assert main(["score", "x.csv", "--bank", "/nonexistent/bank.json"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_raw_cut_counts_on_the_pool_standards_reference_form(tmp_path, capsys):
+    """Issue 21: `--raw-cut 52` on the CMCS pool is the pool's standard (52 of 75 on its reference form, θ cut
+    0.3038 in standard.json), not 52 of the response file's 103 items; the derived cut is printed and --out
+    carries every printed column."""
+    import csv
+    import json
+
+    from adaptive.resources import pool_path
+
+    pool = pool_path("cmcs")
+    responses = Path(__file__).resolve().parents[1] / "calibration" / "examples" / "cmcs_responses.csv"
+    out = tmp_path / "est.csv"
+    assert main(["score", str(responses), "--bank", str(pool), "--raw-cut", "52", "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    cut = json.loads((pool / "standard.json").read_text())["theta_cut"]
+    assert f"raw cut 52 of 75 on the 75-item reference form of {pool / 'standard.json'} -> theta cut {cut:.4f}" in said
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0]) == ["person", "raw", "n_answered", "theta", "se", "at_bound", "scaled", "p_pass", "decision"]
+    for r in rows:  # the decision follows the standard's cut, and the scaled score agrees with it
+        assert (r["decision"] == "pass") == (float(r["theta"]) >= cut - 5e-5)
+        assert (int(r["scaled"]) >= 300) == (r["decision"] == "pass")
+    # the file's own items, when that is what is meant, and said so
+    assert main(["score", str(responses), "--bank", str(pool), "--raw-cut", "52", "--form", "responses"]) == 0
+    assert "raw cut 52 of 97 on the response file's 97 items" in capsys.readouterr().out
+    # a bank without a standard beside it needs --form
+    bank = tmp_path / "bank.json"
+    bank.write_text((pool / "bank.json").read_text())
+    assert main(["score", str(responses), "--bank", str(bank), "--raw-cut", "52"]) == 2
+    assert "--raw-cut needs the form it counts on" in capsys.readouterr().err

@@ -26,6 +26,7 @@ import numpy as np
 from .bank import ItemBank
 from .cat import CatEngine, ExamDesign, Session
 from .cat.posthoc import draw_responses
+from .cli_score import add_score_command
 from .cli_service import add_service_commands
 from .cli_support import (
     EXIT_INTERRUPTED,
@@ -39,7 +40,6 @@ from .data_io import read_responses
 from .exceptions import AdaptiveError
 from .irt.registry import MODEL_NAMES, canonical_model, model_spec
 from .resources import BUNDLED_POOLS, demo_bank_path, demo_design_path, demo_responses_path, package_version, pool_path
-from .scoring import ScoreScale, estimate_ability, pass_probability, theta_for_raw_score
 
 __all__ = ["demo_bank_path", "demo_design_path", "demo_responses_path", "load_bank", "main", "pool_path"]
 
@@ -62,25 +62,6 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     out = [line, "  ".join("-" * w for w in widths)]
     out += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
     return "\n".join(out)
-
-
-def _score_rows(bank, table, method, theta_cut, scale):
-    x = table.for_bank(bank)
-    est = estimate_ability(bank, x, method=method)
-    raw = np.nansum(x, axis=1)
-    n_ans = np.sum(~np.isnan(x), axis=1)
-    rows = []
-    p_pass = None
-    if theta_cut is not None:
-        p_pass = (pass_probability(est, theta_cut) if method == "eap"
-                  else pass_probability(theta=est.theta, se=est.se, theta_cut=theta_cut, method="normal"))
-    for n, pid in enumerate(table.person_ids):
-        row = [pid, f"{int(raw[n])}/{int(n_ans[n])}", f"{est.theta[n]:.3f}", f"{est.se[n]:.3f}"]
-        if scale is not None and p_pass is not None:
-            row += [f"{scale.to_scaled(est.theta[n]):.0f}", f"{p_pass[n]:.3f}",
-                    "pass" if est.theta[n] >= theta_cut else "fail"]
-        rows.append(row)
-    return est, p_pass, rows
 
 
 def _exam_inputs(args):
@@ -134,30 +115,51 @@ def cmd_demo(args) -> int:
         ans = draw_responses(engine, np.array([session._key]), session._state.n_given, np.array([idx]),
                              np.array([true_theta]))[0]
         e = session.answer(item_id, int(ans), seconds=60.0)
-        rows.append([str(e.step), item_id, e.domain or "-", "right" if e.response else "wrong",
-                     f"{e.theta_after:.3f}", f"{e.se_after:.3f}", f"{e.p_pass:.3f}" if e.p_pass is not None else "-"])
+        rows.append([str(e.step), item_id + (" *" if e.pretest else ""), e.domain or "-",
+                     "right" if e.response else "wrong", f"{e.theta_after:.3f}", f"{e.se_after:.3f}",
+                     f"{e.p_pass:.3f}" if e.p_pass is not None else "-"])
     print(_table(["#", "item", "domain", "answer", "theta", "SE", "P(pass)"], rows))
+    n_pre = sum(e.pretest for e in session.audit)
+    if n_pre:
+        print(f"* pretest item: tried out, not scored ({n_pre} of the {len(rows)} answers; theta does not move)")
     print(_report(session, design))
     return 0
 
 
 def cmd_take(args) -> int:
+    import shutil
+    import textwrap
+    import time
+
     bank, design = _exam_inputs(args)
     session = Session.start(design, bank, seed=args.seed)
     out = sys.stdout
-    print(f"{design.name} -- answer each question; 'q' quits.\n", file=out)
+    width = max(40, min(100, shutil.get_terminal_size((80, 24)).columns) - 2)
+    limit = design.stopping.time_limit
+    started = time.monotonic()
+    wrap = textwrap.TextWrapper(width=width, break_long_words=False, break_on_hyphens=False)
+    facts = f"{design.min_length + design.pretest_items} to {design.max_length + design.pretest_items} questions"
+    if limit:
+        facts += f", {limit / 60:.0f} minutes"
+    print(wrap.fill(f"{design.name} ({facts}) -- answer each question with its letter; 'q' quits.") + "\n", file=out)
     while (item_id := session.next_item()) is not None:
         item = bank.item(item_id)
-        n = session._state.n_given[0] + 1
+        n = session.n_answered + 1
         content = item.content
         while True:
+            head = f"Question {n}"
+            if limit:
+                left = max(0.0, limit - (time.monotonic() - started))
+                head += f"  ({int(left // 60)}:{int(left % 60):02d} left)"
+            print(head, file=out)
             if content is not None and content.options:
-                print(f"Question {n} ({item.domain}): {content.stem}", file=out)
+                print(wrap.fill(content.stem), file=out)
                 for k, opt in enumerate(content.options):
-                    print(f"  {chr(65 + k)}. {opt}", file=out)
+                    print(textwrap.fill(opt, width=width, initial_indent=f"  {chr(65 + k)}. ",
+                                        subsequent_indent="     ", break_long_words=False), file=out)
                 prompt = f"your answer (A-{chr(64 + len(content.options))}): "
             else:
-                print(f"Question {n}: item {item_id} ({item.domain}) has no text in this bank", file=out)
+                print(f"item {item_id} ({item.domain}) has no text in this bank", file=out)
                 prompt = "score it yourself: 1 = right, 0 = wrong: "
             print(prompt, end="", file=out, flush=True)
             line = sys.stdin.readline()
@@ -173,31 +175,9 @@ def cmd_take(args) -> int:
                 score = int(text)
                 break
             print("  not an answer; try again", file=out)
+        print(file=out)
         session.answer(item_id, score)
     print(_report(session, design), file=out)
-    return 0
-
-
-def cmd_score(args) -> int:
-    bank = load_bank(args.bank)
-    table = read_responses(args.responses, bank, layout=args.layout)
-    theta_cut = args.theta_cut
-    if args.raw_cut is not None:
-        form = bank.compile().subset([bank.index[i] for i in table.item_ids])
-        theta_cut = float(theta_for_raw_score(form, args.raw_cut))
-    scale = ScoreScale(theta_cut=theta_cut) if theta_cut is not None else None
-    est, p_pass, rows = _score_rows(bank, table, args.method, theta_cut, scale)
-    header = ["person", "raw", "theta", "se"] + (["scaled", "p_pass", "decision"] if scale else [])
-    if args.out:
-        with open(args.out, "w", newline="") as fh:
-            w = csv.writer(fh, lineterminator="\n")
-            w.writerow(["person", "theta", "se", "at_bound", "n_answered"] + (["p_pass"] if scale else []))
-            for n, pid in enumerate(table.person_ids):
-                w.writerow([pid, repr(float(est.theta[n])), repr(float(est.se[n])), int(est.at_bound[n]),
-                            int(est.n_answered[n])] + ([repr(float(p_pass[n]))] if scale else []))
-        print(f"wrote {len(rows)} estimates to {args.out}")
-    else:
-        print(_table(header, rows))
     return 0
 
 
@@ -408,18 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--design", help="another exam design, JSON or TOML")
     t.set_defaults(func=cmd_take)
 
-    s = sub.add_parser("score", help="estimate ability for every row of a response file")
-    s.add_argument("responses", help="CSV: wide (one column per item id) or long (person,item,response)")
-    s.add_argument("--bank", required=True, help="bank (.json or .csv)")
-    s.add_argument("--method", default="eap", choices=["eap", "map", "ml", "wle"],
-                   help="estimator: eap (posterior mean), map (posterior mode), ml (maximum likelihood), wle "
-                        "(Warm's weighted likelihood) (default: eap)")
-    s.add_argument("--layout", default="auto", choices=["auto", "wide", "long"], help=_LAYOUT_HELP)
-    g = s.add_mutually_exclusive_group()
-    g.add_argument("--theta-cut", type=finite_float, help="θ cut for pass probability and decision")
-    g.add_argument("--raw-cut", type=positive_float, help="raw cut on the file's items, converted to θ by the TCC")
-    s.add_argument("--out", help="write a CSV of estimates instead of printing a table")
-    s.set_defaults(func=cmd_score)
+    add_score_command(sub, _LAYOUT_HELP)
 
     c = sub.add_parser("calibrate", help="fit item parameters (MML-EM) to a response file")
     c.add_argument("data", help="CSV: wide (one column per item, empty = missing) or long (person,item,response)")

@@ -67,7 +67,8 @@ def synthetic_bank(
     ----------
     n_items : int
     model : any registered model name (see :mod:`adaptive.irt.registry`); slopes are 1 for Rasch/PCM and
-        shared by all items for the 1PL; polytomous items get 3 thresholds (4 categories)
+        shared by all items for the 1PL; polytomous items get 3 ordered thresholds (4 categories) 0.6 to 1.4
+        logits apart, so data simulated from the bank reach every category and calibrate back
     domains : mapping of domain -> proportion (default :data:`CMCS_DOMAINS`); items are
         allocated to domains by largest remainder, so counts match proportions, and the
         bank declares the same proportions as its blueprint.
@@ -114,11 +115,10 @@ def synthetic_bank(
                "status": "pretest" if is_pretest[k] else "operational",
                "code_set": _CODE_SETS.get(dom), "code_set_year": code_set_year if dom in _CODE_SETS else None,
                "provenance": prov}
-        if not spec.dichotomous:
-            steps = np.sort(rng.normal(0, 0.8, 3))
+        if not spec.dichotomous:  # ordered thresholds 0.6 to 1.4 logits apart, centred on b: every category is
+            gaps = rng.uniform(0.6, 1.4, 2)  # the most likely one somewhere, so simulated data reach each of them
+            steps = np.concatenate([[0.0], np.cumsum(gaps)])
             rec["thresholds"] = [float(x) for x in np.round(b[k] + steps - steps.mean(), 4)]
-            if np.any(np.diff(rec["thresholds"]) <= 0):
-                rec["thresholds"] = [float(b[k]) - 1.0, float(b[k]), float(b[k]) + 1.0]
         else:
             rec["b"] = float(b[k])
             if spec.lower_asymptote:
