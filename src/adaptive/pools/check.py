@@ -10,6 +10,7 @@ import numpy as np
 
 from ..bank import ItemBank
 from ..exceptions import BankValidationError, ScoringError
+from ..plotting import STYLE, cut_line, pyplot
 from ..scoring.standard import PassStandard
 
 __all__ = ["PoolInfo", "check_pool", "content_warnings", "pool_info"]
@@ -207,28 +208,26 @@ class PoolInfo:
     def plot(self, path: str | Path) -> Path:
         """Draw the test information curve(s) to a PNG (needs matplotlib: ``pip install adaptive-cat[plots]``)."""
         try:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
+            plt = pyplot()
         except ImportError:  # pragma: no cover - depends on the environment
             raise BankValidationError(["drawing the information curve needs matplotlib: pip install "
                                        "'adaptive-cat[plots]'"]) from None
-        fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-        ax.plot(self.theta, self.information, label="operational pool", color="tab:blue")
-        if self.reference_information is not None:
-            ax.plot(self.theta, self.reference_information, label="reference form", color="tab:orange")
-        if self.theta_cut is not None:
-            ax.axvline(self.theta_cut, color="tab:red", linestyle="--", label=f"θ cut {self.theta_cut:.3f}")
-        ax.set_xlabel("θ")
-        ax.set_ylabel("test information")
-        ax.set_title(f"{self.bank.name} v{self.bank.version}: test information ({len(self.bank)} items)")
-        ax.grid(alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
         path = Path(path)
-        fig.savefig(path, format="png")
-        plt.close(fig)
+        with plt.rc_context(STYLE):
+            fig, ax = plt.subplots(figsize=(7, 4.2))
+            n_oper = sum(it.status == "operational" for it in self.bank.items)
+            ax.plot(self.theta, self.information, label=f"operational pool ({n_oper} items)", color="tab:blue")
+            if self.reference_information is not None:
+                ax.plot(self.theta, self.reference_information, color="tab:orange",
+                        label="reference form of the pass standard")
+            if self.theta_cut is not None:
+                cut_line(ax, self.theta_cut)
+            ax.set_xlabel("θ (logits)")
+            ax.set_ylabel("Test information")
+            ax.set_title(f"Test information: {self.bank.name} v{self.bank.version}")
+            ax.legend()
+            fig.savefig(path, format="png")
+            plt.close(fig)
         return path
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..plotting import STYLE, cut_line, pyplot
 from .study import StudyResult
 
 __all__ = ["write_report", "write_tables"]
@@ -60,22 +61,27 @@ def write_tables(result: StudyResult, out_dir: str | Path) -> list[Path]:
 
 
 def _figures(result: StudyResult):
-    import matplotlib
+    plt = pyplot()
+    with plt.rc_context(STYLE):
+        return _draw(result, plt), plt
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
+def _draw(result: StudyResult, plt) -> dict:
     figs = {}
     conds = result.conditions
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    color = {c.index: colors[c.index % len(colors)] for c in conds}
 
-    def finish(name, fig, ax, title, xlabel, ylabel, grid=True):
+    def cuts(ax):
+        """The conditions' θ cuts as labelled lines (one legend entry per distinct cut)."""
+        for cut in sorted({c.design.theta_cut for c in conds if c.design.theta_cut is not None}):
+            cut_line(ax, cut)
+
+    def finish(name, fig, ax, title, xlabel, ylabel):
         ax.set_title(title)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
-        if grid:
-            ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend()
         fig.tight_layout()
         figs[name] = fig
 
@@ -94,58 +100,61 @@ def _figures(result: StudyResult):
         out["rmse"] = list(np.sqrt(out["rmse"]))
         return np.array(mids), out
 
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), dpi=100)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.9))
     for c in conds:
         mids, v = pooled_conditional(c.index)
-        col = colors[c.index % len(colors)]
-        for ax, k in zip(axes, ("bias", "rmse", "mean_se")):
-            ax.plot(mids, v[k], marker="o", ms=3, color=col, label=c.label)
-    for ax, t in zip(axes, ("conditional bias", "conditional RMSE", "conditional mean SE")):
+        for ax, k in zip(axes, ("bias", "rmse", "mean_se"), strict=True):
+            ax.plot(mids, v[k], marker="o", ms=3, color=color[c.index], label=c.label)
+    for ax, t, y in zip(axes, ("Conditional bias", "Conditional RMSE", "Conditional mean SE"),
+                        ("bias of θ̂ (logits)", "RMSE of θ̂ (logits)", "mean SE of θ̂ (logits)"), strict=True):
         ax.set_title(t)
-        ax.set_xlabel("true θ")
-        ax.grid(alpha=0.3)
+        ax.set_xlabel("true θ (logits)")
+        ax.set_ylabel(y)
     axes[0].axhline(0, color="k", lw=0.8)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), title="condition")
+    fig.tight_layout(rect=(0, 0.06 + 0.05 * ((len(labels) - 1) // 4 + 1), 1, 1))
     figs["conditional"] = fig
 
     if any(c.design.theta_cut is not None for c in conds):
-        fig, ax = plt.subplots(figsize=(6, 3.8), dpi=100)
+        fig, ax = plt.subplots(figsize=(6.5, 4))
         for c in conds:
             mids, v = pooled_conditional(c.index)
             if v["p_pass"]:
-                ax.plot(mids, v["p_pass"], marker="o", ms=3, color=colors[c.index % len(colors)], label=c.label)
-            if c.design.theta_cut is not None:
-                ax.axvline(c.design.theta_cut, color="tab:red", ls="--", lw=0.8)
-        finish("oc_curve", fig, ax, "operating characteristic: P(pass | θ)", "true θ", "P(pass)")
+                ax.plot(mids, v["p_pass"], marker="o", ms=3, color=color[c.index], label=c.label)
+        cuts(ax)
+        ax.set_ylim(-0.02, 1.02)
+        finish("oc_curve", fig, ax, "Operating characteristic: P(pass | θ)", "true θ (logits)", "P(pass)")
 
-    fig, ax = plt.subplots(figsize=(6, 3.8), dpi=100)
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    bins = np.linspace(0, 1, 41)
     for c in conds:
         rates = np.array([r["rate"] for r in result.exposure if r["condition"] == c.index and
                           r["status"] == "operational"])
-        ax.hist(rates, bins=list(np.linspace(0, 1, 41)), alpha=0.5, color=colors[c.index % len(colors)], label=c.label)
-    finish("exposure", fig, ax, "item exposure rates (operational items)", "exposure rate", "items", grid=False)
+        ax.hist(rates, bins=bins, histtype="step", linewidth=1.6, color=color[c.index], label=c.label)
+    for rate in sorted({c.design.exposure.max_rate for c in conds if c.design.exposure.max_rate}):
+        ax.axvline(rate, color="k", linestyle=":", linewidth=1.0, label=f"target maximum rate {rate:g}")
+    finish("exposure", fig, ax, "Item exposure rates (operational items)", "exposure rate (share of tests)",
+           "number of items")
 
-    fig, ax = plt.subplots(figsize=(6, 3.8), dpi=100)
+    fig, ax = plt.subplots(figsize=(6.5, 4))
     for c in conds:
-        rows = [r for r in result.lengths if r["condition"] == c.index]
-        ax.bar([r["length"] for r in rows], [r["count"] for r in rows], alpha=0.5,
-               color=colors[c.index % len(colors)], label=c.label)
-    finish("test_length", fig, ax, "test length (scored items)", "items", "simulees", grid=False)
+        rows = sorted((r for r in result.lengths if r["condition"] == c.index), key=lambda r: r["length"])
+        ax.plot([r["length"] for r in rows], [r["count"] for r in rows], drawstyle="steps-mid", color=color[c.index],
+                label=c.label)
+    finish("test_length", fig, ax, "Test length (scored items)", "scored items", "number of simulees")
 
-    fig, ax = plt.subplots(figsize=(6, 3.8), dpi=100)
+    fig, ax = plt.subplots(figsize=(6.5, 4))
     theta = np.linspace(-4, 4, 161)
     info = result.bank.compile().information(theta)
     operational = np.array([it.status == "operational" for it in result.bank.items])
-    ax.plot(theta, info[:, operational].sum(axis=1), label="operational pool")
+    ax.plot(theta, info[:, operational].sum(axis=1), color="k", label="operational pool")
     for c in conds:
         rates = np.array([r["rate"] for r in result.exposure if r["condition"] == c.index])
-        ax.plot(theta, info @ rates, color=colors[c.index % len(colors)], ls="--",
-                label=f"average test ({c.label})")
-        if c.design.theta_cut is not None:
-            ax.axvline(c.design.theta_cut, color="tab:red", ls=":", lw=0.8)
-    finish("test_information", fig, ax, "test information", "θ", "information")
-    return figs, plt
+        ax.plot(theta, info @ rates, color=color[c.index], ls="--", label=f"average test ({c.label})")
+    cuts(ax)
+    finish("test_information", fig, ax, "Test information", "θ (logits)", "information")
+    return figs
 
 
 def _html_table(rows: list[dict], cols: list[str]) -> str:
@@ -156,7 +165,7 @@ def _html_table(rows: list[dict], cols: list[str]) -> str:
 
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     body = "".join("<tr>" + "".join(f"<td>{fmt(r.get(c, ''))}</td>" for c in cols) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
 def write_report(result: StudyResult, out_dir: str | Path, plots: bool = True) -> Path:
@@ -172,7 +181,7 @@ def write_report(result: StudyResult, out_dir: str | Path, plots: bool = True) -
                               "(or set report.plots = false)") from None
         for name, fig in figs.items():
             buf = io.BytesIO()
-            fig.savefig(buf, format="png")
+            fig.savefig(buf, format="png", bbox_inches="tight")
             (out / f"{name}.png").write_bytes(buf.getvalue())
             images[name] = base64.b64encode(buf.getvalue()).decode("ascii")
             plt.close(fig)
@@ -204,8 +213,10 @@ def write_report(result: StudyResult, out_dir: str | Path, plots: bool = True) -
         result.conditional, settings + ["replication", "bin_low", "bin_high", "n", "bias", "rmse", "mean_se",
                                         "mean_length"] + (["p_pass"] if any("p_pass" in r for r in result.conditional)
                                                           else [])))
-    style = ("body{font-family:sans-serif;margin:2em;max-width:1300px} table{border-collapse:collapse;font-size:12px;"
-             "margin-bottom:1em} td,th{border:1px solid #ccc;padding:2px 6px;text-align:right} img{max-width:100%}")
+    style = ("body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#1d2430} "
+             ".scroll{overflow-x:auto;max-width:100%;margin-bottom:1em} table{border-collapse:collapse;font-size:12px}"
+             " td,th{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap} "
+             "th{background:#f2f4f7;position:sticky;top:0} img{max-width:100%;height:auto}")
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(cfg.name)}</title>"
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
     path = out / "report.html"
