@@ -254,3 +254,14 @@ def test_synthetic_polytomous_banks_are_recovered_by_our_calibration(model):
     assert np.corrcoef(fit.a, a)[0, 1] > 0.9 and np.sqrt(np.mean((fit.a - a) ** 2)) < 0.15
     got = np.array([it.thresholds for it in fit.bank.items])
     assert np.sqrt(np.mean((got - th) ** 2)) < 0.2
+
+
+def test_a_linking_result_prints_in_one_line():
+    """Issue 21: LinkingResult's repr printed the whole transformed bank."""
+    from adaptive.calibration.linking import link, transform_bank
+    from adaptive.synthetic import synthetic_bank
+
+    bank = synthetic_bank(30, rng=1)
+    text = repr(link(transform_bank(bank, 1.1, 0.2), bank))
+    assert "\n" not in text and len(text) < 200
+    assert text.startswith("LinkingResult(method='stocking-lord', A=0.909091, B=-0.181818, common=30 items")

@@ -42,6 +42,11 @@ class LinkingResult:
     transformed: ItemBank
     criterion: float = 0.0
 
+    def __repr__(self) -> str:  # the transformed bank is summarized, not printed item by item
+        return (f"LinkingResult(method={self.method!r}, A={self.A:.6g}, B={self.B:.6g}, common={len(self.common)} "
+                f"items, criterion={self.criterion:.6g}, transformed=<bank {self.transformed.name!r}, "
+                f"{len(self.transformed)} items>)")
+
 
 def _as_bank(obj) -> ItemBank:
     if isinstance(obj, ItemBank):
