@@ -30,6 +30,7 @@ from .cli_score import add_score_command
 from .cli_service import add_service_commands
 from .cli_support import (
     EXIT_INTERRUPTED,
+    _table,
     bounded_int,
     finite_float,
     nonnegative_int,
@@ -54,14 +55,6 @@ def _model_name(text: str) -> str:
 def load_bank(path: str | Path) -> ItemBank:
     """Load a bank from ``.json`` or ``.csv`` (a directory: its ``bank.json``); see :meth:`ItemBank.load`."""
     return ItemBank.load(path)
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[k]) for r in rows)) if rows else len(h) for k, h in enumerate(header)]
-    line = "  ".join(h.rjust(w) for h, w in zip(header, widths))
-    out = [line, "  ".join("-" * w for w in widths)]
-    out += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
-    return "\n".join(out)
 
 
 def _exam_inputs(args):

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .bank import ItemBank
-from .cli_support import finite_float, positive_float
+from .cli_support import _table, finite_float, positive_float
 from .data_io import read_responses
 from .exceptions import ScoringError
 from .scoring import ScoreScale, estimate_ability, pass_probability, theta_for_raw_score
@@ -104,8 +104,6 @@ def cmd_score(args) -> int:
             w.writerows(full)
         print(f"wrote {len(rows)} estimates to {args.out}")
     else:
-        from .cli import _table
-
         print(_table(header, rows))
     return 0
 

@@ -163,3 +163,12 @@ def check_port_free(host: str, port_number: int) -> None:
         except OSError as err:
             raise AdaptiveError(f"--host {host} --port {port_number}: cannot listen there ({err.strerror or err}); "
                                 "is another server running? choose another --port") from None
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    """A right-aligned text table with a dashed rule under the header."""
+    widths = [max(len(h), *(len(r[k]) for r in rows)) if rows else len(h) for k, h in enumerate(header)]
+    line = "  ".join(h.rjust(w) for h, w in zip(header, widths))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(out)
