@@ -97,6 +97,14 @@ def test_flags_are_checked_before_any_work(args, needle):
     assert needle in run.stderr.splitlines()[-1], run.stderr
 
 
+def test_a_theta_cut_off_the_scale_is_refused_in_one_line():
+    run = _run("score", ROOT / "calibration" / "examples" / "cmcs_responses.csv", "--bank",
+               ROOT / "item_pools" / "cmcs", "--theta-cut", "200")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines() == ["error: --theta-cut 200 is outside -20..20 logits; give the cut on the "
+                                               "bank's θ scale"]
+
+
 def test_candidates_mistakes_get_one_line_each(tmp_path):
     db = f"sqlite:///{tmp_path / 'exam.db'}"
     for args, needle in [(("register", "--candidate", "C", "--time-multiplier", "nan"), "time_multiplier"),

@@ -71,6 +71,8 @@ def cmd_score(args) -> int:
     bank = ItemBank.load(args.bank)
     table = read_responses(args.responses, bank, layout=args.layout)
     theta_cut = args.theta_cut
+    if theta_cut is not None and not -20.0 <= theta_cut <= 20.0:
+        raise ScoringError(f"--theta-cut {theta_cut:g} is outside -20..20 logits; give the cut on the bank's θ scale")
     if args.raw_cut is not None:
         ids, named = _reference_form(args, bank, table)
         if args.raw_cut >= len(ids):
