@@ -200,11 +200,12 @@ class LaunchCodes(DeliveryParts):
         sid = code_row["session_id"]
         row = self._row(sid)
         if row is None or row["status"] != "active":
-            status = "voided" if row is not None and row["status"] == "voided" else "finished"
+            status = "been voided" if row is not None and row["status"] == "voided" else "ended"
             left = elig["attempts_allowed"] - int(code_row["attempt"])
+            nxt = (f"{left} attempt{'s' if left != 1 else ''} left: ask the exam administrator for a new code"
+                   if left > 0 else "no attempts are left")
             raise Conflict(f"this launch code was for attempt {code_row['attempt']}, which has {status}; a code is "
-                           f"good for one attempt ({left} attempt{'s' if left != 1 else ''} left: ask the exam "
-                           "administrator for a new code)")
+                           f"good for one attempt ({nxt})")
         token = secrets.token_urlsafe(32)
         with self._lock(sid):  # two devices of this process resuming at once: one after the other
             with self.store.transaction() as tx:
