@@ -197,27 +197,34 @@ def main() -> None:
               f"{r['problems']} |")
 
 
-def scale_out(args) -> None:
-    """Several processes on one database (PostgreSQL; SQLite for a single machine)."""
+def _sweep(args, counts, run, prefix: str, seed0: int, what: str) -> list:
+    """``run(db, candidates, n, workdir, seed)`` for each n in ``counts`` on each database (PostgreSQL first when
+    it is available, then SQLite), printing each run as it ends; returns (database, n, result) rows."""
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        targets = [("SQLite", lambda k: f"sqlite:///{tmp}/scale_{k}.db")]
+        targets = [("SQLite", lambda k: f"sqlite:///{tmp}/{prefix}_{k}.db")]
         pg = None
         if not args.no_postgres and postgres_bindir() is not None:
             pg = temporary_postgres()
             server_url = pg.__enter__()
-            targets.insert(0, ("PostgreSQL", lambda k: create_database(server_url, f"scale_{k}")))
+            targets.insert(0, ("PostgreSQL", lambda k: create_database(server_url, f"{prefix}_{k}")))
         try:
             for name, make_db in targets:
-                for k, n_proc in enumerate(args.processes):
-                    r = processes_run(make_db(k), args.candidates, n_proc, tmp, seed=300 + k)
-                    rows.append((name, n_proc, r))
-                    print(f"{name:10s} {n_proc} process(es) {r}", flush=True)
+                for k, n in enumerate(counts):
+                    r = run(make_db(k), args.candidates, n, tmp, seed=seed0 + k)
+                    rows.append((name, n, r))
+                    print(f"{name:10s} {what} {n} {r}", flush=True)
         finally:
             if pg is not None:
                 pg.__exit__(None, None, None)
     print()
+    return rows
+
+
+def scale_out(args) -> None:
+    """Several processes on one database (PostgreSQL; SQLite for a single machine)."""
+    rows = _sweep(args, args.processes, processes_run, "scale", 300, "processes")
     print("| database | processes | candidates | finished | answers | answers/s | p50 ms | p99 ms | 5xx | "
           "racing duplicates | one process killed | verification problems |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -229,25 +236,7 @@ def scale_out(args) -> None:
 
 def workers_table(args) -> None:
     """``adaptive serve --workers N`` on one database (PostgreSQL; SQLite for a single machine)."""
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        targets = [("SQLite", lambda k: f"sqlite:///{tmp}/workers_{k}.db")]
-        pg = None
-        if not args.no_postgres and postgres_bindir() is not None:
-            pg = temporary_postgres()
-            server_url = pg.__enter__()
-            targets.insert(0, ("PostgreSQL", lambda k: create_database(server_url, f"workers_{k}")))
-        try:
-            for name, make_db in targets:
-                for k, n_workers in enumerate(args.workers):
-                    r = workers_run(make_db(k), args.candidates, n_workers, tmp, seed=500 + k)
-                    rows.append((name, n_workers, r))
-                    print(f"{name:10s} --workers {n_workers} {r}", flush=True)
-        finally:
-            if pg is not None:
-                pg.__exit__(None, None, None)
-    print()
+    rows = _sweep(args, args.workers, workers_run, "workers", 500, "--workers")
     print("| database | uvicorn workers | candidates | finished | answers | answers/s | p50 ms | p99 ms | 5xx | "
           "verification problems |")
     print("|---|---|---|---|---|---|---|---|---|---|")

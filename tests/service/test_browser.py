@@ -9,7 +9,6 @@ axe-core finds no serious or critical accessibility violation on any screen. Scr
 saved in the test's temporary folder.
 """
 
-import json
 import os
 import re
 import shutil
@@ -21,6 +20,7 @@ from tests.service.loadtest import ServerProcess
 
 from .conftest import ADMIN_KEY, missing
 from .helpers import API
+from .test_exam_day import _design
 
 pytestmark = pytest.mark.slow
 
@@ -47,14 +47,7 @@ def server(tmp_path, cmcs_pool):
     made = []
 
     def start(**changes):
-        design = json.loads((cmcs_pool / "design.json").read_text())
-        for path, value in changes.items():
-            node = design
-            *parents, leaf = path.split(".")
-            for p in parents:
-                node = node[p]
-            node[leaf] = value
-        (tmp_path / "design.json").write_text(json.dumps(design))
+        (tmp_path / "design.json").write_text(_design(cmcs_pool, **changes).model_dump_json())
         s = ServerProcess(f"sqlite:///{tmp_path / f's{len(made)}.db'}", bank=cmcs_pool, admin_key=ADMIN_KEY,
                           log_path=tmp_path / "server.log", practice=False,
                           extra=("--design", str(tmp_path / "design.json"))).start()

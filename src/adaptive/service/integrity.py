@@ -4,7 +4,8 @@ With a state key (``adaptive serve --state-key`` or ``ADAPTIVE_STATE_KEY``; ever
 database needs the same key) each session row carries an HMAC-SHA256 over what fixes its course
 (id, seed, bank version, excluded items, time limit), and each answer row one over its own fields
 chained to the previous answer's; the session row also seals its
-answer count and last answer, so answers cut off the end are noticed too. Rebuilding a session from the
+answer count and last answer, so answers cut off the end are noticed too; the time the stored answers
+used (the session's ``elapsed``) must equal the sum of their signed seconds. Rebuilding a session from the
 database checks the chain: an answer flipped, removed, reordered or inserted outside the service,
 or a session row changed, stops the session with 409 and an audit finding instead of resuming it
 silently with another θ̂. Without a key nothing is signed and ``audit`` says "unsigned".
@@ -58,6 +59,8 @@ def chain_problem(key: bytes | None, row: dict, answers: list[dict]) -> str | No
         if a.get("mac") is None or not hmac.compare_digest(a["mac"], want):
             return f"answer {k} was changed"
         prev = a["mac"]
+    if abs(float(row.get("elapsed") or 0.0) - sum(float(a["seconds"]) for a in answers)) > 1e-6:
+        return "the session's used time was changed"
     if answers and (row.get("tip") is None or not hmac.compare_digest(row["tip"], tip_mac(key, row["id"],
                                                                                           len(answers), prev))):
         return "answers were removed or added"
