@@ -27,6 +27,7 @@ from .bank import ItemBank
 from .cat import CatEngine, ExamDesign, Session
 from .cat.posthoc import draw_responses
 from .cli_score import add_score_command
+from .cli_security import add_security_command
 from .cli_service import add_service_commands
 from .cli_support import (
     EXIT_INTERRUPTED,
@@ -414,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=cmd_simulate)
 
     add_service_commands(sub)
+    add_security_command(sub)
 
     b = sub.add_parser("bank", help="item bank tools")
     bsub = b.add_subparsers(dest="bank_command", required=True)

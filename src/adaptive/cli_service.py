@@ -143,7 +143,7 @@ def cmd_candidates_register(args) -> int:
     d = _delivery(args.db)
     e = d.register(args.candidate, bank_version=args.bank_version, window_start=args.window_start,
                    window_end=args.window_end, window_days=args.window_days, attempts=args.attempts,
-                   time_multiplier=args.time_multiplier, note=args.note)
+                   time_multiplier=args.time_multiplier, note=args.note, site=args.site)
     _print_eligibility(e, args.json)
     return 0
 
@@ -209,6 +209,8 @@ def add_service_commands(sub) -> None:
     r.add_argument("--time-multiplier", type=float, default=1.0, help="accommodation: the time limit is multiplied "
                                                                       "by this, 1 to 4 (default 1)")
     r.add_argument("--note", help="a note kept with the eligibility (default: none)")
+    r.add_argument("--site", help="the test centre; the security report compares answers within a site and window "
+                                  "(default: none)")
     r.add_argument("--json", action="store_true", help="print JSON (default: text)")
     r.set_defaults(func=cmd_candidates_register)
     k = csub.add_parser("code", help="a new launch code for an eligibility (a lost code, or the next attempt)")

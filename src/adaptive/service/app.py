@@ -336,7 +336,7 @@ def create_app(database: str | Store = "sqlite:///sessions.db", *, bank: str | I
                                  window_start=body.window_start.timestamp() if body.window_start else None,
                                  window_end=body.window_end.timestamp() if body.window_end else None,
                                  window_days=body.window_days, attempts=body.attempts,
-                                 time_multiplier=body.time_multiplier, note=body.note)
+                                 time_multiplier=body.time_multiplier, note=body.note, site=body.site)
 
     @app.get(API + "/admin/eligibilities", tags=["admin"], dependencies=Admin, summary="Eligibilities and attempts")
     def list_eligibilities(candidate_id: Annotated[str | None, Query(max_length=200)] = None,

@@ -66,6 +66,8 @@ class EligibilityRequest(_Body):
                                                                                          "retakes.max_attempts")
     time_multiplier: float = Field(1.0, ge=1.0, le=4.0, description="accommodation, e.g. 1.5 for 50% more time")
     note: StrictStr | None = Field(None, max_length=1000)
+    site: StrictStr | None = Field(None, min_length=1, max_length=200,
+                                   description="the test centre; answer similarity compares one site and window")
 
 
 class ProctorRequest(_Body):

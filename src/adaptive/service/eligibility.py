@@ -54,7 +54,7 @@ class LaunchCodes(DeliveryParts):
     # ------------------------------------------------------------------ administrators
     def register(self, candidate_id: str, *, bank_version: int | None = None, window_start: float | None = None,
                  window_end: float | None = None, window_days: float = 90.0, attempts: int | None = None,
-                 time_multiplier: float = 1.0, note: str | None = None) -> dict:
+                 time_multiplier: float = 1.0, note: str | None = None, site: str | None = None) -> dict:
         """Register an eligibility; returns it with the launch code of the first attempt (shown once)."""
         if not isinstance(candidate_id, str) or not candidate_id.strip() or len(candidate_id) > 200 \
                 or _CONTROL.search(candidate_id):
@@ -75,11 +75,15 @@ class LaunchCodes(DeliveryParts):
         if not (math.isfinite(mult) and 1.0 <= mult <= 4.0):
             raise Invalid(f"field 'time_multiplier': {time_multiplier!r} is not a multiplier from 1 to 4 (1.5 gives "
                           "50% more time)")
+        if site is not None and (not isinstance(site, str) or not site.strip() or len(site) > 200
+                                 or _CONTROL.search(site)):
+            raise Invalid("field 'site': give the test centre's name or code (1 to 200 characters, no control "
+                          "characters), or leave it out")
         code = new_code()
         with self.store.transaction() as tx:
             eid = tx.insert_id("INSERT INTO eligibilities (candidate_id, bank_version, window_start, window_end, "
-                               "attempts_allowed, time_multiplier, created_at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                               (candidate_id, ver.id, start, end, n, mult, now, note))
+                               "attempts_allowed, time_multiplier, created_at, note, site) VALUES (?, ?, ?, ?, ?, ?, "
+                               "?, ?, ?)", (candidate_id, ver.id, start, end, n, mult, now, note, site))
             tx.run("INSERT INTO launch_codes (code_hash, eligibility_id, attempt, session_id, status, issued_at) "
                    "VALUES (?, ?, 1, NULL, 'issued', ?)", (_hash_code(code), eid, now))
         return {**self.eligibility(eid), "launch_code": code, "code_attempt": 1}
@@ -137,7 +141,7 @@ class LaunchCodes(DeliveryParts):
                 "bank_version": int(row["bank_version"]), "window_start": format_time(row["window_start"]),
                 "window_end": format_time(row["window_end"]), "attempts_allowed": int(row["attempts_allowed"]),
                 "attempts_used": len(attempts), "time_multiplier": float(row["time_multiplier"]),
-                "note": row["note"], "attempts": attempts}
+                "note": row["note"], "site": row.get("site"), "attempts": attempts}
 
     # ------------------------------------------------------------------ candidates
     def launch(self, code: str) -> dict:

@@ -126,17 +126,25 @@ class Proctoring(DeliveryParts):
         return rows
 
     def export_responses(self, status: str | None = None, bank_version: int | None = None) -> list[dict]:
-        """Scored responses in long format (person, item, response), for ``adaptive calibrate``; ``option`` is the
-        authored (canonical) letter chosen, whatever order the candidate saw the options in."""
+        """Scored responses in long format (person, item, response), for ``adaptive calibrate`` and ``adaptive
+        security``. ``option`` is the authored (canonical) letter chosen, whatever order the candidate saw the
+        options in; ``candidate``, ``site`` and ``window`` (the eligibility's testing window as ``start/end``
+        dates) come from the eligibility (empty for practice sessions); ``answered_at`` is POSIX seconds."""
         cond, params = self._filters(status, bank_version, prefix="s.")
         with self.store.transaction() as tx:
             rows = tx.rows("SELECT a.session_id AS person, a.item_id AS item, a.response AS response, a.choice AS "
-                           "choice, a.seq AS seq, a.pretest AS pretest, a.seconds AS seconds, s.bank_version AS "
-                           "bank_version FROM answers a JOIN sessions s ON s.id = a.session_id" + cond +
+                           "choice, a.seq AS seq, a.pretest AS pretest, a.seconds AS seconds, a.answered_at AS "
+                           "answered_at, s.bank_version AS bank_version, s.candidate AS candidate, e.site AS site, "
+                           "e.window_start AS window_start, e.window_end AS window_end FROM answers a JOIN sessions s "
+                           "ON s.id = a.session_id LEFT JOIN eligibilities e ON e.id = s.eligibility_id" + cond +
                            " ORDER BY s.created_at, a.session_id, a.seq", params)
         for r in rows:
             r["option"] = chr(ord("A") + int(r.pop("choice")))
             r["pretest"] = bool(r["pretest"])
+            start, end = r.pop("window_start"), r.pop("window_end")
+            r["window"] = "" if start is None else f"{(format_time(start) or '')[:10]}/{(format_time(end) or '')[:10]}"
+            r["site"] = r["site"] or ""
+            r["candidate"] = r["candidate"] or ""
         return rows
 
     def audit(self, session_id: str) -> dict:

@@ -118,6 +118,7 @@ MIGRATIONS = [
     ("sessions", "mac", "TEXT"),
     ("sessions", "tip", "TEXT"),
     ("answers", "mac", "TEXT"),
+    ("eligibilities", "site", "TEXT"),
 ]
 
 

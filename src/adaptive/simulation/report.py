@@ -17,15 +17,14 @@ The figures need matplotlib (``pip install 'adaptive-cat[plots]'``).
 
 from __future__ import annotations
 
-import base64
 import csv
 import html
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 
+from ..htmlpage import figure_png, image, page, table
 from ..plotting import STYLE, cut_line, pyplot
 from .study import StudyResult
 
@@ -157,17 +156,6 @@ def _draw(result: StudyResult, plt) -> dict:
     return figs
 
 
-def _html_table(rows: list[dict], cols: list[str]) -> str:
-    def fmt(v):
-        if isinstance(v, float):
-            return f"{v:.4f}"
-        return html.escape(str(v))
-
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{fmt(r.get(c, ''))}</td>" for c in cols) + "</tr>" for r in rows)
-    return f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
-
-
 def write_report(result: StudyResult, out_dir: str | Path, plots: bool = True) -> Path:
     """Tables, figures and ``report.html``; returns the HTML path."""
     out = Path(out_dir)
@@ -180,10 +168,9 @@ def write_report(result: StudyResult, out_dir: str | Path, plots: bool = True) -
             raise ImportError("the study's figures need matplotlib: pip install 'adaptive-cat[plots]' "
                               "(or set report.plots = false)") from None
         for name, fig in figs.items():
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", bbox_inches="tight")
-            (out / f"{name}.png").write_bytes(buf.getvalue())
-            images[name] = base64.b64encode(buf.getvalue()).decode("ascii")
+            png = figure_png(fig)
+            (out / f"{name}.png").write_bytes(png)
+            images[name] = png
             plt.close(fig)
     cfg = result.config
     settings = list(cfg.sweep)
@@ -198,27 +185,22 @@ def write_report(result: StudyResult, out_dir: str | Path, plots: bool = True) -
              f", {cfg.simulees.replications} replication(s), {len(result.conditions)} condition(s); bank "
              f"{html.escape(result.bank.name)} v{html.escape(result.bank.version)} ({len(result.bank)} items)</p>",
              "<h2>Conditions</h2>",
-             _html_table([{"condition": c.index, "settings": c.label, "length": f"{c.design.min_length}-"
+             table([{"condition": c.index, "settings": c.label, "length": f"{c.design.min_length}-"
                            f"{c.design.max_length}", "selection": c.design.selection.rule,
                            "theta_cut": c.design.theta_cut} for c in result.conditions],
                          ["condition", "settings", "length", "selection", "theta_cut"]),
-             "<h2>Precision, length, exposure</h2>", _html_table(result.metrics, main_cols)]
+             "<h2>Precision, length, exposure</h2>", table(result.metrics, main_cols)]
     if any("accuracy" in m for m in result.metrics):
-        parts += ["<h2>Classification</h2>", _html_table(result.metrics, cls_cols)]
+        parts += ["<h2>Classification</h2>", table(result.metrics, cls_cols)]
     titles = {"conditional": "Conditional bias, RMSE and SE", "oc_curve": "Operating characteristic curve",
               "exposure": "Exposure", "test_length": "Test length", "test_information": "Test information"}
     for name, data in images.items():
-        parts.append(f"<h2>{titles[name]}</h2><img alt='{name}' src='data:image/png;base64,{data}'>")
-    parts.append("<h2>Conditional metrics</h2>" + _html_table(
+        parts.append(f"<h2>{titles[name]}</h2>" + image(data, name))
+    parts.append("<h2>Conditional metrics</h2>" + table(
         result.conditional, settings + ["replication", "bin_low", "bin_high", "n", "bias", "rmse", "mean_se",
                                         "mean_length"] + (["p_pass"] if any("p_pass" in r for r in result.conditional)
                                                           else [])))
-    style = ("body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#1d2430} "
-             ".scroll{overflow-x:auto;max-width:100%;margin-bottom:1em} table{border-collapse:collapse;font-size:12px}"
-             " td,th{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap} "
-             "th{background:#f2f4f7;position:sticky;top:0} img{max-width:100%;height:auto}")
-    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(cfg.name)}</title>"
-            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
+    page_text = page(cfg.name, parts)
     path = out / "report.html"
-    path.write_text(page, encoding="utf-8")
+    path.write_text(page_text, encoding="utf-8")
     return path
