@@ -139,6 +139,15 @@ class ItemArrays:
         """Log-probabilities and θ-derivatives of every item, shape ``theta.shape + (I, K)``."""
         return mixed.terms(theta, *self._params())
 
+    def terms_at(self, theta, items) -> LogProbTerms:
+        """Terms of item ``items[r]`` at ability ``theta[r]``, shape ``(R, K)`` -- one row per answer, no
+        persons × items array. Every model depends on θ through ``a(θ - b_k)``, so item ``i`` at θ is the item
+        with thresholds ``b_k - θ`` at θ = 0."""
+        items = np.asarray(items, dtype=np.int64)
+        t = np.asarray(theta, dtype=float)
+        return mixed.terms(0.0, self.family[items], self.a[items], self.thresholds[items] - t[:, None],
+                           self.c[items], self.d[items], self.n_cat[items])
+
     def prob(self, theta) -> np.ndarray:
         """Category probabilities, shape ``theta.shape + (I, K)``."""
         return self.terms(theta).prob

@@ -38,7 +38,7 @@ from scipy.stats import norm
 
 from ..exceptions import ScoringError
 from ..irt.arrays import GridTables
-from .responses import ResponseMatrix, gather_on_grid, prepare_responses
+from .responses import ResponseMatrix, SparseResponses, gather_on_grid, prepare_responses
 
 __all__ = [
     "ThetaEstimate",
@@ -96,6 +96,11 @@ class ThetaEstimate:
         return "\n".join(lines)
 
 
+def _prepare(arrays, responses) -> ResponseMatrix | SparseResponses:
+    """A dense matrix validated at the edge, or long-format :class:`SparseResponses` as they are."""
+    return responses if isinstance(responses, SparseResponses) else prepare_responses(arrays, responses)
+
+
 def normal_log_prior(grid: np.ndarray, mean: float = 0.0, sd: float = 1.0) -> np.ndarray:
     """Log of the N(mean, sd²) density at the grid points."""
     if not (np.isfinite(mean) and np.isfinite(sd) and sd > 0):
@@ -103,7 +108,7 @@ def normal_log_prior(grid: np.ndarray, mean: float = 0.0, sd: float = 1.0) -> np
     return norm.logpdf(grid, loc=mean, scale=sd)
 
 
-def grid_log_likelihood(tables: GridTables, resp: ResponseMatrix) -> np.ndarray:
+def grid_log_likelihood(tables: GridTables, resp: ResponseMatrix | SparseResponses) -> np.ndarray:
     """Log-likelihood of every examinee at every grid point, ``(N, Q)``."""
     return gather_on_grid(tables.log_prob, resp)
 
@@ -147,7 +152,7 @@ def expected_a_posteriori(arrays, responses, *, grid=None, prior_mean=0.0, prior
     >>> round(float(est.theta[0]), 3)
     0.315
     """
-    resp = prepare_responses(arrays, responses)
+    resp = _prepare(arrays, responses)
     tables = arrays.tables(grid)
     log_prior = _log_prior_on_grid(tables.theta, prior_mean, prior_sd, prior)
     log_post = grid_log_likelihood(tables, resp)
@@ -180,11 +185,13 @@ def expected_a_posteriori(arrays, responses, *, grid=None, prior_mean=0.0, prior
 # ----------------------------------------------------------------------------- point estimators
 
 
-def _observed(arrays, theta, resp: ResponseMatrix, need_warm: bool):
+def _observed(arrays, theta, resp: ResponseMatrix | SparseResponses, need_warm: bool):
     """Score, second derivative, information (and Warm's J) of each examinee at its own θ.
 
     Returns arrays of shape ``(n,)``.
     """
+    if isinstance(resp, SparseResponses):
+        return resp.observed(arrays, theta, need_warm)
     tm = arrays.terms(theta)  # (n, I, K)
     cat = resp.category[..., None]
     m = resp.mask
@@ -362,7 +369,7 @@ def maximum_a_posteriori(arrays, responses, *, prior_mean=0.0, prior_sd=1.0, bou
     _check_se(se_information)
     if not (np.isfinite(prior_sd) and prior_sd > 0 and np.isfinite(prior_mean)):
         raise ScoringError(f"MAP needs a normal prior with finite mean and sd > 0, got {prior_mean!r}, {prior_sd!r}")
-    resp = prepare_responses(arrays, responses)
+    resp = _prepare(arrays, responses)
     return _point_estimate(arrays, resp, method="map", search_grid=_search_grid(*bounds), bounds_flag=True,
                            prior_mean=prior_mean, prior_sd=prior_sd, se_information=se_information,
                            tol=tol, max_iter=max_iter)
@@ -377,7 +384,7 @@ def maximum_likelihood(arrays, responses, *, bounds=(-4.0, 4.0), se_information=
     information there.
     """
     _check_se(se_information)
-    resp = prepare_responses(arrays, responses)
+    resp = _prepare(arrays, responses)
     return _point_estimate(arrays, resp, method="ml", search_grid=_search_grid(*bounds), bounds_flag=True,
                            prior_mean=0.0, prior_sd=1.0, se_information=se_information, tol=tol,
                            max_iter=max_iter)
@@ -392,7 +399,7 @@ def weighted_likelihood(arrays, responses, *, bounds=(-4.0, 4.0), se_information
     (flagged) when the root lies outside the range.
     """
     _check_se(se_information)
-    resp = prepare_responses(arrays, responses)
+    resp = _prepare(arrays, responses)
     return _point_estimate(arrays, resp, method="wle", search_grid=_search_grid(*bounds), bounds_flag=True,
                            prior_mean=0.0, prior_sd=1.0, se_information=se_information, tol=tol,
                            max_iter=max_iter)

@@ -1,9 +1,8 @@
 """Model terms and ability estimates on long-format records (one row per answer), vectorized over answers.
 
-Every response model in :mod:`adaptive.irt` depends on θ only through ``a(θ - b_k)``, so item ``i`` at
-ability ``θ_r`` is the item with thresholds ``b_k - θ_r`` at θ = 0. :func:`terms_at` evaluates all ``R``
-answers at their own persons' abilities in one call (shape ``(R, K)``), whatever the family mix, with no
-persons × items matrix.
+The estimates are those of :mod:`adaptive.scoring` (ML, WLE, MAP: global maximum over a search grid, then a
+bracketed Newton step), run on :class:`~adaptive.scoring.responses.SparseResponses`, so no persons × items
+matrix is built.
 """
 
 from __future__ import annotations
@@ -12,23 +11,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..irt import mixed
 from ..irt._terms import LogProbTerms
+from ..scoring.estimators import maximum_a_posteriori, maximum_likelihood, weighted_likelihood
+from ..scoring.responses import SparseResponses
 from .records import Records
 
-__all__ = ["terms_at", "LongEstimate", "estimate_theta"]
+__all__ = ["terms_at", "LongEstimate", "estimate_theta", "estimating_term", "sparse"]
 
-#: ability bounds of the long-format estimators (an all-correct ML pattern ends at the upper bound)
+#: ability bounds of the estimators (an all-correct ML pattern ends at the upper bound)
 THETA_BOUND = 6.0
 
 
 def terms_at(arrays, theta, item) -> LogProbTerms:
     """``log P``, ``∂θ log P`` and ``∂²θ log P`` of item ``item[r]`` at ability ``theta[r]``: ``(R, K)`` each."""
-    item = np.asarray(item, dtype=np.int64)
-    theta = np.asarray(theta, dtype=float)
-    thr = arrays.thresholds[item] - theta[:, None]
-    return mixed.terms(0.0, arrays.family[item], arrays.a[item], thr, arrays.c[item], arrays.d[item],
-                       arrays.n_cat[item])
+    return arrays.terms_at(theta, item)
+
+
+def sparse(rec: Records) -> SparseResponses:
+    """The records as the estimators' sparse responses."""
+    return SparseResponses(rec.person, rec.item, rec.category, rec.n_persons, rec.n_items)
 
 
 @dataclass(frozen=True)
@@ -37,28 +38,13 @@ class LongEstimate:
 
     Attributes
     ----------
-    theta, se : ``(N,)`` -- estimate and ``1/sqrt(information)`` (NaN for a person with no answers)
-    information : ``(N,)`` -- test information at ``theta``
+    theta, se : ``(N,)`` -- estimate and SE (NaN for a person with no answers)
     method : "ml", "wle" or "map"
     """
 
     theta: np.ndarray
     se: np.ndarray
-    information: np.ndarray
     method: str
-
-
-def _sums(arrays, rec: Records, theta_p, n):
-    tm = terms_at(arrays, theta_p[rec.person], rec.item)
-    p = np.exp(tm.log_prob)
-    chosen = np.take_along_axis(tm.dlog_prob, rec.category[:, None], axis=1)[:, 0]
-    info_r = (p * tm.dlog_prob ** 2).sum(axis=1)
-    # J = Σ_k P_k' P_k'' / P_k = Σ_k P_k ∂logP_k (∂²logP_k + (∂logP_k)²)
-    j_r = (p * tm.dlog_prob * (tm.d2log_prob + tm.dlog_prob ** 2)).sum(axis=1)
-    score = np.bincount(rec.person, weights=chosen, minlength=n)
-    info = np.bincount(rec.person, weights=info_r, minlength=n)
-    jay = np.bincount(rec.person, weights=j_r, minlength=n)
-    return score, info, jay
 
 
 def estimating_term(method: str, theta, info, jay, prior_mean: float = 0.0, prior_sd: float = 1.0):
@@ -74,31 +60,19 @@ def estimating_term(method: str, theta, info, jay, prior_mean: float = 0.0, prio
     return -(theta - prior_mean) / prior_sd ** 2
 
 
-def estimate_theta(arrays, rec: Records, method: str = "wle", *, prior_mean: float = 0.0, prior_sd: float = 1.0,
-                   tol: float = 1e-8, max_iter: int = 100) -> LongEstimate:
-    """ML, WLE or MAP abilities from long-format records, by Fisher scoring vectorized over persons.
-
-    The step is ``(score + r_0) / (I + prior precision)``, capped at 1 logit and kept within ±6; a person whose
-    estimating equation has no root inside (an all-correct ML pattern) ends at the bound.
-    """
-    if method not in ("ml", "wle", "map"):
+def estimate_theta(arrays, rec: Records, method: str = "wle", *, prior_mean: float = 0.0,
+                   prior_sd: float = 1.0) -> LongEstimate:
+    """ML, WLE or MAP abilities (bounded at ±6) of every person of ``rec``."""
+    resp = sparse(rec)
+    bounds = (-THETA_BOUND, THETA_BOUND)
+    if method == "ml":
+        est = maximum_likelihood(arrays, resp, bounds=bounds)
+    elif method == "wle":
+        est = weighted_likelihood(arrays, resp, bounds=bounds)
+    elif method == "map":
+        est = maximum_a_posteriori(arrays, resp, prior_mean=prior_mean, prior_sd=prior_sd, bounds=bounds)
+    else:
         raise ValueError(f"method {method!r}: use 'ml', 'wle' or 'map'")
-    n = rec.n_persons
-    theta = np.zeros(n)
-    active = np.ones(n, dtype=bool)
-    precision = 1.0 / prior_sd ** 2 if method == "map" else 0.0
-    for _ in range(max_iter):
-        score, info, jay = _sums(arrays, rec, theta, n)
-        eq = score + estimating_term(method, theta, info, jay, prior_mean, prior_sd)
-        step = np.clip(eq / np.maximum(info + precision, 1e-8), -1.0, 1.0)
-        new = np.clip(theta + np.where(active, step, 0.0), -THETA_BOUND, THETA_BOUND)
-        active = np.abs(new - theta) > tol
-        theta = new
-        if not active.any():
-            break
-    score, info, jay = _sums(arrays, rec, theta, n)
-    answered = rec.answered() > 0
-    theta = np.where(answered, theta, np.nan)
-    with np.errstate(divide="ignore"):
-        se = np.where(answered & (info + precision > 0), 1.0 / np.sqrt(info + precision), np.nan)
-    return LongEstimate(theta=theta, se=se, information=info, method=method)
+    answered = resp.n_answered > 0
+    return LongEstimate(theta=np.where(answered, est.theta, np.nan), se=np.where(answered, est.se, np.nan),
+                        method=method)

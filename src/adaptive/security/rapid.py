@@ -140,11 +140,12 @@ class RapidGuessing:
 
 
 def rapid_guessing(bank, records: Records, *, method: str = "normative", thresholds=None, share: float = 0.10,
-                   cap: float = 10.0) -> RapidGuessing:
+                   cap: float = 10.0, theta=None) -> RapidGuessing:
     """Flag rapid answers and measure their effect; see the module docstring.
 
     ``method``: "normative" (NT10), "mixture" (normal mixture, falling back to the normative threshold where
-    an item has no fast mode), or pass ``thresholds (I,)`` in seconds.
+    an item has no fast mode), or pass ``thresholds (I,)`` in seconds. ``theta``: the WLE of every person on
+    all answers, when already computed.
     """
     if thresholds is not None:
         thr = np.asarray(thresholds, dtype=float)
@@ -166,8 +167,13 @@ def rapid_guessing(bank, records: Records, *, method: str = "normative", thresho
     with np.errstate(invalid="ignore", divide="ignore"):
         effort = np.where(n_timed > 0, 1.0 - n_rapid / n_timed, np.nan)
     arrays = bank.compile() if hasattr(bank, "compile") else bank
-    theta = estimate_theta(arrays, records, "wle").theta
-    theta_wo = estimate_theta(arrays, records.subset(~rapid), "wle").theta
+    theta = estimate_theta(arrays, records, "wle").theta if theta is None else np.asarray(theta, dtype=float)
+    theta_wo = theta.copy()
+    touched = n_rapid > 0  # only candidates with rapid answers change
+    if touched.any():
+        keep = ~rapid & touched[records.person]
+        sub = records.subset(keep)
+        theta_wo[touched] = estimate_theta(arrays, sub, "wle").theta[touched]
     dich = arrays.n_cat[records.item] == 2
     sel = rapid & dich
     rate = float(records.category[sel].mean()) if sel.any() else float("nan")

@@ -138,8 +138,8 @@ class Records:
         bad = (cat != np.round(cat)) | (cat < 0)
         if bad.any():
             k = int(np.flatnonzero(bad)[0])
-            raise ResponseValidationError(f"row {person[k] + 1}, item {item[k] + 1}: {cat[k]!r} is not a category "
-                                          "(0, 1, ... or NaN for not administered)")
+            raise ResponseValidationError(f"row {person[k] + 1}, item {item[k] + 1}: {float(cat[k])!r} is not a "
+                                          "category (0, 1, ... or NaN for not administered)")
 
         def aligned(m, what, fill):
             if m is None:

@@ -25,6 +25,7 @@ from ..exceptions import ScoringError
 from ..htmlpage import figure_png, image, page, table
 from ..plotting import styled
 from ..tables import Table
+from ._long import estimate_theta
 from .person_fit import PersonFitResult, adaptive_null, person_fit
 from .preknowledge import ItemScan, PreknowledgeResult, item_mask, item_scan, preknowledge
 from .rapid import RTE_ENGAGED, RapidGuessing, rapid_guessing
@@ -124,18 +125,14 @@ def analyse(bank, records: Records, *, compromised=None, after: float | None = N
         raise ScoringError(f"alpha {alpha!r}: give the false-positive rate per statistic, e.g. 0.01")
     arrays = bank.compile() if hasattr(bank, "compile") else bank
     notes: list[str] = []
-    null = None
-    if design is not None:
-        from ._long import estimate_theta
-
-        theta = estimate_theta(arrays, records, "wle").theta
-        null = adaptive_null(design, bank, null_simulees, theta=theta, rng=rng)
-    pf = person_fit(arrays, records, statistic="lz_star", estimator="wle", null=null)
+    theta = estimate_theta(arrays, records, "wle").theta
+    null = None if design is None else adaptive_null(design, bank, null_simulees, theta=theta, rng=rng)
+    pf = person_fit(arrays, records, theta=theta, statistic="lz_star", estimator="wle", null=null)
     rt = sp = rg = None
     if records.has_times:
         rt = fit_response_times(records)
         sp = speed_fit(rt, records)
-        rg = rapid_guessing(arrays, records, method=rapid_method)
+        rg = rapid_guessing(arrays, records, method=rapid_method, theta=pf.theta)
         if not rt.converged:
             notes.append(f"the response-time model did not converge in {rt.n_iter} cycles")
     else:
@@ -263,11 +260,11 @@ def _figures(rep: SecurityReport) -> dict[str, bytes]:
             figs["effort"] = figure_png(fig)
             plt.close(fig)
         if rep.item_scan is not None:
-            s = rep.item_scan
+            scan = rep.item_scan
             fig, ax = plt.subplots(figsize=(6.4, 4.0))
-            fl = s.flagged()
-            ax.scatter(s.z_residual[~fl], s.z_time[~fl], s=8, color="#8fa7c4", label="items")
-            ax.scatter(s.z_residual[fl], s.z_time[fl], s=16, color="tab:red", label="flagged (BH)")
+            fl = scan.flagged()
+            ax.scatter(scan.z_residual[~fl], scan.z_time[~fl], s=8, color="#8fa7c4", label="items")
+            ax.scatter(scan.z_residual[fl], scan.z_time[fl], s=16, color="tab:red", label="flagged (BH)")
             ax.set(title="Items after the date", xlabel="z: easier after (residual shift)",
                    ylabel="z: faster after (time shift)")
             ax.legend()
@@ -318,7 +315,7 @@ def write_html(rep: SecurityReport, path: str | Path, *, title: str = "Security 
     else:
         ref = f"p-values from honest candidates by {rep.person_fit.reference}; flag if p < α (lz* < {rep.lz_cut:.2f})"
     method = [("lz*", "Snijders (2001) corrected standardized log-likelihood at the WLE θ̂; " + ref)]
-    if rep.response_times is not None:
+    if rep.response_times is not None and rep.rapid is not None:
         rt = rep.response_times
         method.append(("l_t", f"van der Linden's lognormal model (σ_τ = {rt.speed_sd:.3f}, {rt.n_iter} EM cycles); "
                        "Σ z² of standardized log-time residuals, χ² with n−1 df; flag if p < α"))
@@ -352,9 +349,8 @@ def write_html(rep: SecurityReport, path: str | Path, *, title: str = "Security 
                         labels=_LABELS)
                   if pairs else "<p>No pair is flagged.</p>"]
     if rep.item_scan is not None:
-        s = rep.item_scan
-        fl = s.flagged()
-        items = [r for r, f in zip(s.to_records(), fl, strict=True) if f]
+        scan = rep.item_scan
+        items = [r for r, f in zip(scan.to_records(), scan.flagged(), strict=True) if f]
         parts += [f"<h2>Items that changed after the date ({len(items)})</h2>",
                   table(items, ["item_id", "n_before", "n_after", "residual_shift", "z_residual", "time_shift",
                                 "z_time", "p_values", "q_values"], digits=4, text_cols=("item_id",))

@@ -108,8 +108,8 @@ def _long_times(seconds, mask):
     bad = use & (t <= 0)
     if bad.any():
         j, i = np.argwhere(bad)[0]
-        raise ResponseValidationError(f"row {j + 1}, item {i + 1}: time {t[j, i]!r} is not positive; give seconds > 0 "
-                                      "or NaN for not administered")
+        raise ResponseValidationError(f"row {j + 1}, item {i + 1}: time {float(t[j, i])!r} is not positive; give "
+                                      "seconds > 0 or NaN for not administered")
     person, item = np.nonzero(use)
     return person, item, np.log(t[person, item]), t.shape[0], t.shape[1]
 
