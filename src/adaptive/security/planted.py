@@ -28,7 +28,7 @@ from ..cat.posthoc import simulate_cat
 from ..synthetic import simulate_responses
 from .records import Records
 
-__all__ = ["PlantedStudy", "plant_cheating", "LABELS"]
+__all__ = ["PlantedStudy", "plant_cheating", "detection_rates", "LABELS"]
 
 LABELS = ("honest", "preknowledge", "copier", "source", "rapid", "proxy")
 
@@ -149,3 +149,46 @@ def plant_cheating(design, bank, n: int = 2000, *, rng=0, preknowledge: float = 
 
 def _run(design, bank, x, seeds, rows):
     return simulate_cat(design, bank, responses=x[rows], seed=[int(s) for s in seeds[rows]])
+
+
+def detection_rates(study: PlantedStudy, report, *, fpr: float = 0.01, confidence: float = 0.95) -> list[dict]:
+    """Detection rate of each statistic for each planted behaviour, at the threshold that flags ``fpr`` of the
+    honest candidates (the empirical ``1 - fpr`` quantile among them), with a Wilson interval for the Monte
+    Carlo error; plus the report's own flags (any reason, at its stated rates) and copier pairs found by
+    answer similarity. ``report`` is :func:`adaptive.security.report.analyse`'s result on ``study.records``.
+    """
+    from scipy.stats import binomtest
+
+    c = report.candidates
+    scores = {"lz* (low)": -c.lz_star, "l_t (high)": c.lt_z, "pre-knowledge z (high)": c.z_preknowledge,
+              "response-time effort (low)": -c.effort}
+    honest = study.label == "honest"
+    rows = []
+
+    def row(method, cls, hits, n, threshold):
+        ci = binomtest(int(hits), int(n)).proportion_ci(confidence, method="wilson") if n else None
+        rows.append({"method": method, "behaviour": cls, "n": int(n), "detected": int(hits),
+                     "rate": hits / n if n else float("nan"), "ci_low": ci.low if ci else float("nan"),
+                     "ci_high": ci.high if ci else float("nan"), "threshold": threshold})
+
+    for method, s in scores.items():
+        s = np.where(np.isfinite(s), s, -np.inf)
+        thr = float(np.quantile(s[honest], 1.0 - fpr, method="higher"))
+        for cls in LABELS:
+            sel = study.label == cls
+            if sel.any():
+                row(method, cls, (s[sel] > thr).sum(), sel.sum(), thr)
+    flagged = c.flagged()
+    for cls in LABELS:
+        sel = study.label == cls
+        if sel.any():
+            row("any flag of the report", cls, flagged[sel].sum(), sel.sum(), float("nan"))
+    if report.similarity is not None and study.pairs.size:
+        ids = study.records.person_ids
+        truth = {tuple(sorted((ids[a], ids[b]))) for a, b in study.pairs}
+        found = {tuple(sorted(p)) for p, f in zip(zip(report.similarity.person_a, report.similarity.person_b),
+                                                 report.similarity.flagged, strict=True) if f}
+        row("answer similarity (pairs)", "copier pair", len(truth & found), len(truth), report.similarity.alpha)
+        row("answer similarity (pairs)", "other pairs", len(found - truth), report.similarity.n_pairs - len(truth),
+            report.similarity.alpha)
+    return rows
