@@ -58,3 +58,9 @@ def test_the_example_responses_are_what_their_script_writes():
     run = subprocess.run([sys.executable, str(ROOT / "calibration" / "make_example_responses.py"), "--check"],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_the_example_window_is_what_its_script_writes():
+    run = subprocess.run([sys.executable, str(ROOT / "calibration" / "make_example_window.py"), "--check"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr

@@ -48,17 +48,11 @@ def _probability(text: str) -> float:
 
 
 def _compromised(text: str | None, bank: ItemBank):
+    from .security.records import parse_item_ids, read_item_ids
+
     if text is None:
         return None
-    path = Path(text)
-    if path.is_file():
-        try:
-            raw = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            raise ScoringError(f"--compromised {text}: cannot read it ({err}); give a text file of item ids") from None
-    else:
-        raw = text
-    ids = [t for t in raw.replace(",", "\n").split() if t and not t.startswith("#")]
+    ids = read_item_ids(text) if Path(text).is_file() else parse_item_ids(text)
     if not ids:
         raise ScoringError(f"--compromised {text!r} names no items; give item ids (comma-separated or a file)")
     unknown = [i for i in ids if i not in bank.index]
@@ -90,14 +84,15 @@ def cmd_security(args) -> int:
                   rapid_method=args.rapid, correction=args.correction, design=design,
                   null_simulees=args.null_simulees, rng=args.seed)
     print(rep.summary())
-    flagged = [r for r in rep.candidates.to_records() if r["flags"]]
-    if flagged:
-        shown = flagged[: args.show]
+    flagged = sorted((r for r in rep.candidates.to_records() if r["flags"]), key=lambda r: -r["flags"].count(";"))
+    shown = flagged[: args.show]
+    if shown:
         rows = [[r["person_id"], r["site"] or "-", str(r["n"]), _f(r["lz_star"]), _f(r["lt_z"]), _f(r["effort"], 2),
                  _f(r["z_preknowledge"]), r["flags"]] for r in shown]
         print(_table(["candidate", "site", "answers", "lz*", "l_t z", "effort", "z preknow", "flags"], rows))
-        if len(flagged) > len(shown):
-            print(f"... and {len(flagged) - len(shown)} more (all in the report; --show N prints more)")
+    if len(flagged) > len(shown):
+        more = f"... and {len(flagged) - len(shown)} more" if shown else f"{len(flagged)} candidates"
+        print(f"{more} flagged (all in the report and --csv; --show N prints more)")
     if args.csv:
         out = Path(args.csv)
         out.mkdir(parents=True, exist_ok=True)

@@ -62,8 +62,15 @@ class PlantedStudy:
 def plant_cheating(design, bank, n: int = 2000, *, rng=0, preknowledge: float = 0.05, leaked: float = 0.10,
                    copiers: float = 0.02, rapid: float = 0.03, proxy: float = 0.02, site_size: int = 20,
                    n_options: int = 4, fast_factor: float = 0.3, copy_rate: float = 0.9, rapid_share: float = 0.5,
-                   proxy_shift: float = 1.0, speed_sd: float = 0.3, window: str = "W1") -> PlantedStudy:
-    """Simulate ``n`` candidates of one testing window with planted cheating; see the module docstring."""
+                   proxy_shift: float = 1.0, speed_sd: float = 0.3, window: str = "W1",
+                   window_start: float = 1_793_491_200.0, window_days: float = 30.0,
+                   leak_day: float | None = None) -> PlantedStudy:
+    """Simulate ``n`` candidates of one testing window with planted cheating; see the module docstring.
+
+    Candidates start at even intervals over ``window_days`` from ``window_start`` (POSIX seconds; default
+    2026-11-01 UTC) and answer one item after another, so ``answered_at`` is known. With ``leak_day``,
+    pre-knowledge exists only among candidates who start after that day of the window (the items leaked then).
+    """
     gen = as_generator(rng)
     arrays = bank.compile()
     n_items = arrays.n_items
@@ -75,12 +82,16 @@ def plant_cheating(design, bank, n: int = 2000, *, rng=0, preknowledge: float = 
     shares = gen.dirichlet(np.full(n_options - 1, 2.0), size=n_items)  # distractor shares, in distractor order
 
     # who does what (disjoint groups; copiers are paired with a source at their own site)
+    begin = window_start + np.arange(n) * (window_days * 86400.0 / max(n, 1))
     perm = gen.permutation(n)
     counts = [int(round(f * n)) for f in (preknowledge, rapid, proxy, copiers)]
     label = np.full(n, "honest", dtype=object)
+    eligible = perm if leak_day is None else perm[begin[perm] >= window_start + leak_day * 86400.0]
+    label[eligible[: counts[0]]] = "preknowledge"  # with a leak day, only candidates who start after it
+    rest = perm[label[perm] == "honest"]
     start = 0
-    for name, k in zip(("preknowledge", "rapid", "proxy", "copier"), counts, strict=True):
-        label[perm[start:start + k]] = name
+    for name, k in zip(("rapid", "proxy", "copier"), counts[1:], strict=True):
+        label[rest[start:start + k]] = name
         start += k
     site = np.arange(n) // max(site_size, 2)
     copier_idx = np.flatnonzero(label == "copier")
@@ -136,12 +147,15 @@ def plant_cheating(design, bank, n: int = 2000, *, rng=0, preknowledge: float = 
     for rows, r in runs:
         seq[rows, : r.sequence.shape[1]] = r.sequence
         scored[rows, : r.scored.shape[1]] = r.scored
-    keep = (seq >= 0) & scored
+    given = seq >= 0
+    took = np.where(given, seconds[np.arange(n)[:, None], np.maximum(seq, 0)], 0.0)
+    at = begin[:, None] + np.cumsum(took, axis=1)  # each answer when its item's time is up
+    keep = given & scored
     person, step = np.nonzero(keep)
     item = seq[person, step]
     rec = Records(person=person.astype(np.int64), item=item, category=x[person, item].astype(np.int64),
                   option=option[person, item].astype(np.int64), seconds=seconds[person, item],
-                  answered_at=np.full(person.size, np.nan), person_ids=tuple(f"C{j + 1:05d}" for j in range(n)),
+                  answered_at=at[person, step], person_ids=tuple(f"C{j + 1:05d}" for j in range(n)),
                   n_items=n_items, site=tuple(f"site-{s + 1:03d}" for s in site), window=(window,) * n)
     return PlantedStudy(records=rec, label=label.astype(str), leaked=leak, pairs=pair_arr, theta=theta, speed=tau,
                         intensity=beta, discrimination=alpha, result=runs[0][1])

@@ -32,7 +32,7 @@ import numpy as np
 from ..exceptions import ResponseValidationError
 from ..textfiles import read_text
 
-__all__ = ["Records", "read_records"]
+__all__ = ["Records", "read_records", "read_item_ids", "parse_item_ids"]
 
 #: the fields one exported answer row may carry; ``person``, ``item`` and ``response`` are required
 ROW_FIELDS = ("person", "item", "response", "option", "seconds", "answered_at", "site", "window", "candidate",
@@ -118,6 +118,29 @@ class Records:
         out = np.full((self.n_persons, self.n_items), np.nan)
         out[self.person, self.item] = self.category if values is None else values
         return out
+
+    def to_rows(self, item_ids) -> list[dict]:
+        """The answers as export rows (the service's JSON export format); ``item_ids`` are the bank's ids."""
+        rows = []
+        for r in range(self.n_records):  # an edge: one dict per answer for files
+            p = int(self.person[r])
+            rows.append({"person": self.person_ids[p], "item": item_ids[int(self.item[r])],
+                         "response": int(self.category[r]),
+                         "option": chr(ord("A") + int(self.option[r])) if self.option[r] >= 0 else "",
+                         "seconds": None if np.isnan(self.seconds[r]) else round(float(self.seconds[r]), 1),
+                         "answered_at": None if np.isnan(self.answered_at[r]) else round(float(self.answered_at[r])),
+                         "site": self.site[p], "window": self.window[p]})
+        return rows
+
+    def to_csv(self, path, item_ids) -> Path:
+        """Write the answers as an export CSV that :func:`read_records` reads back."""
+        path = Path(path)
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=["person", "item", "response", "option", "seconds", "answered_at", "site",
+                                               "window"], lineterminator="\n")
+            w.writeheader()
+            w.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in self.to_rows(item_ids))
+        return path
 
     # ------------------------------------------------------------------ builders
     @classmethod
@@ -257,6 +280,17 @@ def read_records(path: str | Path, bank, *, include_pretest: bool = False) -> Re
                                           "window")
         rows = [{k.strip(): v for k, v in row.items() if k is not None} for row in reader]
     return Records.from_rows(bank, rows, source=str(path), include_pretest=include_pretest)
+
+
+def parse_item_ids(text: str) -> list[str]:
+    """Item ids separated by commas, spaces or lines; ``#`` starts a comment."""
+    lines = (line.split("#")[0] for line in text.splitlines())
+    return [t for line in lines for t in line.replace(",", " ").split() if t]
+
+
+def read_item_ids(path: str | Path) -> list[str]:
+    """A list of item ids from a text file (one per line or comma-separated; ``#`` comments)."""
+    return parse_item_ids(read_text(Path(path), "item list", ResponseValidationError))
 
 
 # ---------------------------------------------------------------------- helpers
