@@ -130,7 +130,8 @@ def _print_eligibility(e: dict, as_json: bool) -> None:
         return
     print(f"eligibility {e['eligibility_id']}: candidate {e['candidate_id']}, bank version {e['bank_version']}, "
           f"window {e['window_start']} to {e['window_end']} (UTC), attempts {e['attempts_used']} of "
-          f"{e['attempts_allowed']} used, time x{e['time_multiplier']:g}")
+          f"{e['attempts_allowed']} used, time x{e['time_multiplier']:g}" + (f", site {e['site']}" if e.get("site")
+                                                                            else ""))
     for a in e["attempts"]:
         print(f"  attempt {a['attempt']}: session {a['session_id']} {a['status']}"
               + (f", ended {a['finished_at']}" if a["finished_at"] else ""))

@@ -121,3 +121,29 @@ class _Bank:
 
     def compile(self):
         return self._bank.compile()
+
+
+@pytest.mark.recovery
+def test_ability_speed_correlation_is_recovered():
+    """Seeded hierarchical data (θ, τ) ~ N(0, [[1, ρ σ], [ρ σ, σ²]]): the error-corrected correlation of the
+    WLE and ML speed estimates recovers ρ, where the raw correlation of the estimates is attenuated."""
+    from adaptive.security import ability_speed_correlation
+    from adaptive.security._long import estimate_theta
+    from adaptive.synthetic import simulate_responses, synthetic_bank
+
+    rng = np.random.default_rng(9)
+    n, n_items, rho, sd = 6000, 30, -0.5, 0.3
+    cov = [[1.0, rho * sd], [rho * sd, sd * sd]]
+    theta, tau = rng.multivariate_normal([0.0, 0.0], cov, size=n).T
+    bank = synthetic_bank(n_items, model="2pl", rng=10)
+    x = simulate_responses(bank.compile(), theta, rng=11)
+    beta, alpha = rng.normal(4.0, 0.3, n_items), rng.uniform(1.5, 2.5, n_items)
+    t = np.exp(beta - tau[:, None] + rng.normal(size=(n, n_items)) / alpha)
+    rec = Records.from_matrix(bank, x, seconds=t)
+    est = estimate_theta(bank.compile(), rec, "wle")
+    fit = fit_response_times(rec)
+    got = ability_speed_correlation(est.theta, est.se, fit)
+    assert got == pytest.approx(rho, abs=0.05)
+    assert abs(np.corrcoef(est.theta, fit.speed_ml)[0, 1]) < abs(got)  # the raw one is attenuated
+    with pytest.raises(ResponseValidationError, match="fewer than 3 persons"):
+        ability_speed_correlation(np.full(n, np.nan), est.se, fit)

@@ -16,11 +16,11 @@ from .person_fit import PersonFitResult, person_fit
 from .preknowledge import ItemScan, PreknowledgeResult, item_scan, preknowledge, suspected_items
 from .rapid import RapidGuessing, mixture_thresholds, normative_thresholds, rapid_guessing
 from .records import Records, parse_item_ids, read_item_ids, read_records
-from .response_times import ResponseTimeFit, SpeedFit, fit_response_times, speed_fit
+from .response_times import ResponseTimeFit, SpeedFit, ability_speed_correlation, fit_response_times, speed_fit
 from .similarity import SimilarityResult, answer_similarity, poisson_binomial_sf
 
 __all__ = ["Records", "read_records", "read_item_ids", "parse_item_ids", "ResponseTimeFit", "SpeedFit",
-           "fit_response_times", "speed_fit",
+           "fit_response_times", "speed_fit", "ability_speed_correlation",
            "PersonFitResult", "person_fit", "RapidGuessing", "normative_thresholds", "mixture_thresholds",
            "rapid_guessing", "PreknowledgeResult", "preknowledge", "ItemScan", "item_scan", "suspected_items",
            "SimilarityResult", "answer_similarity", "poisson_binomial_sf"]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..exceptions import ScoringError
+from ..exceptions import ResponseValidationError, ScoringError
 from ..htmlpage import figure_png, image, page, table
 from ..plotting import styled
 from ..tables import Table
@@ -30,7 +30,7 @@ from .person_fit import PersonFitResult, adaptive_null, person_fit
 from .preknowledge import ItemScan, PreknowledgeResult, item_mask, item_scan, preknowledge
 from .rapid import RTE_ENGAGED, RapidGuessing, rapid_guessing
 from .records import Records
-from .response_times import ResponseTimeFit, SpeedFit, fit_response_times, speed_fit
+from .response_times import ResponseTimeFit, SpeedFit, ability_speed_correlation, fit_response_times, speed_fit
 from .similarity import SimilarityResult, answer_similarity
 
 __all__ = ["CandidateFlags", "SecurityReport", "analyse", "write_html"]
@@ -91,6 +91,7 @@ class SecurityReport:
     bank_name: str = ""
     lz_cut: float = float("nan")
     lz_null: np.ndarray | None = None
+    ability_speed_correlation: float = float("nan")
 
     def summary(self) -> str:
         c = self.candidates
@@ -125,14 +126,20 @@ def analyse(bank, records: Records, *, compromised=None, after: float | None = N
         raise ScoringError(f"alpha {alpha!r}: give the false-positive rate per statistic, e.g. 0.01")
     arrays = bank.compile() if hasattr(bank, "compile") else bank
     notes: list[str] = []
-    theta = estimate_theta(arrays, records, "wle").theta
+    wle = estimate_theta(arrays, records, "wle")
+    theta = wle.theta
     null = None if design is None else adaptive_null(design, bank, null_simulees, theta=theta, rng=rng)
     pf = person_fit(arrays, records, theta=theta, statistic="lz_star", estimator="wle", null=null)
     rt = sp = rg = None
+    rho = float("nan")
     if records.has_times:
         rt = fit_response_times(records)
         sp = speed_fit(rt, records)
         rg = rapid_guessing(arrays, records, method=rapid_method, theta=pf.theta)
+        try:
+            rho = ability_speed_correlation(wle.theta, wle.se, rt)
+        except ResponseValidationError:
+            rho = float("nan")
         if not rt.converged:
             notes.append(f"the response-time model did not converge in {rt.n_iter} cycles")
     else:
@@ -187,7 +194,7 @@ def analyse(bank, records: Records, *, compromised=None, after: float | None = N
     return SecurityReport(candidates=cand, person_fit=pf, response_times=rt, speed=sp, rapid=rg, preknowledge=pk,
                           item_scan=scan, similarity=sim, compromised=comp_ids, alpha=alpha, notes=tuple(notes),
                           bank_name=getattr(bank, "name", ""), lz_cut=_lz_cut(null, alpha),
-                          lz_null=None if null is None else null.values)
+                          lz_null=None if null is None else null.values, ability_speed_correlation=rho)
 
 
 def _lz_cut(null, alpha: float) -> float:
@@ -317,8 +324,10 @@ def write_html(rep: SecurityReport, path: str | Path, *, title: str = "Security 
     method = [("lz*", "Snijders (2001) corrected standardized log-likelihood at the WLE θ̂; " + ref)]
     if rep.response_times is not None and rep.rapid is not None:
         rt = rep.response_times
-        method.append(("l_t", f"van der Linden's lognormal model (σ_τ = {rt.speed_sd:.3f}, {rt.n_iter} EM cycles); "
-                       "Σ z² of standardized log-time residuals, χ² with n−1 df; flag if p < α"))
+        rho = rep.ability_speed_correlation
+        method.append(("l_t", f"van der Linden's lognormal model (σ_τ = {rt.speed_sd:.3f}, {rt.n_iter} EM cycles; "
+                       f"correlation of ability and speed {rho:+.2f}); Σ z² of standardized log-time residuals, χ² "
+                       "with n−1 df; flag if p < α"))
         method.append(("rapid guessing", f"{rep.rapid.method} thresholds; flag if response-time effort < "
                        f"{RTE_ENGAGED:.2f}; rapid answers right {rep.rapid.rapid_correct_rate:.1%} of the time"))
     if rep.preknowledge is not None:

@@ -42,7 +42,7 @@ from scipy.stats import chi2
 from ..exceptions import ResponseValidationError
 from .records import Records
 
-__all__ = ["ResponseTimeFit", "fit_response_times", "SpeedFit", "speed_fit"]
+__all__ = ["ResponseTimeFit", "fit_response_times", "SpeedFit", "speed_fit", "ability_speed_correlation"]
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -224,3 +224,28 @@ def speed_fit(fit: ResponseTimeFit, records: Records) -> SpeedFit:
     with np.errstate(invalid="ignore"):
         z = np.where(ok_p, ((stat / k) ** (1.0 / 3.0) - (1.0 - 2.0 / (9.0 * k))) / np.sqrt(2.0 / (9.0 * k)), np.nan)
     return SpeedFit(values=stat, df=df, p_values=p, z=z)
+
+
+def ability_speed_correlation(theta, theta_se, fit: ResponseTimeFit) -> float:
+    """The correlation of ability θ and speed τ in the population (van der Linden's hierarchical framework),
+    from person estimates with their measurement error removed.
+
+    With unbiased person estimates (WLE θ̂ and the ML speeds ``fit.speed_ml``) whose errors are independent
+    given the person, ``cov(θ̂, τ̂) = cov(θ, τ)`` and ``var(θ̂) = var(θ) + E SE²``, so
+    ``ρ = cov(θ̂, τ̂) / sqrt((var θ̂ - mean SE_θ²)(var τ̂ - mean SE_τ²))`` (the classical correction for
+    attenuation). Persons without either estimate are left out.
+    """
+    theta = np.asarray(theta, dtype=float)
+    theta_se = np.asarray(theta_se, dtype=float)
+    tau, tau_se = fit.speed_ml, fit.speed_ml_se
+    ok = np.isfinite(theta) & np.isfinite(theta_se) & np.isfinite(tau) & np.isfinite(tau_se)
+    if ok.sum() < 3:
+        raise ResponseValidationError("fewer than 3 persons have both an ability and a speed estimate; the "
+                                      "correlation needs more")
+    t, s = theta[ok], tau[ok]
+    cov = float(np.cov(t, s)[0, 1])
+    var_t = float(np.var(t, ddof=1) - np.mean(theta_se[ok] ** 2))
+    var_s = float(np.var(s, ddof=1) - np.mean(tau_se[ok] ** 2))
+    if var_t <= 0 or var_s <= 0:
+        return float("nan")
+    return float(np.clip(cov / np.sqrt(var_t * var_s), -1.0, 1.0))
