@@ -38,6 +38,7 @@ from scipy.stats import norm
 from ..exceptions import ScoringError
 from ..tables import Table
 from ._long import estimate_theta, estimating_term, terms_at
+from ._stats import below
 from .records import Records
 
 __all__ = ["PersonFitResult", "person_fit", "as_records", "AdaptiveNull", "adaptive_null"]
@@ -74,7 +75,7 @@ class PersonFitResult(Table):
 
     def flagged(self, alpha: float = 0.01) -> np.ndarray:
         """``(N,)`` bool: p-value below ``alpha``."""
-        return np.nan_to_num(self.p_values, nan=1.0) < alpha
+        return below(self.p_values, alpha)
 
 
 def as_records(bank, responses) -> Records:

@@ -30,6 +30,7 @@ from scipy.stats import false_discovery_control, norm
 from ..exceptions import ScoringError
 from ..tables import Table
 from ._long import estimate_theta, terms_at
+from ._stats import below, stouffer
 from .records import Records
 from .response_times import ResponseTimeFit
 
@@ -96,7 +97,7 @@ class PreknowledgeResult(Table):
     p_combined: np.ndarray
 
     def flagged(self, alpha: float = 0.01) -> np.ndarray:
-        return np.nan_to_num(self.p_combined, nan=1.0) < alpha
+        return below(self.p_combined, alpha)
 
 
 def preknowledge(bank, records: Records, compromised, *, rt_fit: ResponseTimeFit | None = None) -> PreknowledgeResult:
@@ -117,9 +118,7 @@ def preknowledge(bank, records: Records, compromised, *, rt_fit: ResponseTimeFit
     z_t = np.full(records.n_persons, np.nan)
     if rt_fit is not None and records.has_times:
         z_t = _speed_contrast(rt_fit, records, in_c)
-    avail = np.isfinite(z).astype(float) + np.isfinite(z_t).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        zc = np.where(avail > 0, (np.nan_to_num(z) + np.nan_to_num(z_t)) / np.sqrt(np.maximum(avail, 1)), np.nan)
+    zc = stouffer(z, z_t)
     return PreknowledgeResult(person_id=records.person_ids, n_compromised=n_c, n_secure=n_s, theta_compromised=t_c,
                               theta_secure=t_s, z_response=z, p_response=norm.sf(z), z_time=z_t, p_time=norm.sf(z_t),
                               z_combined=zc, p_combined=norm.sf(zc))
@@ -166,7 +165,7 @@ class ItemScan(Table):
     q_values: np.ndarray
 
     def flagged(self, fdr: float = 0.05) -> np.ndarray:
-        return np.nan_to_num(self.q_values, nan=1.0) < fdr
+        return below(self.q_values, fdr)
 
 
 def item_scan(bank, records: Records, after: float, *, rt_fit: ResponseTimeFit | None = None,
@@ -204,9 +203,7 @@ def item_scan(bank, records: Records, after: float, *, rt_fit: ResponseTimeFit |
     if rt_fit is not None and records.has_times:
         zt_r = -rt_fit.residuals(records.person, records.item, records.log_seconds)  # positive: faster
         d_t, z_t, _, _ = shift(np.nan_to_num(zt_r), np.isfinite(zt_r))
-    avail = np.isfinite(z_r).astype(float) + np.isfinite(z_t).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        zc = np.where(avail > 0, (np.nan_to_num(z_r) + np.nan_to_num(z_t)) / np.sqrt(np.maximum(avail, 1)), np.nan)
+    zc = stouffer(z_r, z_t)
     pv = norm.sf(zc)
     q = np.full(n_i, np.nan)
     ok = np.isfinite(pv)

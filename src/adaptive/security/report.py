@@ -26,6 +26,7 @@ from ..htmlpage import figure_png, image, page, table
 from ..plotting import styled
 from ..tables import Table
 from ._long import estimate_theta
+from ._stats import below
 from .person_fit import PersonFitResult, adaptive_null, person_fit
 from .preknowledge import ItemScan, PreknowledgeResult, item_mask, item_scan, preknowledge
 from .rapid import RTE_ENGAGED, RapidGuessing, rapid_guessing
@@ -206,11 +207,9 @@ def _lz_cut(null, alpha: float) -> float:
 
 
 def _flag_reasons(cols, partners, alpha, n) -> tuple:
-    def low(p):
-        return np.nan_to_num(p, nan=1.0) < alpha
-
-    checks = [(low(cols["p_lz"]), "response misfit (lz*)"), (low(cols["p_lt"]), "timing misfit (l_t)"),
-              (low(cols["p_pk"]), "pre-knowledge"),
+    checks = [(below(cols["p_lz"], alpha), "response misfit (lz*)"),
+              (below(cols["p_lt"], alpha), "timing misfit (l_t)"),
+              (below(cols["p_pk"], alpha), "pre-knowledge"),
               (np.nan_to_num(cols["effort"], nan=1.0) < RTE_ENGAGED, "rapid guessing (effort below 0.90)")]
     out = []
     for j in range(n):  # one string per candidate, for the report's table

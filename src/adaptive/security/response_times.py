@@ -40,6 +40,7 @@ import numpy as np
 from scipy.stats import chi2
 
 from ..exceptions import ResponseValidationError
+from ._stats import below
 from .records import Records
 
 __all__ = ["ResponseTimeFit", "fit_response_times", "SpeedFit", "speed_fit", "ability_speed_correlation"]
@@ -199,7 +200,7 @@ class SpeedFit:
     z: np.ndarray
 
     def flagged(self, alpha: float = 0.01) -> np.ndarray:
-        return np.nan_to_num(self.p_values, nan=1.0) < alpha
+        return below(self.p_values, alpha)
 
 
 def speed_fit(fit: ResponseTimeFit, records: Records) -> SpeedFit:
