@@ -26,6 +26,7 @@ import numpy as np
 from .bank import ItemBank
 from .cat import CatEngine, ExamDesign, Session
 from .cat.posthoc import draw_responses
+from .cli_analyze import add_analyze_command
 from .cli_score import add_score_command
 from .cli_security import add_security_command
 from .cli_service import add_service_commands
@@ -416,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_service_commands(sub)
     add_security_command(sub)
+    add_analyze_command(sub)
 
     b = sub.add_parser("bank", help="item bank tools")
     bsub = b.add_subparsers(dest="bank_command", required=True)

@@ -48,7 +48,7 @@ def _probability(text: str) -> float:
 
 
 def _compromised(text: str | None, bank: ItemBank):
-    from .security.records import parse_item_ids, read_item_ids
+    from .answers import parse_item_ids, read_item_ids
 
     if text is None:
         return None

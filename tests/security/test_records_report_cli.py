@@ -129,6 +129,9 @@ def test_service_export_to_security_report(make_client, cmcs_bank, cmcs_pool, tm
     table = list(csv.DictReader((tmp_path / "t" / "candidates.csv").open()))
     assert len(table) == 6 and {r["site"] for r in table} == {"Denver", "Austin"}
     assert "Security report" in out.read_text()
+    # the same export through the classical item analysis (raw choices -> distractors)
+    assert main(["analyze", str(export), "--bank", str(cmcs_pool), "--out", str(tmp_path / "items.html")]) == 0
+    assert "6 candidates" in capsys.readouterr().out and (tmp_path / "items.html").stat().st_size > 0
 
 
 def test_cli_mistakes_get_one_line(tmp_path, capsys, cmcs_pool):

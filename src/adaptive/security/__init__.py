@@ -1,6 +1,6 @@
 """Test security from the data the service records: response patterns, chosen options and response times.
 
-* :mod:`~adaptive.security.records` -- long-format answer records (from the service export, a matrix or a
+* :class:`~adaptive.answers.Records` -- long-format answer records (from the service export, a matrix or a
   simulation); no persons × items matrix is ever built.
 * :mod:`~adaptive.security.response_times` -- van der Linden's lognormal response-time model (MML-EM on sparse
   data) and the ``l_t`` person-fit statistic of times.
@@ -12,10 +12,10 @@
 * :mod:`~adaptive.security.report` -- all of it for one testing window, as typed results and an HTML report.
 """
 
+from ..answers import Records, parse_item_ids, read_item_ids, read_records
 from .person_fit import PersonFitResult, person_fit
 from .preknowledge import ItemScan, PreknowledgeResult, item_scan, preknowledge, suspected_items
 from .rapid import RapidGuessing, mixture_thresholds, normative_thresholds, rapid_guessing
-from .records import Records, parse_item_ids, read_item_ids, read_records
 from .response_times import ResponseTimeFit, SpeedFit, ability_speed_correlation, fit_response_times, speed_fit
 from .similarity import SimilarityResult, answer_similarity, poisson_binomial_sf
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..answers import Records
 from ..irt._terms import LogProbTerms
 from ..scoring.estimators import maximum_a_posteriori, maximum_likelihood, weighted_likelihood
 from ..scoring.responses import SparseResponses
-from .records import Records
 
 __all__ = ["terms_at", "LongEstimate", "estimate_theta", "estimating_term", "sparse"]
 

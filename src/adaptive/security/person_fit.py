@@ -35,11 +35,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm
 
+from ..answers import Records
 from ..exceptions import ScoringError
 from ..tables import Table
 from ._long import estimate_theta, estimating_term, terms_at
 from ._stats import below
-from .records import Records
 
 __all__ = ["PersonFitResult", "person_fit", "as_records", "AdaptiveNull", "adaptive_null"]
 

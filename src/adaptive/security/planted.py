@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._random import as_generator
+from ..answers import Records
 from ..cat.posthoc import simulate_cat
 from ..synthetic import simulate_responses
-from .records import Records
 
 __all__ = ["PlantedStudy", "plant_cheating", "detection_rates", "LABELS"]
 

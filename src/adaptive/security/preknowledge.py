@@ -27,11 +27,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import false_discovery_control, norm
 
+from ..answers import Records
 from ..exceptions import ScoringError
 from ..tables import Table
 from ._long import estimate_theta, terms_at
 from ._stats import below, stouffer
-from .records import Records
 from .response_times import ResponseTimeFit
 
 __all__ = ["PreknowledgeResult", "preknowledge", "ItemScan", "item_scan", "suspected_items"]

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..answers import Records
 from ..exceptions import ScoringError
 from ._long import estimate_theta
-from .records import Records
 
 __all__ = ["normative_thresholds", "mixture_thresholds", "RapidGuessing", "rapid_guessing"]
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..answers import Records
 from ..exceptions import ResponseValidationError, ScoringError
 from ..htmlpage import figure_png, image, page, table
 from ..plotting import styled
@@ -30,7 +31,6 @@ from ._stats import below
 from .person_fit import PersonFitResult, adaptive_null, person_fit
 from .preknowledge import ItemScan, PreknowledgeResult, item_mask, item_scan, preknowledge
 from .rapid import RTE_ENGAGED, RapidGuessing, rapid_guessing
-from .records import Records
 from .response_times import ResponseTimeFit, SpeedFit, ability_speed_correlation, fit_response_times, speed_fit
 from .similarity import SimilarityResult, answer_similarity
 

@@ -39,9 +39,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import chi2
 
+from ..answers import Records
 from ..exceptions import ResponseValidationError
 from ._stats import below
-from .records import Records
 
 __all__ = ["ResponseTimeFit", "fit_response_times", "SpeedFit", "speed_fit", "ability_speed_correlation"]
 

@@ -26,9 +26,9 @@ import numpy as np
 from scipy import sparse
 from scipy.stats import poisson
 
+from ..answers import Records
 from ..exceptions import ScoringError
 from ._long import estimate_theta, terms_at
-from .records import Records
 
 __all__ = ["SimilarityResult", "answer_similarity", "poisson_binomial_sf"]
 

@@ -1,8 +1,8 @@
-"""Long-format response records for security analyses: one row per administered (person, item).
+"""Long-format answer records: one row per administered (person, item), with the option chosen and the time.
 
-Adaptive data are 70-99% missing, so the security statistics never build a persons × items matrix: every
-array here has one entry per *answer* (``R`` rows), with integer person and item indices. A record set is
-built from a dense matrix (:meth:`Records.from_matrix`), from the service's export
+Adaptive data are 70-99% missing, so item analysis and the security statistics never build a persons × items
+matrix: every array here has one entry per *answer* (``R`` rows), with integer person and item indices. A
+record set is built from a dense matrix (:meth:`Records.from_matrix`), from the service's export
 (``GET /api/v1/admin/responses?format=json``, :meth:`Records.from_rows`, :func:`read_records`) or from a
 simulated :class:`~adaptive.cat.state.CatResult` (:meth:`Records.from_cat`).
 
@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..exceptions import ResponseValidationError
-from ..textfiles import read_text
+from .exceptions import ResponseValidationError
+from .textfiles import read_text
 
 __all__ = ["Records", "read_records", "read_item_ids", "parse_item_ids"]
 
