@@ -22,7 +22,8 @@ from .scoring import ScoreScale, ThetaEstimate, estimate_ability, pass_probabili
 
 
 def calibrate(responses, model="2pl", quadrature=61, priors=None, fixed=None, groups=None, **kwargs):
-    """Calibrate item parameters by MML-EM; see :func:`adaptive.calibration.calibrate`."""
+    """Calibrate item parameters by MML-EM (or Rasch by CML, ``method="cml"``); see
+    :func:`adaptive.calibration.calibrate`."""
     from .calibration import calibrate as _calibrate
 
     return _calibrate(responses, model=model, quadrature=quadrature, priors=priors, fixed=fixed, groups=groups,

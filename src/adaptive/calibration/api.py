@@ -162,8 +162,8 @@ def _free_mask(models, n_cat, p_int):
 
 def calibrate(responses, model="2pl", quadrature=61, priors=None, fixed=None, groups=None, *,
               item_ids=None, bounds=(-6.0, 6.0), reference_group=None, estimate_latent=None, tol=1e-4,
-              max_iter=2000, accelerate="squarem", progress=None, name="calibrated") -> CalibrationResult:
-    """Fit item parameters by marginal maximum likelihood (EM; MAP with ``priors``).
+              max_iter=2000, accelerate="squarem", progress=None, name="calibrated", method="mml"):
+    """Fit item parameters by marginal maximum likelihood (EM; MAP with ``priors``), or Rasch by CML.
 
     Parameters
     ----------
@@ -185,6 +185,8 @@ def calibrate(responses, model="2pl", quadrature=61, priors=None, fixed=None, gr
     tol : largest absolute parameter change of an EM step at convergence (internal scale).
     accelerate : ``"squarem"`` (default) or ``"none"``.
     progress : callable ``(iteration, loglik, max_change)`` called once per cycle.
+    method : ``"mml"`` (default) or ``"cml"``: conditional maximum likelihood for ``model="rasch"`` (no latent
+        distribution; see :mod:`adaptive.calibration.cml`), returning a :class:`~adaptive.calibration.cml.CMLResult`.
 
     Returns
     -------
@@ -193,6 +195,15 @@ def calibrate(responses, model="2pl", quadrature=61, priors=None, fixed=None, gr
     """
     started = time.perf_counter()
     values, ids, person_ids = as_response_data(responses, item_ids)
+    if method == "cml":
+        if str(model).lower() != "rasch":
+            raise CalibrationError(f"method='cml' fits model='rasch' (the dichotomous Rasch model); got {model!r}. "
+                                   "Use method='mml' for other models")
+        from .cml import fit_cml
+
+        return fit_cml(values, item_ids=ids, tol=min(tol, 1e-6))
+    if method != "mml":
+        raise CalibrationError(f"method={method!r}: use 'mml' (marginal ML, every model) or 'cml' (Rasch)")
     priors_d = parse_priors(priors)
     if accelerate not in ("squarem", "none"):
         raise CalibrationError(f"accelerate={accelerate!r}: choose 'squarem' or 'none'")
