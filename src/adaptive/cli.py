@@ -219,6 +219,17 @@ def cmd_bank_info(args) -> int:
     return 0
 
 
+def cmd_bank_drift(args) -> int:
+    from .calibration.drift import parameter_drift
+
+    res = parameter_drift(load_bank(args.old), load_bank(args.new), threshold=args.threshold)
+    print(res.summary())
+    if args.csv:
+        res.to_csv(args.csv)
+        print(f"wrote {args.csv}")
+    return 0
+
+
 def cmd_bank_schema(args) -> int:
     text = json.dumps(ItemBank.json_schema(), indent=2)
     if args.out:
@@ -457,6 +468,13 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "(default: tables only, no file written)")
     bi.add_argument("--no-plot", action="store_true", help=argparse.SUPPRESS)  # old flag; tables only is the default
     bi.set_defaults(func=cmd_bank_info)
+    bd = bsub.add_parser("drift", help="item parameter drift between two calibrations (robust z, purified link)")
+    bd.add_argument("old", help="the earlier calibration: a bank (.json/.csv) or pool directory")
+    bd.add_argument("new", help="the later calibration of (some of) the same items")
+    bd.add_argument("--threshold", type=positive_float, default=1.645,
+                    help="flag |robust z| above this (default: 1.645, Huynh & Meyer's value)")
+    bd.add_argument("--csv", help="write every common item's row (shift, robust z, flags) to this CSV")
+    bd.set_defaults(func=cmd_bank_drift)
     bs = bsub.add_parser("schema", help="print the JSON Schema of the bank format")
     bs.add_argument("--out", help="write the schema to this file (default: print it)")
     bs.set_defaults(func=cmd_bank_schema)
