@@ -230,6 +230,32 @@ def cmd_bank_drift(args) -> int:
     return 0
 
 
+def cmd_bank_export_qti(args) -> int:
+    from .bank.qti import export_qti
+
+    bank = load_bank(args.bank)
+    path = export_qti(bank, args.out)
+    print(f"wrote {path}: {len(bank)} QTI 3.0 items, the manifest and the parameter companion (adaptive/bank.json)")
+    return 0
+
+
+def cmd_bank_import_qti(args) -> int:
+    from .bank.qti import import_qti
+
+    res = import_qti(args.package)
+    print(f"read {len(res.bank)} item(s) from {args.package}: {res.with_parameters} with parameters from the "
+          f"companion, {len(res.bank) - res.with_parameters} as pretest items with placeholder parameters")
+    for ident, reason in res.skipped:
+        print(f"  skipped {ident}: {reason}")
+    out = Path(args.out)
+    if out.suffix.lower() == ".csv":
+        res.bank.to_csv(out)
+    else:
+        res.bank.to_json(out)
+    print(f"wrote {out}")
+    return 0
+
+
 def cmd_bank_schema(args) -> int:
     text = json.dumps(ItemBank.json_schema(), indent=2)
     if args.out:
@@ -475,6 +501,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="flag |robust z| above this (default: 1.645, Huynh & Meyer's value)")
     bd.add_argument("--csv", help="write every common item's row (shift, robust z, flags) to this CSV")
     bd.set_defaults(func=cmd_bank_drift)
+    bq = bsub.add_parser("export-qti", help="write a bank's items as a QTI 3.0 content package (zip)")
+    bq.add_argument("bank", help="bank (.json/.csv) or pool directory; every item needs authored content")
+    bq.add_argument("out", help="the package to write (.zip)")
+    bq.set_defaults(func=cmd_bank_export_qti)
+    bi2 = bsub.add_parser("import-qti", help="read a QTI 3.0 content package (single-response choice items)")
+    bi2.add_argument("package", help="the QTI content package (.zip with imsmanifest.xml)")
+    bi2.add_argument("--out", required=True, help="the bank to write (.json, or .csv for the parameter table)")
+    bi2.set_defaults(func=cmd_bank_import_qti)
     bs = bsub.add_parser("schema", help="print the JSON Schema of the bank format")
     bs.add_argument("--out", help="write the schema to this file (default: print it)")
     bs.set_defaults(func=cmd_bank_schema)
