@@ -32,7 +32,7 @@ import numpy as np
 from .exceptions import ResponseValidationError
 from .textfiles import read_text
 
-__all__ = ["Records", "read_records", "read_item_ids", "parse_item_ids"]
+__all__ = ["Records", "read_records", "read_answers", "read_item_ids", "parse_item_ids"]
 
 #: the fields one exported answer row may carry; ``person``, ``item`` and ``response`` are required
 ROW_FIELDS = ("person", "item", "response", "option", "seconds", "answered_at", "site", "window", "candidate",
@@ -280,6 +280,25 @@ def read_records(path: str | Path, bank, *, include_pretest: bool = False) -> Re
                                           "window")
         rows = [{k.strip(): v for k, v in row.items() if k is not None} for row in reader]
     return Records.from_rows(bank, rows, source=str(path), include_pretest=include_pretest)
+
+
+def read_answers(path: str | Path, bank, *, include_pretest: bool = False) -> Records:
+    """Any response file as :class:`Records`: the service's export (JSON, or long CSV with person,item,response
+    and any of option,seconds,answered_at,site,window) or a wide CSV (one column per item id)."""
+    from .data_io import read_responses
+
+    p = Path(path)
+    head = ""
+    try:
+        with p.open(encoding="utf-8") as fh:
+            head = fh.readline()
+    except (OSError, UnicodeDecodeError):
+        pass  # read_records / read_responses name the problem
+    cells = {c.strip() for c in head.replace(";", ",").split(",")}
+    if head.lstrip().startswith(("[", "{")) or {"person", "item", "response"} <= cells:
+        return read_records(p, bank, include_pretest=include_pretest)
+    table = read_responses(p, bank)
+    return Records.from_matrix(bank, table.for_bank(bank), person_ids=table.person_ids)
 
 
 def parse_item_ids(text: str) -> list[str]:

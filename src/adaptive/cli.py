@@ -323,9 +323,37 @@ def _calibrate_cml(args, table) -> int:
     return 0 if result.converged else 1
 
 
+def _calibrate_online(args) -> int:
+    from .answers import read_answers
+    from .calibration.online import online_calibrate
+
+    if not args.fixed:
+        raise AdaptiveError("--online needs --fixed BANK: the bank whose operational items stay fixed and whose "
+                            "pretest items (status pretest) are calibrated")
+    bank = load_bank(args.fixed)
+    rec = read_answers(args.data, bank, include_pretest=True)
+    res = online_calibrate(bank, rec, model=args.model, method=args.online, prior_update=args.prior_update,
+                           priors=_parse_priors(args.prior), quadrature=args.quadrature, tol=args.tol,
+                           max_iter=args.max_iter)
+    print(repr(res))
+    print(_table(["item", "model", "n", "a", "se(a)", "b", "se(b)"],
+                 [[r["item_id"], r["model"], str(r["n"]), f"{r['a']:.3f}", f"{r['se_a']:.3f}", f"{r['b']:.3f}",
+                   f"{r['se_b']:.3f}"] for r in res.to_records()]))
+    if args.out:
+        out = Path(args.out)
+        if out.suffix.lower() == ".csv":
+            res.to_csv(out)
+        else:
+            res.bank(bank).to_json(out)
+        print(f"wrote {out}")
+    return 0 if res.converged else 1
+
+
 def cmd_calibrate(args) -> int:
     from .calibration import calibrate
 
+    if args.online:
+        return _calibrate_online(args)
     table = read_responses(args.data, layout=args.layout)
     fixed = load_bank(args.fixed) if args.fixed else None
     quiet = args.quiet
@@ -461,6 +489,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-se", action="store_true", help="skip standard errors in the summary")
     c.add_argument("--no-fit", action="store_true", help="skip item-fit flags in the summary")
     c.add_argument("--quiet", action="store_true", help="no progress lines")
+    c.add_argument("--online", choices=["OEM", "MEM", "stocking_a"],
+                   help="online calibration of the pretest items of the --fixed bank from (adaptive) response data, "
+                        "the operational items fixed: OEM, MEM or Stocking's method A (default: off)")
+    c.add_argument("--prior-update", choices=["NWU", "OWU", "MWU"], default="MWU",
+                   help="with --online: update the θ prior weights never, once or every cycle (default: MWU)")
     c.add_argument("--method", choices=["mml", "cml"], default="mml",
                    help="mml: marginal maximum likelihood (every model); cml: conditional ML of the Rasch model "
                         "(--model rasch), with Andersen's test (default: mml)")

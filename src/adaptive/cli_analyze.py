@@ -17,29 +17,12 @@ from .cli_support import _table, nonnegative_int
 __all__ = ["add_analyze_command", "cmd_analyze"]
 
 
-def _read(path: str, bank: ItemBank):
-    from .answers import Records, read_records
-    from .data_io import read_responses
-
-    p = Path(path)
-    head = ""
-    try:
-        with p.open(encoding="utf-8") as fh:
-            head = fh.readline()
-    except (OSError, UnicodeDecodeError):
-        pass  # read_records names the problem
-    cells = {c.strip() for c in head.replace(";", ",").split(",")}
-    if head.lstrip().startswith(("[", "{")) or {"person", "item", "response"} <= cells:
-        return read_records(p, bank)
-    table = read_responses(p, bank)
-    return Records.from_matrix(bank, table.for_bank(bank), person_ids=table.person_ids)
-
-
 def cmd_analyze(args) -> int:
+    from .answers import read_answers
     from .calibration.classical import item_analysis, write_html
 
     bank = ItemBank.load(args.bank)
-    rec = _read(args.responses, bank)
+    rec = read_answers(args.responses, bank)
     res = item_analysis(bank, rec, min_share=args.min_share, low_r=args.low_r)
     print(res.summary())
     flagged = [r for r in res.items.to_records() if r["flags"]][: args.show]
