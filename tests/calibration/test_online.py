@@ -151,3 +151,23 @@ def test_online_command_on_cat_records(tmp_path, capsys):
         assert abs(got.b - it.b) < 0.5 and "online calibration MEM-MWU (3pl)" in got.provenance.method
     assert main(["calibrate", str(tmp_path / "export.csv"), "--online", "OEM"]) != 0
     assert "--online needs --fixed" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_online_recovery_study_runs_every_variant():
+    from adaptive import ExamDesign
+    from adaptive.simulation.recovery import ONLINE_VARIANTS, online_recovery_study
+
+    blueprint = ItemBank.from_json(_pool() / "bank.json").blueprint
+    bank = synthetic_bank(210, model="2pl", blueprint=blueprint, pretest=10 / 210, rng=3)
+    design = ExamDesign.load(_pool() / "design.json")
+    rows = online_recovery_study(design, bank, 200, replications=1, seed=1)
+    assert [r["method"] for r in rows] == ["OEM-NWU", "OEM-MWU", "MEM-NWU", "MEM-OWU", "MEM-MWU", "stocking_a", "FIPC"]
+    assert len(rows) == len(ONLINE_VARIANTS) and rows[0]["n_persons"] == 400
+    assert all(r["rmse_b"] < 0.5 and r["rmse_a"] < 0.6 for r in rows)
+
+
+def _pool():
+    from adaptive.resources import pool_path
+
+    return pool_path("cmcs")
