@@ -37,6 +37,7 @@ from .cli_support import (
     finite_float,
     nonnegative_int,
     positive_float,
+    positive_int,
     run_command,
 )
 from .data_io import read_responses
@@ -253,6 +254,33 @@ def cmd_bank_import_qti(args) -> int:
     else:
         res.bank.to_json(out)
     print(f"wrote {out}")
+    return 0
+
+
+def cmd_bank_promote(args) -> int:
+    from .answers import read_answers
+    from .calibration.online import online_calibrate
+    from .calibration.promotion import promote
+
+    bank = load_bank(args.bank)
+    rec = read_answers(args.responses, bank, include_pretest=True)
+    cal = online_calibrate(bank, rec, model=args.model, method=args.method, prior_update=args.prior_update,
+                           priors=_parse_priors(args.prior))
+    res = promote(bank, cal, rec, min_n=args.min_n, max_se_a=args.max_se_a, max_se_b=args.max_se_b,
+                  fit_alpha=args.fit_alpha)
+    print(res.summary())
+    assert res.bank is not None
+    res.bank.to_json(args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_bank_retire(args) -> int:
+    from .calibration.promotion import retire
+
+    bank = retire(load_bank(args.bank), args.items, args.reason)
+    bank.to_json(args.out)
+    print(f"retired {len(args.items)} item(s); wrote {args.out}")
     return 0
 
 
@@ -542,6 +570,29 @@ def build_parser() -> argparse.ArgumentParser:
     bi2.add_argument("package", help="the QTI content package (.zip with imsmanifest.xml)")
     bi2.add_argument("--out", required=True, help="the bank to write (.json, or .csv for the parameter table)")
     bi2.set_defaults(func=cmd_bank_import_qti)
+    bp = bsub.add_parser("promote", help="calibrate a bank's pretest items online from response data and promote "
+                                         "those with enough answers, small SEs and good fit")
+    bp.add_argument("bank", help="the bank whose pretest items (status pretest) are considered")
+    bp.add_argument("responses", help="the service's answer export with the pretest answers (JSON or CSV)")
+    bp.add_argument("--out", required=True, help="the new bank (.json): promoted items operational, with history")
+    bp.add_argument("--model", default="2pl", type=_model_name, help="the pretest items' model (default: 2pl)")
+    bp.add_argument("--prior", action="append", help="a prior set (3pl, bilog) or NAME=DIST; repeat for several")
+    bp.add_argument("--method", choices=["OEM", "MEM", "stocking_a"], default="MEM",
+                    help="online calibration method (default: MEM)")
+    bp.add_argument("--prior-update", choices=["NWU", "OWU", "MWU"], default="MWU",
+                    help="θ prior weights: never, once or every cycle (default: MWU)")
+    bp.add_argument("--min-n", type=positive_int, default=500, help="answers an item needs (default: 500)")
+    bp.add_argument("--max-se-a", type=positive_float, default=0.2, help="largest SE of a (default: 0.2)")
+    bp.add_argument("--max-se-b", type=positive_float, default=0.2, help="largest SE of b (default: 0.2)")
+    bp.add_argument("--fit-alpha", type=positive_float, default=0.01,
+                    help="items whose Q1 fit p-value is below this stay pretest (default: 0.01)")
+    bp.set_defaults(func=cmd_bank_promote)
+    br = bsub.add_parser("retire", help="retire items (never given again; kept for scoring), with a reason")
+    br.add_argument("bank", help="the bank (.json/.csv) or pool directory")
+    br.add_argument("items", nargs="+", help="the item ids to retire")
+    br.add_argument("--reason", required=True, help="why (kept in each item's history), e.g. 'exposed in a leak'")
+    br.add_argument("--out", required=True, help="the new bank (.json)")
+    br.set_defaults(func=cmd_bank_retire)
     bs = bsub.add_parser("schema", help="print the JSON Schema of the bank format")
     bs.add_argument("--out", help="write the schema to this file (default: print it)")
     bs.set_defaults(func=cmd_bank_schema)

@@ -51,6 +51,22 @@ class Provenance(BaseModel):
     note: str | None = None
 
 
+class ParameterRecord(BaseModel):
+    """One earlier state of an item: its model, parameters and status until ``until``, and where they came from."""
+
+    model_config = _FROZEN
+    model: str
+    a: float
+    b: float | None = None
+    c: float = 0.0
+    d: float = 1.0
+    thresholds: list[float] | None = None
+    status: Status = "operational"
+    until: _dt.date | None = Field(None, description="the date these parameters were replaced")
+    provenance: Provenance | None = None
+    reason: str | None = Field(None, description="why they were replaced (promotion, recalibration, retirement)")
+
+
 class ItemContent(BaseModel):
     """What the candidate sees; the numerics never need it.
 
@@ -186,6 +202,8 @@ class Item(BaseModel):
                                         "exposure.strata (Stocking & Lewis 1998)")
     provenance: Provenance | None = None
     content: ItemContent | None = None
+    history: list[ParameterRecord] = Field(default_factory=list, description="earlier parameters and statuses, "
+                                           "oldest first (a promotion or recalibration appends one)")
 
     @model_validator(mode="after")
     def _check(self) -> Item:

@@ -87,10 +87,10 @@ class OnlineCalibration(Table):
                 f"{'' if self.method == 'stocking_a' else '-' + self.prior_update}; {self.n_iter} cycle(s), "
                 f"{'converged' if self.converged else 'NOT converged'}; prior mean {mean:+.3f})")
 
-    def bank(self, operational: ItemBank, name: str | None = None) -> ItemBank:
+    def bank(self, operational: ItemBank, name: str | None = None, only=None) -> ItemBank:
         """``operational`` with the pretest items' parameters replaced (provenance records the method, the
-        answer count and today's date); items not in this result are unchanged."""
-        index = dict(zip(self.item_id, range(len(self.item_id)), strict=True))
+        answer count and today's date); items not in this result (or not in ``only``) are unchanged."""
+        index = {i: k for k, i in enumerate(self.item_id) if only is None or i in set(only)}
         label = self.method if self.method == "stocking_a" else f"{self.method}-{self.prior_update}"
         items: list = []
         for it in operational.items:
