@@ -27,6 +27,7 @@ from .bank import ItemBank
 from .cat import CatEngine, ExamDesign, Session
 from .cat.posthoc import draw_responses
 from .cli_analyze import add_analyze_command
+from .cli_bank import add_lifecycle_commands
 from .cli_score import add_score_command
 from .cli_security import add_security_command
 from .cli_service import add_service_commands
@@ -35,25 +36,18 @@ from .cli_support import (
     _table,
     bounded_int,
     finite_float,
+    model_name_arg,
     nonnegative_int,
+    parse_prior_args,
     positive_float,
-    positive_int,
     run_command,
 )
 from .data_io import read_responses
 from .exceptions import AdaptiveError
-from .irt.registry import MODEL_NAMES, canonical_model, model_spec
+from .irt.registry import MODEL_NAMES, model_spec
 from .resources import BUNDLED_POOLS, demo_bank_path, demo_design_path, demo_responses_path, package_version, pool_path
 
 __all__ = ["demo_bank_path", "demo_design_path", "demo_responses_path", "load_bank", "main", "pool_path"]
-
-def _model_name(text: str) -> str:
-    """argparse type: a model name in any case or by an alias, as its canonical name."""
-    try:
-        return canonical_model(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-
 
 def load_bank(path: str | Path) -> ItemBank:
     """Load a bank from ``.json`` or ``.csv`` (a directory: its ``bank.json``); see :meth:`ItemBank.load`."""
@@ -220,70 +214,6 @@ def cmd_bank_info(args) -> int:
     return 0
 
 
-def cmd_bank_drift(args) -> int:
-    from .calibration.drift import parameter_drift
-
-    res = parameter_drift(load_bank(args.old), load_bank(args.new), threshold=args.threshold)
-    print(res.summary())
-    if args.csv:
-        res.to_csv(args.csv)
-        print(f"wrote {args.csv}")
-    return 0
-
-
-def cmd_bank_export_qti(args) -> int:
-    from .bank.qti import export_qti
-
-    bank = load_bank(args.bank)
-    path = export_qti(bank, args.out)
-    print(f"wrote {path}: {len(bank)} QTI 3.0 items, the manifest and the parameter companion (adaptive/bank.json)")
-    return 0
-
-
-def cmd_bank_import_qti(args) -> int:
-    from .bank.qti import import_qti
-
-    res = import_qti(args.package)
-    print(f"read {len(res.bank)} item(s) from {args.package}: {res.with_parameters} with parameters from the "
-          f"companion, {len(res.bank) - res.with_parameters} as pretest items with placeholder parameters")
-    for ident, reason in res.skipped:
-        print(f"  skipped {ident}: {reason}")
-    out = Path(args.out)
-    if out.suffix.lower() == ".csv":
-        res.bank.to_csv(out)
-    else:
-        res.bank.to_json(out)
-    print(f"wrote {out}")
-    return 0
-
-
-def cmd_bank_promote(args) -> int:
-    from .answers import read_answers
-    from .calibration.online import online_calibrate
-    from .calibration.promotion import promote
-
-    bank = load_bank(args.bank)
-    rec = read_answers(args.responses, bank, include_pretest=True)
-    cal = online_calibrate(bank, rec, model=args.model, method=args.method, prior_update=args.prior_update,
-                           priors=_parse_priors(args.prior))
-    res = promote(bank, cal, rec, min_n=args.min_n, max_se_a=args.max_se_a, max_se_b=args.max_se_b,
-                  fit_alpha=args.fit_alpha)
-    print(res.summary())
-    assert res.bank is not None
-    res.bank.to_json(args.out)
-    print(f"wrote {args.out}")
-    return 0
-
-
-def cmd_bank_retire(args) -> int:
-    from .calibration.promotion import retire
-
-    bank = retire(load_bank(args.bank), args.items, args.reason)
-    bank.to_json(args.out)
-    print(f"retired {len(args.items)} item(s); wrote {args.out}")
-    return 0
-
-
 def cmd_bank_schema(args) -> int:
     text = json.dumps(ItemBank.json_schema(), indent=2)
     if args.out:
@@ -291,20 +221,6 @@ def cmd_bank_schema(args) -> int:
     else:
         print(text)
     return 0
-
-
-def _parse_priors(specs):
-    if not specs:
-        return None
-    if len(specs) == 1 and "=" not in specs[0]:
-        return specs[0]
-    out = {}
-    for spec in specs:
-        name, _, value = spec.partition("=")
-        if not value:
-            raise AdaptiveError(f"--prior {spec!r}: write NAME=DIST, e.g. c='beta(5, 17)', or a set name (3pl, bilog)")
-        out[name.strip()] = value.strip()
-    return out
 
 
 def _write_parameter_csv(result, path):
@@ -361,7 +277,7 @@ def _calibrate_online(args) -> int:
     bank = load_bank(args.fixed)
     rec = read_answers(args.data, bank, include_pretest=True)
     res = online_calibrate(bank, rec, model=args.model, method=args.online, prior_update=args.prior_update,
-                           priors=_parse_priors(args.prior), quadrature=args.quadrature, tol=args.tol,
+                           priors=parse_prior_args(args.prior), quadrature=args.quadrature, tol=args.tol,
                            max_iter=args.max_iter)
     print(repr(res))
     print(_table(["item", "model", "n", "a", "se(a)", "b", "se(b)"],
@@ -397,7 +313,7 @@ def cmd_calibrate(args) -> int:
         n_miss = float(np.isnan(table.values).mean())
         print(f"calibrating {len(table.item_ids)} items x {len(table.person_ids)} persons ({n_miss:.0%} missing), "
               f"model {args.model}, {args.quadrature} quadrature points", file=sys.stderr, flush=True)
-    result = calibrate(table, model=args.model, quadrature=args.quadrature, priors=_parse_priors(args.prior),
+    result = calibrate(table, model=args.model, quadrature=args.quadrature, priors=parse_prior_args(args.prior),
                        fixed=fixed, tol=args.tol, max_iter=args.max_iter, progress=progress,
                        name=Path(args.out).stem if args.out else "calibrated")
     print(result.summary(se=not args.no_se, fit=not args.no_fit))
@@ -501,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("calibrate", help="fit item parameters (MML-EM) to a response file")
     c.add_argument("data", help="CSV: wide (one column per item, empty = missing) or long (person,item,response)")
-    c.add_argument("--model", default="2pl", type=_model_name, metavar="MODEL",
+    c.add_argument("--model", default="2pl", type=model_name_arg, metavar="MODEL",
                    help=f"item model, any case or alias (grm, GPCM, 2PL): {', '.join(MODEL_NAMES)} (default: 2pl)")
     c.add_argument("--out", help="OUT.json: a bank with provenance; OUT.csv: a parameter table (id,a,b,c,d,...)")
     c.add_argument("--quadrature", type=bounded_int(5, 1001), default=61,
@@ -555,44 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "(default: tables only, no file written)")
     bi.add_argument("--no-plot", action="store_true", help=argparse.SUPPRESS)  # old flag; tables only is the default
     bi.set_defaults(func=cmd_bank_info)
-    bd = bsub.add_parser("drift", help="item parameter drift between two calibrations (robust z, purified link)")
-    bd.add_argument("old", help="the earlier calibration: a bank (.json/.csv) or pool directory")
-    bd.add_argument("new", help="the later calibration of (some of) the same items")
-    bd.add_argument("--threshold", type=positive_float, default=1.645,
-                    help="flag |robust z| above this (default: 1.645, Huynh & Meyer's value)")
-    bd.add_argument("--csv", help="write every common item's row (shift, robust z, flags) to this CSV")
-    bd.set_defaults(func=cmd_bank_drift)
-    bq = bsub.add_parser("export-qti", help="write a bank's items as a QTI 3.0 content package (zip)")
-    bq.add_argument("bank", help="bank (.json/.csv) or pool directory; every item needs authored content")
-    bq.add_argument("out", help="the package to write (.zip)")
-    bq.set_defaults(func=cmd_bank_export_qti)
-    bi2 = bsub.add_parser("import-qti", help="read a QTI 3.0 content package (single-response choice items)")
-    bi2.add_argument("package", help="the QTI content package (.zip with imsmanifest.xml)")
-    bi2.add_argument("--out", required=True, help="the bank to write (.json, or .csv for the parameter table)")
-    bi2.set_defaults(func=cmd_bank_import_qti)
-    bp = bsub.add_parser("promote", help="calibrate a bank's pretest items online from response data and promote "
-                                         "those with enough answers, small SEs and good fit")
-    bp.add_argument("bank", help="the bank whose pretest items (status pretest) are considered")
-    bp.add_argument("responses", help="the service's answer export with the pretest answers (JSON or CSV)")
-    bp.add_argument("--out", required=True, help="the new bank (.json): promoted items operational, with history")
-    bp.add_argument("--model", default="2pl", type=_model_name, help="the pretest items' model (default: 2pl)")
-    bp.add_argument("--prior", action="append", help="a prior set (3pl, bilog) or NAME=DIST; repeat for several")
-    bp.add_argument("--method", choices=["OEM", "MEM", "stocking_a"], default="MEM",
-                    help="online calibration method (default: MEM)")
-    bp.add_argument("--prior-update", choices=["NWU", "OWU", "MWU"], default="MWU",
-                    help="θ prior weights: never, once or every cycle (default: MWU)")
-    bp.add_argument("--min-n", type=positive_int, default=500, help="answers an item needs (default: 500)")
-    bp.add_argument("--max-se-a", type=positive_float, default=0.2, help="largest SE of a (default: 0.2)")
-    bp.add_argument("--max-se-b", type=positive_float, default=0.2, help="largest SE of b (default: 0.2)")
-    bp.add_argument("--fit-alpha", type=positive_float, default=0.01,
-                    help="items whose Q1 fit p-value is below this stay pretest (default: 0.01)")
-    bp.set_defaults(func=cmd_bank_promote)
-    br = bsub.add_parser("retire", help="retire items (never given again; kept for scoring), with a reason")
-    br.add_argument("bank", help="the bank (.json/.csv) or pool directory")
-    br.add_argument("items", nargs="+", help="the item ids to retire")
-    br.add_argument("--reason", required=True, help="why (kept in each item's history), e.g. 'exposed in a leak'")
-    br.add_argument("--out", required=True, help="the new bank (.json)")
-    br.set_defaults(func=cmd_bank_retire)
+    add_lifecycle_commands(bsub)
     bs = bsub.add_parser("schema", help="print the JSON Schema of the bank format")
     bs.add_argument("--out", help="write the schema to this file (default: print it)")
     bs.set_defaults(func=cmd_bank_schema)

@@ -172,3 +172,29 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     out = [line, "  ".join("-" * w for w in widths)]
     out += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
     return "\n".join(out)
+
+
+def parse_prior_args(specs):
+    """``--prior`` values: one set name, or NAME=DIST pairs, as :func:`adaptive.calibrate` takes them."""
+    if not specs:
+        return None
+    if len(specs) == 1 and "=" not in specs[0]:
+        return specs[0]
+    out = {}
+    for spec in specs:
+        name, _, value = spec.partition("=")
+        if not value:
+            raise AdaptiveError(f"--prior {spec!r}: write NAME=DIST, e.g. c='beta(5, 17)', or a set name (3pl, bilog)")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def model_name_arg(text: str) -> str:
+    """argparse type: a model name in any case or by an alias, as its canonical name."""
+    from .irt.registry import canonical_model
+
+    try:
+        return canonical_model(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+

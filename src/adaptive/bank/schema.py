@@ -5,7 +5,6 @@ Every problem of a bank is reported at once, each naming the item (id and positi
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import math
@@ -24,12 +23,10 @@ from ..irt.registry import Family, canonical_model, model_spec
 from ..textfiles import read_text
 from .compile import compile_items
 from .constants import ModelName, Status
+from .parts import _FROZEN, ItemContent, ParameterRecord, Provenance
 from .table import gc_paused, read_table, write_table
 
 __all__ = ["Item", "ItemBank", "ItemContent", "Provenance", "Blueprint", "BlueprintDomain", "canonical_fingerprint"]
-
-_FROZEN = ConfigDict(extra="forbid", frozen=True)
-
 
 def _model_name(value: Any) -> Any:
     """Model names in any case or by an alias (``"GRM"``, ``"2PL"``) become canonical; others fail with the names."""
@@ -38,61 +35,6 @@ def _model_name(value: Any) -> Any:
 _CHECKED: ContextVar[bool] = ContextVar("bank_cross_item_checked", default=False)
 #: set while ItemBank.__init__ hands pydantic items it has just checked (each item's rules run once, not twice)
 _ITEMS_CHECKED: ContextVar[bool] = ContextVar("bank_items_checked", default=False)
-
-
-class Provenance(BaseModel):
-    """Where an item's parameters come from."""
-
-    model_config = _FROZEN
-    method: str | None = Field(None, description="how the parameters were obtained, e.g. 'MML-EM 2PL'")
-    software: str | None = None
-    sample_size: int | None = Field(None, ge=1)
-    date: _dt.date | None = None
-    note: str | None = None
-
-
-class ParameterRecord(BaseModel):
-    """One earlier state of an item: its model, parameters and status until ``until``, and where they came from."""
-
-    model_config = _FROZEN
-    model: str
-    a: float
-    b: float | None = None
-    c: float = 0.0
-    d: float = 1.0
-    thresholds: list[float] | None = None
-    status: Status = "operational"
-    until: _dt.date | None = Field(None, description="the date these parameters were replaced")
-    provenance: Provenance | None = None
-    reason: str | None = Field(None, description="why they were replaced (promotion, recalibration, retirement)")
-
-
-class ItemContent(BaseModel):
-    """What the candidate sees; the numerics never need it.
-
-    ``key`` is the letter of the correct option (``"A"`` is ``options[0]``). ``shuffle``: whether a
-    delivery may present the options in another order per candidate (false for options whose order
-    carries meaning, such as "All of the above" or a range scale).
-    """
-
-    model_config = _FROZEN
-    stem: str = Field(min_length=1)
-    options: list[str] = Field(default_factory=list)
-    key: str | None = Field(None, pattern=r"^[A-Z]$")
-    rationale: str | None = None
-    cognitive_level: str | None = None
-    shuffle: bool = True
-
-    @model_validator(mode="after")
-    def _check(self) -> ItemContent:
-        problems = []
-        if len(set(o.strip().casefold() for o in self.options)) != len(self.options):
-            problems.append("field 'content.options': options must be distinct")
-        if self.key is not None and ord(self.key) - ord("A") >= len(self.options):
-            problems.append(f"field 'content.key': key {self.key!r} is not among the {len(self.options)} options")
-        if problems:
-            raise ValueError("\n".join(problems))
-        return self
 
 
 class BlueprintDomain(BaseModel):

@@ -27,7 +27,7 @@ Examples
 >>> x = simulate_responses(bank.compile(), np.random.default_rng(2).normal(size=500), rng=3)
 >>> res = item_analysis(bank, x)
 >>> res.criterion, round(float(res.alpha), 2)
-('rest score', 0.79)
+('rest score', 0.78)
 """
 
 from __future__ import annotations
