@@ -59,7 +59,7 @@ def test_power_and_false_flags_on_planted_shifts():
 def test_displacement_needs_standard_errors_and_bad_input_is_named():
     b = np.linspace(-1, 1, 6)
     bank = _bank(np.ones(6), b)
-    with pytest.raises(CalibrationError, match="needs standard errors"):
+    with pytest.raises(CalibrationError, match="needs standard errors of b from the new calibration"):
         parameter_drift(bank, bank, rule="displacement")
     with pytest.raises(CalibrationError, match="rule='z'"):
         parameter_drift(bank, bank, rule="z")

@@ -1,7 +1,7 @@
 """Item parameter drift between two calibrations of an operational pool, with iterative anchor purification.
 
-The items common to an *old* and a *new* calibration (dichotomous; the difficulty ``b`` is compared, and
-the slope through ``log a``) are compared after putting the new scale on the old one:
+The items common to an *old* and a *new* calibration (operational in the old one, dichotomous; the difficulty
+``b`` is compared, and the slope through ``log a``) are compared after putting the new scale on the old one:
 
 1. **Linking** ``θ_old = A θ_new + B`` (``b* = A b + B``, ``a* = a / A``; Kolen & Brennan 2014, ch. 6): first
    robustly (``A`` the ratio of the interquartile ranges of ``b``, ``B`` from the medians), then by
@@ -11,8 +11,9 @@ the slope through ``log a``) are compared after putting the new scale on the old
    with ``|z| > threshold`` (default 1.645) drifts. The same on ``log a* - log a_old`` flags a slope that
    changed. With 1.645 about 10% of stable items are flagged by chance (the rule's usual, deliberately
    sensitive setting); 1.96 or 2.5 flag fewer.
-3. **Displacement** (when both calibrations give standard errors): ``d_i / sqrt(SE_old² + (A SE_new)²)``,
-   flagged above the same threshold with ``rule="displacement"`` (or ``"either"``).
+3. **Displacement** (when the new calibration gives standard errors): ``d_i / sqrt(SE_old² + (A SE_new)²)``,
+   flagged above the same threshold with ``rule="displacement"`` (or ``"either"``); an old bank without SEs
+   (an operational pool) counts as known, ``SE_old = 0``.
 4. **Purification**: drifting items leave the anchor set of the link and steps 1-3 repeat until the set
    stops changing (at most ``max_rounds``), so a drifting item cannot move the link for the others.
 
@@ -121,7 +122,8 @@ def parameter_drift(old, new, *, rule: str = "robust_z", threshold: float = 1.64
     bank_old, se_b_old, se_a_old = _params(old, "old")
     bank_new, se_b_new, _ = _params(new, "new")
     new_index = bank_new.index
-    common = [it for it in bank_old.items if it.id in new_index and it.model in ("rasch", "1pl", "2pl", "3pl", "4pl")
+    common = [it for it in bank_old.items if it.id in new_index and it.status == "operational"
+              and it.model in ("rasch", "1pl", "2pl", "3pl", "4pl")
               and bank_new.items[new_index[it.id]].model in ("rasch", "1pl", "2pl", "3pl", "4pl")]
     if len(common) < 4:
         raise CalibrationError(f"{len(common)} dichotomous item(s) in common; drift needs at least 4 (ideally 20+) "
@@ -133,10 +135,13 @@ def parameter_drift(old, new, *, rule: str = "robust_z", threshold: float = 1.64
     la_o, la_n = np.log(arr_old.a), np.log(arr_new.a)
     se_o = np.array([se_b_old.get(i, np.nan) for i in ids])
     se_n = np.array([se_b_new.get(i, np.nan) for i in ids])
+    if rule != "robust_z" and np.isnan(se_o).all():
+        se_o = np.zeros_like(se_o)  # an operational bank without SEs: its parameters are taken as known
     if rule != "robust_z" and not np.isfinite(se_o + se_n).all():
-        raise CalibrationError(f"rule={rule!r} needs standard errors of b from both calibrations: pass calibration "
-                               "results (not banks), or use rule='robust_z'")
+        raise CalibrationError(f"rule={rule!r} needs standard errors of b from the new calibration: pass a "
+                               "calibration result (not a bank), or use rule='robust_z'")
     anchor = np.ones(len(ids), dtype=bool)
+    seen: set[bytes] = set()  # anchor sets met before: purification can cycle between two sets
     rounds = 0
     while True:
         rounds += 1
@@ -161,8 +166,10 @@ def parameter_drift(old, new, *, rule: str = "robust_z", threshold: float = 1.64
         flagged = by_rz if rule == "robust_z" else by_disp if rule == "displacement" else by_rz | by_disp
         flagged_a = np.abs(rz_a) > threshold
         new_anchor = ~flagged
-        if new_anchor.sum() < 3 or (rounds > 1 and np.array_equal(new_anchor, anchor)) or rounds >= max_rounds:
+        if new_anchor.sum() < 3 or (rounds > 1 and np.array_equal(new_anchor, anchor)) or rounds >= max_rounds \
+                or new_anchor.tobytes() in seen:
             break
+        seen.add(anchor.tobytes())
         anchor = new_anchor
     return DriftResult(item_id=ids, b_old=b_o, b_new=b_star, shift=shift, se_shift=se_shift, z_displacement=z_disp,
                        robust_z=rz, robust_z_a=rz_a, flagged=flagged, flagged_a=flagged_a, anchor=anchor, A=big_a,

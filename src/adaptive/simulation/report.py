@@ -177,7 +177,7 @@ def write_report(result: StudyResult, out_dir: str | Path, plots: bool = True) -
     main_cols = settings + ["replication", "n", "bias", "rmse", "corr", "mean_se", "rms_se", "empirical_reliability",
                             "mean_length", "max_exposure", "unused_items", "overlap", "blueprint_conformance"]
     cls_cols = settings + ["replication", "pass_rate", "true_pass_rate", "accuracy", "false_pass", "false_fail",
-                           "no_decision"]
+                           "no_decision", "rudner_accuracy", "rudner_consistency"]
     sim = cfg.simulees
     dist = sim.distribution + ("" if sim.distribution == "grid" else f" N({sim.mean}, {sim.sd}²)")
     parts = [f"<h1>{html.escape(cfg.name)}</h1>",

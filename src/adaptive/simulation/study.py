@@ -333,6 +333,11 @@ def summarize_cell(cell: CellResult, theta_cut: float | None, bins, n_items: int
         c: Classification = classification(cell.decisions, cell.true_theta, theta_cut)
         row.update(pass_rate=c.pass_rate, true_pass_rate=c.true_pass_rate, accuracy=c.accuracy,
                    false_pass=c.false_pass, false_fail=c.false_fail, no_decision=c.no_decision)
+        from ..scoring.classification import rudner_from_estimates
+
+        # what an exam program can compute without knowing θ: Rudner's accuracy and consistency from θ̂ and SE
+        est = rudner_from_estimates(cell.theta, cell.se, theta_cut)
+        row.update(rudner_accuracy=est.accuracy, rudner_consistency=est.consistency)
     edges = np.asarray(bins, dtype=float)
     which = np.digitize(cell.true_theta, edges)  # 0: below the first edge, len(edges): above the last
     cond_rows = []
