@@ -113,13 +113,78 @@ def test_recovery_and_andersen_under_the_model():
 
 
 def test_refusals():
-    with pytest.raises(CalibrationError, match="not 0 or 1"):
-        fit_cml(np.array([[0, 2], [1, 0.0]]))
     x = _data(1)
     x[:, 2] = 1.0
-    with pytest.raises(CalibrationError, match="all right or all wrong"):
+    with pytest.raises(CalibrationError, match="category nobody"):
         fit_cml(x)
     with pytest.raises(CalibrationError, match="normalization"):
         fit_cml(_data(1), normalization="mean")
+    with pytest.raises(CalibrationError, match="not 0 or 1"):
+        fit_cml(np.array([[0, 2], [1, 0.0]]), model="rasch")
     with pytest.raises(CalibrationError, match="method='cml' fits"):
         adaptive.calibrate(_data(1), model="2pl", method="cml")
+
+
+def _pcm_pattern_prob(steps, pattern):
+    """Π_i ε_{i,x_i} with ε_ik = exp(-Σ_{v<=k} δ_iv), for the enumeration."""
+    return math.prod(math.exp(-sum(steps[i][:x])) for i, x in enumerate(pattern))
+
+
+def _pcm_data(seed, n=600):
+    rng = np.random.default_rng(seed)
+    steps = [[-0.8, 0.4], [-0.2, 0.9], [-1.0, -0.1], [0.3, 1.2]]
+    theta = rng.normal(size=n)
+    x = np.zeros((n, 4))
+    for i, st in enumerate(steps):  # category probabilities of the PCM, one item at a time
+        logits = np.stack([np.zeros(n)] + [k * theta - sum(st[:k]) for k in (1, 2)], axis=1)
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        x[:, i] = (rng.random(n)[:, None] > np.cumsum(p, axis=1)[:, :-1]).sum(axis=1)
+    return x, steps
+
+
+def test_pcm_esf_and_estimates_equal_enumeration():
+    """Partial credit: γ_r by summing all 3^4 patterns; the CML maximum by BFGS on the enumerated conditional
+    likelihood (steps summing to zero)."""
+    from adaptive.calibration.cml import esf_polytomous
+
+    x, steps = _pcm_data(5)
+    eps = np.array([[1.0] + [math.exp(-sum(st[:k])) for k in (1, 2)] for st in steps])
+    gamma = np.zeros(9)
+    for pat in itertools.product(range(3), repeat=4):
+        gamma[sum(pat)] += _pcm_pattern_prob(steps, pat)
+    assert np.allclose(esf_polytomous(eps[None])[0], gamma, rtol=1e-13)
+    fit = fit_cml(x, model="pcm")
+
+    def neg(free):
+        d = np.concatenate([[-free.sum()], free]).reshape(4, 2)
+        g = np.zeros(9)
+        probs = {pat: _pcm_pattern_prob(d, pat) for pat in itertools.product(range(3), repeat=4)}
+        for pat, pr in probs.items():
+            g[sum(pat)] += pr
+        total = 0.0
+        for row in x.astype(int):
+            r = int(row.sum())
+            if 0 < r < 8:
+                total += math.log(probs[tuple(row)]) - math.log(g[r])
+        return -total
+
+    opt = minimize(neg, np.zeros(7), method="BFGS", options={"gtol": 1e-7})
+    want = np.concatenate([[-opt.x.sum()], opt.x]).reshape(4, 2)
+    assert fit.converged and np.allclose(fit.steps, want, atol=2e-4)
+    assert fit.loglik == pytest.approx(-opt.fun, abs=1e-6)
+    assert fit.model == "pcm" and np.isfinite(fit.steps_se).all()
+    bank = fit.bank()
+    assert bank.items[0].model == "pcm" and bank.items[0].thresholds == pytest.approx(list(fit.steps[0]))
+
+
+@pytest.mark.recovery
+def test_pcm_recovery_and_andersen():
+    x, steps = _pcm_data(7, n=6000)
+    fit = adaptive.calibrate(x, model="pcm", method="cml")
+    true = np.array(steps) - np.mean(steps)
+    z = (fit.steps - true) / fit.steps_se
+    assert np.abs(z).max() < 3.5
+    test = fit.andersen_test()
+    assert test.df == 7 and test.p_value > 0.01
+

@@ -185,8 +185,9 @@ def calibrate(responses, model="2pl", quadrature=61, priors=None, fixed=None, gr
     tol : largest absolute parameter change of an EM step at convergence (internal scale).
     accelerate : ``"squarem"`` (default) or ``"none"``.
     progress : callable ``(iteration, loglik, max_change)`` called once per cycle.
-    method : ``"mml"`` (default) or ``"cml"``: conditional maximum likelihood for ``model="rasch"`` (no latent
-        distribution; see :mod:`adaptive.calibration.cml`), returning a :class:`~adaptive.calibration.cml.CMLResult`.
+    method : ``"mml"`` (default) or ``"cml"``: conditional maximum likelihood for ``model="rasch"`` or ``"pcm"``
+        (no latent distribution; see :mod:`adaptive.calibration.cml`), returning a
+        :class:`~adaptive.calibration.cml.CMLResult`.
 
     Returns
     -------
@@ -196,12 +197,12 @@ def calibrate(responses, model="2pl", quadrature=61, priors=None, fixed=None, gr
     started = time.perf_counter()
     values, ids, person_ids = as_response_data(responses, item_ids)
     if method == "cml":
-        if str(model).lower() != "rasch":
-            raise CalibrationError(f"method='cml' fits model='rasch' (the dichotomous Rasch model); got {model!r}. "
-                                   "Use method='mml' for other models")
+        if str(model).lower() not in ("rasch", "pcm"):
+            raise CalibrationError(f"method='cml' fits model='rasch' (0/1 items) or 'pcm' (partial credit); got "
+                                   f"{model!r}. Use method='mml' for other models")
         from .cml import fit_cml
 
-        return fit_cml(values, item_ids=ids, tol=min(tol, 1e-6))
+        return fit_cml(values, item_ids=ids, model=str(model).lower(), tol=min(tol, 1e-6))
     if method != "mml":
         raise CalibrationError(f"method={method!r}: use 'mml' (marginal ML, every model) or 'cml' (Rasch)")
     priors_d = parse_priors(priors)
