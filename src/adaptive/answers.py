@@ -52,6 +52,7 @@ class Records:
     answered_at : float array ``(R,)`` -- POSIX time of the answer, NaN when unknown
     person_ids : tuple of str, length ``N``
     site, window : tuples of str, length ``N`` -- testing site and window of each person ("" when unknown)
+    candidate : tuple of str, length ``N`` -- the candidate id behind each person (a session), "" when unknown
     n_items : int -- items in the bank
     """
 
@@ -65,13 +66,13 @@ class Records:
     n_items: int
     site: tuple[str, ...] = ()
     window: tuple[str, ...] = ()
+    candidate: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.person_ids)
-        if not self.site:
-            object.__setattr__(self, "site", ("",) * n)
-        if not self.window:
-            object.__setattr__(self, "window", ("",) * n)
+        for name in ("site", "window", "candidate"):
+            if not getattr(self, name):
+                object.__setattr__(self, name, ("",) * n)
 
     def __repr__(self) -> str:
         return (f"Records({self.n_records} answers of {self.n_persons} persons to {self.n_items} items; "
@@ -214,6 +215,7 @@ class Records:
         persons: dict[str, int] = {}
         site: dict[int, str] = {}
         window: dict[int, str] = {}
+        candidate: dict[int, str] = {}
         cols: dict[str, list] = {k: [] for k in ("person", "item", "category", "option", "seconds", "answered_at")}
         for r, row in enumerate(rows, start=1):
             where = f"{source}, row {r}"
@@ -237,7 +239,7 @@ class Records:
             cols["option"].append(_option(row.get("option"), where))
             cols["seconds"].append(_number(row.get("seconds"), where, "seconds"))
             cols["answered_at"].append(_time(row.get("answered_at"), where))
-            for key, store in (("site", site), ("window", window)):
+            for key, store in (("site", site), ("window", window), ("candidate", candidate)):
                 val = row.get(key)
                 if val not in (None, ""):
                     store.setdefault(p, str(val))
@@ -248,7 +250,8 @@ class Records:
                   category=np.asarray(cols["category"], np.int64), option=np.asarray(cols["option"], np.int64),
                   seconds=np.asarray(cols["seconds"], float), answered_at=np.asarray(cols["answered_at"], float),
                   person_ids=tuple(persons), n_items=len(bank),
-                  site=tuple(site.get(k, "") for k in range(n)), window=tuple(window.get(k, "") for k in range(n)))
+                  site=tuple(site.get(k, "") for k in range(n)), window=tuple(window.get(k, "") for k in range(n)),
+                  candidate=tuple(candidate.get(k, "") for k in range(n)))
         _check_categories(bank, rec, source)
         return rec
 

@@ -87,8 +87,8 @@ def cmd_security(args) -> int:
     flagged = sorted((r for r in rep.candidates.to_records() if r["flags"]), key=lambda r: -r["flags"].count(";"))
     shown = flagged[: args.show]
     if shown:
-        rows = [[r["person_id"], r["site"] or "-", str(r["n"]), _f(r["lz_star"]), _f(r["lt_z"]), _f(r["effort"], 2),
-                 _f(r["z_preknowledge"]), r["flags"]] for r in shown]
+        rows = [[r["candidate"] or r["person_id"], r["site"] or "-", str(r["n"]), _f(r["lz_star"]), _f(r["lt_z"]),
+                 _f(r["effort"], 2), _f(r["z_preknowledge"]), r["flags"]] for r in shown]
         print(_table(["candidate", "site", "answers", "lz*", "l_t z", "effort", "z preknow", "flags"], rows))
     if len(flagged) > len(shown):
         more = f"... and {len(flagged) - len(shown)} more" if shown else f"{len(flagged)} candidates"

@@ -128,6 +128,7 @@ def test_service_export_to_security_report(make_client, cmcs_bank, cmcs_pool, tm
     assert "6 candidates" in printed.out and f"wrote {out}" in printed.out
     table = list(csv.DictReader((tmp_path / "t" / "candidates.csv").open()))
     assert len(table) == 6 and {r["site"] for r in table} == {"Denver", "Austin"}
+    assert {r["candidate"] for r in table} == {f"C-{k}" for k in range(6)}  # the eligibility's id, per session
     assert "Security report" in out.read_text()
     # the same export through the classical item analysis (raw choices -> distractors)
     assert main(["analyze", str(export), "--bank", str(cmcs_pool), "--out", str(tmp_path / "items.html")]) == 0

@@ -43,7 +43,8 @@ class CandidateFlags(Table):
 
     Attributes
     ----------
-    person_id, site, window; n : answers
+    person_id : the session (the export's ``person``); candidate : the candidate id ("" when unknown)
+    site, window; n : answers
     theta : WLE θ̂; lz_star, p_lz_star : person fit
     lt_z, p_lt : response-time fit (Wilson-Hilferty z of ``l_t`` and its p-value)
     effort, n_rapid, theta_without_rapid : rapid guessing
@@ -54,6 +55,7 @@ class CandidateFlags(Table):
 
     key = "person_id"
     person_id: tuple
+    candidate: tuple
     site: tuple
     window: tuple
     n: np.ndarray
@@ -185,7 +187,8 @@ def analyse(bank, records: Records, *, compromised=None, after: float | None = N
             "theta_wo": rg.theta_without_rapid if rg else nan,
             "z_pk": pk.z_combined if pk else nan, "p_pk": pk.p_combined if pk else nan}
     flags = _flag_reasons(cols, partners, alpha, n)
-    cand = CandidateFlags(person_id=records.person_ids, site=records.site, window=records.window,
+    cand = CandidateFlags(person_id=records.person_ids, candidate=records.candidate, site=records.site,
+                          window=records.window,
                           n=records.answered(), theta=pf.theta, lz_star=cols["lz"], p_lz_star=cols["p_lz"],
                           lt_z=cols["lt_z"], p_lt=cols["p_lt"], effort=cols["effort"],
                           n_rapid=np.asarray(cols["n_rapid"], dtype=int), theta_without_rapid=cols["theta_wo"],
@@ -221,11 +224,12 @@ def _flag_reasons(cols, partners, alpha, n) -> tuple:
 
 
 # ---------------------------------------------------------------------- HTML
-_LABELS = {"person_id": "candidate", "n": "answers", "theta": "θ̂", "lz_star": "lz*", "p_lz_star": "p(lz*)",
+_LABELS = {"person_id": "session", "candidate": "candidate", "n": "answers", "theta": "θ̂", "lz_star": "lz*",
+           "p_lz_star": "p(lz*)",
            "lt_z": "l_t (z)", "p_lt": "p(l_t)", "n_rapid": "rapid", "theta_without_rapid": "θ̂ w/o rapid",
            "z_preknowledge": "z pre-knowledge", "p_preknowledge": "p pre-knowledge", "p_values": "p",
            "p_adjusted": "p adjusted", "identical_wrong": "identical wrong", "common_items": "common items",
-           "person_a": "candidate", "person_b": "candidate", "group": "site / window"}
+           "person_a": "session", "person_b": "session", "group": "site / window"}
 def _figures(rep: SecurityReport) -> dict[str, bytes]:
     figs: dict[str, bytes] = {}
     with styled() as plt:
@@ -342,10 +346,10 @@ def write_html(rep: SecurityReport, path: str | Path, *, title: str = "Security 
                     text_cols=("statistic", "how"))]
     rows = [r for r in c.to_records() if r["flags"]]
     rows.sort(key=lambda r: (-(r["flags"].count(";") + 1), r["p_lz_star"] if r["p_lz_star"] is not None else 1.0))
-    cols = ["person_id", "site", "flags", "n", "theta", "lz_star", "p_lz_star", "lt_z", "p_lt", "effort", "n_rapid",
-            "theta_without_rapid", "z_preknowledge", "p_preknowledge"]
+    cols = ["person_id", "candidate", "site", "flags", "n", "theta", "lz_star", "p_lz_star", "lt_z", "p_lt", "effort",
+            "n_rapid", "theta_without_rapid", "z_preknowledge", "p_preknowledge"]
     parts += [f"<h2>Flagged candidates ({len(rows)})</h2>",
-              table(rows, cols, digits=3, text_cols=("person_id", "site", "flags"), labels=_LABELS,
+              table(rows, cols, digits=3, text_cols=("person_id", "candidate", "site", "flags"), labels=_LABELS,
                     cell_class=lambda r, col: "flag" if col == "flags" else "")
               if rows else "<p>No candidate is flagged.</p>"]
     if rep.similarity is not None:
