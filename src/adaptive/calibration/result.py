@@ -195,6 +195,16 @@ class CalibrationResult:
 
         return person_fit(self, **kwargs)
 
+    def m2(self):
+        """Maydeu-Olivares & Joe's M2 with RMSEA, SRMSR, CFI and TLI (dichotomous, unidimensional, complete data);
+        see :mod:`adaptive.calibration.m2`."""
+        from .m2 import m2_statistic
+
+        layout = self.fitted.problem.layout
+        grid = self.fitted.problem.theta
+        values = np.where(layout.mask, layout.values, np.nan)
+        return m2_statistic(self.bank, values, grid=grid)
+
     def theta(self):
         """EAP ability and posterior SD of every response row under the fitted model and its group's prior."""
         fitted = self.fitted
