@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .bank import ItemBank
-from .cli_support import _table, nonnegative_int
+from .cli_support import _table, check_output_paths, nonnegative_int
 
 __all__ = ["add_analyze_command", "cmd_analyze"]
 
@@ -21,6 +21,7 @@ def cmd_analyze(args) -> int:
     from .answers import read_answers
     from .calibration.classical import item_analysis, write_html
 
+    check_output_paths(args.out)
     bank = ItemBank.load(args.bank)
     rec = read_answers(args.responses, bank)
     res = item_analysis(bank, rec, min_share=args.min_share, low_r=args.low_r)

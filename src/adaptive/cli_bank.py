@@ -13,7 +13,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from .bank import ItemBank
-from .cli_support import bounded_int, finite_float, model_name_arg, parse_prior_args, positive_float, positive_int
+from .cli_support import (
+    bounded_int,
+    check_output_paths,
+    finite_float,
+    model_name_arg,
+    parse_prior_args,
+    positive_float,
+    positive_int,
+)
 
 __all__ = ["add_lifecycle_commands"]
 
@@ -60,6 +68,7 @@ def cmd_bank_promote(args) -> int:
     from .calibration.online import online_calibrate
     from .calibration.promotion import promote
 
+    check_output_paths(args.out)
     bank = ItemBank.load(args.bank)
     rec = read_answers(args.responses, bank, include_pretest=True)
     cal = online_calibrate(bank, rec, model=args.model, method=args.method, prior_update=args.prior_update,

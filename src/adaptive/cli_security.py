@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .bank import ItemBank
-from .cli_support import _table, nonnegative_int, positive_int
+from .cli_support import _table, check_output_paths, nonnegative_int, positive_int
 from .exceptions import ScoringError
 
 __all__ = ["add_security_command", "cmd_security"]
@@ -76,6 +76,7 @@ def cmd_security(args) -> int:
     from .security import read_records
     from .security.report import analyse, write_html
 
+    check_output_paths(args.out)
     bank = ItemBank.load(args.bank)
     records = read_records(args.export, bank, include_pretest=args.include_pretest)
     comp = _compromised(args.compromised, bank)

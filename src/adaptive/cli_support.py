@@ -198,3 +198,15 @@ def model_name_arg(text: str) -> str:
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
 
+
+def check_output_paths(*paths) -> None:
+    """Refuse, before any work, an output file whose folder does not exist (``None`` entries are skipped)."""
+    from pathlib import Path
+
+    for p in paths:
+        if p is None:
+            continue
+        parent = Path(p).expanduser().resolve().parent
+        if not parent.is_dir():
+            raise AdaptiveError(f"{p}: the folder {str(parent)!r} does not exist; create it or write elsewhere")
+

@@ -56,3 +56,11 @@ def test_m2_refusals(lsat7):
     two = ItemBank(items=[{"id": f"I{k}", "model": "2pl", "a": 1.0, "b": 0.0} for k in range(2)])
     with pytest.raises(CalibrationError, match="at least 3 items"):
         m2_statistic(two, lsat7[:, :2])
+
+
+def test_m2_is_bounded_in_items():
+    from adaptive.calibration.m2 import MAX_ITEMS
+
+    many = ItemBank(items=[{"id": f"I{k}", "model": "2pl", "a": 1.0, "b": 0.0} for k in range(MAX_ITEMS + 1)])
+    with pytest.raises(CalibrationError, match=f"at most {MAX_ITEMS} items"):
+        m2_statistic(many, np.zeros((10, MAX_ITEMS + 1)))

@@ -30,7 +30,10 @@ from scipy.stats import chi2, ncx2, norm
 
 from ..exceptions import CalibrationError
 
-__all__ = ["M2Result", "m2_statistic"]
+__all__ = ["M2Result", "m2_statistic", "MAX_ITEMS"]
+
+#: the most items M2 is computed for (60 items: 1,830 margins, about 4 s)
+MAX_ITEMS = 60
 
 
 @dataclass(frozen=True)
@@ -60,15 +63,23 @@ def _moment_sets(n: int):
     return sets, ind
 
 
+def _pi2(prob_fn, params, weights, ind):
+    """π₂ for item probabilities ``prob_fn(params) -> (n, Q)``: E[Π x] over each margin's items."""
+    return np.exp(ind @ np.log(np.clip(prob_fn(params), 1e-300, 1.0))) @ weights
+
+
 def _margins(prob_fn, params, grid, weights, ind):
     """π₂ and Ξ₂ for item probabilities ``prob_fn(params) -> (n, Q)``."""
     p = np.clip(prob_fn(params), 1e-300, 1.0)
     logp = np.log(p)  # (n, Q)
-    pi2 = np.exp(ind @ logp) @ weights  # E[Π x] over each margin's items
-    union = np.maximum(ind[:, None, :], ind[None, :, :])  # (s, s, n): the items of a product of two margins
-    joint = np.exp(union.reshape(-1, ind.shape[1]) @ logp) @ weights
-    xi = joint.reshape(ind.shape[0], ind.shape[0]) - np.outer(pi2, pi2)
-    return pi2, xi
+    pi2 = np.exp(ind @ logp) @ weights
+    s = ind.shape[0]
+    joint = np.empty((s, s))
+    block = max(1, 2_000_000 // max(s * ind.shape[1], 1))  # rows per block: a few million cells at a time
+    for start in range(0, s, block):  # the items of each product of two margins, block by block
+        union = np.maximum(ind[start:start + block, None, :], ind[None, :, :])
+        joint[start:start + block] = (np.exp(union.reshape(-1, ind.shape[1]) @ logp) @ weights).reshape(-1, s)
+    return pi2, joint - np.outer(pi2, pi2)
 
 
 def _m2_core(x, prob_fn, params, grid, weights):
@@ -83,8 +94,7 @@ def _m2_core(x, prob_fn, params, grid, weights):
         up, down = params.copy(), params.copy()
         up[j] += h
         down[j] -= h
-        delta[:, j] = (_margins(prob_fn, up, grid, weights, ind)[0] - _margins(prob_fn, down, grid, weights, ind)[0]) \
-            / (2 * h)
+        delta[:, j] = (_pi2(prob_fn, up, weights, ind) - _pi2(prob_fn, down, weights, ind)) / (2 * h)
     xi_inv = np.linalg.inv(xi)
     mid = np.linalg.inv(delta.T @ xi_inv @ delta)
     c2 = xi_inv - xi_inv @ delta @ mid @ delta.T @ xi_inv
@@ -112,6 +122,10 @@ def m2_statistic(bank, responses, *, grid=(-6.0, 6.0, 61)) -> M2Result:
     n = arr.n_items
     if n < 3:
         raise CalibrationError("M2 needs at least 3 items (with 2 there are no degrees of freedom)")
+    if n > MAX_ITEMS:
+        raise CalibrationError(f"M2 on {n} items means {n + n * (n - 1) // 2} margins and a covariance matrix of "
+                               f"their fourth-order moments; at most {MAX_ITEMS} items are done here. Compute it on "
+                               "a section of the form (a subset of the columns and of the bank), or use S-X2")
     pts = theta_grid(grid)
     w = norm.pdf(pts)
     w /= w.sum()
