@@ -14,8 +14,8 @@ from scipy.stats import norm
 
 from adaptive.exceptions import ResponseValidationError, ScoringError
 from adaptive.scoring import estimate_ability
+from adaptive.scoring.long_format import estimate_theta
 from adaptive.security import Records, person_fit
-from adaptive.security._long import estimate_theta
 from adaptive.security.person_fit import adaptive_null
 from adaptive.synthetic import simulate_responses, synthetic_bank
 

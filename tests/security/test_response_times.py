@@ -127,8 +127,8 @@ class _Bank:
 def test_ability_speed_correlation_is_recovered():
     """Seeded hierarchical data (θ, τ) ~ N(0, [[1, ρ σ], [ρ σ, σ²]]): the error-corrected correlation of the
     WLE and ML speed estimates recovers ρ, where the raw correlation of the estimates is attenuated."""
+    from adaptive.scoring.long_format import estimate_theta
     from adaptive.security import ability_speed_correlation
-    from adaptive.security._long import estimate_theta
     from adaptive.synthetic import simulate_responses, synthetic_bank
 
     rng = np.random.default_rng(9)

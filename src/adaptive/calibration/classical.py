@@ -179,7 +179,7 @@ def item_analysis(bank, responses, *, theta=None, min_share: float = 0.05, low_r
         label = "rest score"
     else:
         if theta is None:
-            from ..security._long import estimate_theta
+            from ..scoring.long_format import estimate_theta
 
             theta = estimate_theta(arrays, rec, "wle").theta
         crit_person = np.asarray(theta, dtype=float)

@@ -37,8 +37,8 @@ from scipy.stats import norm
 
 from ..answers import Records
 from ..exceptions import ScoringError
+from ..scoring.long_format import estimate_theta, estimating_term, terms_at
 from ..tables import Table
-from ._long import estimate_theta, estimating_term, terms_at
 from ._stats import below
 
 __all__ = ["PersonFitResult", "person_fit", "as_records", "AdaptiveNull", "adaptive_null"]

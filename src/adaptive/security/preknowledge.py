@@ -29,8 +29,8 @@ from scipy.stats import false_discovery_control, norm
 
 from ..answers import Records
 from ..exceptions import ScoringError
+from ..scoring.long_format import estimate_theta, terms_at
 from ..tables import Table
-from ._long import estimate_theta, terms_at
 from ._stats import below, stouffer
 from .response_times import ResponseTimeFit
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..answers import Records
 from ..exceptions import ScoringError
-from ._long import estimate_theta
+from ..scoring.long_format import estimate_theta
 
 __all__ = ["normative_thresholds", "mixture_thresholds", "RapidGuessing", "rapid_guessing"]
 

@@ -25,8 +25,8 @@ from ..answers import Records
 from ..exceptions import ResponseValidationError, ScoringError
 from ..htmlpage import figure_png, image, page, table
 from ..plotting import styled
+from ..scoring.long_format import estimate_theta
 from ..tables import Table
-from ._long import estimate_theta
 from ._stats import below
 from .person_fit import PersonFitResult, adaptive_null, person_fit
 from .preknowledge import ItemScan, PreknowledgeResult, item_mask, item_scan, preknowledge

@@ -28,7 +28,7 @@ from scipy.stats import poisson
 
 from ..answers import Records
 from ..exceptions import ScoringError
-from ._long import estimate_theta, terms_at
+from ..scoring.long_format import estimate_theta, terms_at
 
 __all__ = ["SimilarityResult", "answer_similarity", "poisson_binomial_sf"]
 

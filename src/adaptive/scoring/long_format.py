@@ -1,4 +1,5 @@
-"""Model terms and ability estimates on long-format records (one row per answer), vectorized over answers.
+"""Ability estimates on long-format records (one row per answer): what item analysis and the security
+statistics score adaptive data with, vectorized over answers.
 
 The estimates are those of :mod:`adaptive.scoring` (ML, WLE, MAP: global maximum over a search grid, then a
 bracketed Newton step), run on :class:`~adaptive.scoring.responses.SparseResponses`, so no persons × items
@@ -13,8 +14,8 @@ import numpy as np
 
 from ..answers import Records
 from ..irt._terms import LogProbTerms
-from ..scoring.estimators import maximum_a_posteriori, maximum_likelihood, weighted_likelihood
-from ..scoring.responses import SparseResponses
+from .estimators import maximum_a_posteriori, maximum_likelihood, weighted_likelihood
+from .responses import SparseResponses
 
 __all__ = ["terms_at", "LongEstimate", "estimate_theta", "estimating_term", "sparse"]
 
