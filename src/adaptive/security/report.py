@@ -229,7 +229,8 @@ _LABELS = {"person_id": "session", "candidate": "candidate", "n": "answers", "th
            "lt_z": "l_t (z)", "p_lt": "p(l_t)", "n_rapid": "rapid", "theta_without_rapid": "θ̂ w/o rapid",
            "z_preknowledge": "z pre-knowledge", "p_preknowledge": "p pre-knowledge", "p_values": "p",
            "p_adjusted": "p adjusted", "identical_wrong": "identical wrong", "common_items": "common items",
-           "person_a": "session", "person_b": "session", "group": "site / window"}
+           "person_a": "session", "person_b": "session", "group": "site / window", "candidate_a": "candidate",
+           "candidate_b": "candidate"}
 def _figures(rep: SecurityReport) -> dict[str, bytes]:
     figs: dict[str, bytes] = {}
     with styled() as plt:
@@ -354,11 +355,15 @@ def write_html(rep: SecurityReport, path: str | Path, *, title: str = "Security 
               if rows else "<p>No candidate is flagged.</p>"]
     if rep.similarity is not None:
         s = rep.similarity
-        pairs = [r for r in s.to_records() if r["flagged"]]
+        who = dict(zip(c.person_id, c.candidate, strict=True))
+        pairs = [{**r, "candidate_a": who.get(r["person_a"], ""), "candidate_b": who.get(r["person_b"], "")}
+                 for r in s.to_records() if r["flagged"]]
+        named = any(r["candidate_a"] or r["candidate_b"] for r in pairs)
+        pair_cols = (["candidate_a", "candidate_b"] if named else []) + [
+            "person_a", "person_b", "group", "common_items", "identical_wrong", "expected", "p_values", "p_adjusted"]
         parts += [f"<h2>Flagged pairs ({len(pairs)} of {s.n_pairs:,} compared)</h2>",
-                  table(pairs, ["person_a", "person_b", "group", "common_items", "identical_wrong", "expected",
-                                "p_values", "p_adjusted"], digits=3, text_cols=("person_a", "person_b", "group"),
-                        labels=_LABELS)
+                  table(pairs, pair_cols, digits=3, labels=_LABELS,
+                        text_cols=("candidate_a", "candidate_b", "person_a", "person_b", "group"))
                   if pairs else "<p>No pair is flagged.</p>"]
     if rep.item_scan is not None:
         scan = rep.item_scan
