@@ -9,9 +9,11 @@ Poisson-binomial variable (the generalized binomial test of van der Linden & Sot
 *incorrect* choices as in Wollack's 1997 ω). The p-value is its exact upper tail ``P(H >= h)``.
 
 All pairs are scored at once: ``h`` and the expected count ``μ = Σ p_i`` are sparse matrix products over
-(item, option) columns. Pairs whose Poisson(``μ``) tail is below ``screen`` (Poisson is more dispersed than
-the Poisson-binomial with the same mean, so this tail is the larger) get the exact tail by a recursion
-vectorized over pairs. Multiplicity: Bonferroni over all pairs compared (``correction="bonferroni"``,
+(item, option) columns. Pairs whose Poisson(``μ``) tail is below ``screen`` (default 0.05) get the exact tail
+by a recursion vectorized over pairs. The Poisson law is more dispersed than the Poisson-binomial with the same
+mean, so its upper tail is the larger one where it matters; a pair that the screen drops has an exact p-value
+far above any multiplicity-adjusted threshold. Raise ``screen`` (up to 1: every pair with a shared wrong
+answer) to score more pairs exactly. Multiplicity: Bonferroni over all pairs compared (``correction="bonferroni"``,
 family-wise false-positive rate ``alpha``) or Benjamini–Hochberg (``"bh"``, false-discovery rate).
 
 The index assumes that which wrong option a candidate picks does not depend on ability beyond ``P_i(θ)``;
