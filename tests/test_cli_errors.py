@@ -182,3 +182,12 @@ def test_an_unreachable_dask_scheduler_is_reported_in_seconds():
                timeout=120)
     _refused(run, "--scheduler", "tcp://127.0.0.1:9")
     assert time.monotonic() - t0 < 60
+
+
+def test_a_missing_optional_package_is_named_with_its_extra():
+    from adaptive.cli_support import describe_error
+
+    own = describe_error(ImportError("reading QTI needs defusedxml (safe XML parsing): pip install 'adaptive-cat[qti]'"))
+    assert own == ("error: reading QTI needs defusedxml (safe XML parsing): pip install 'adaptive-cat[qti]'", 1)
+    message, code = describe_error(ModuleNotFoundError("No module named 'defusedxml'", name="defusedxml"))
+    assert code == 1 and "pip install 'adaptive-cat[qti]'" in message and "?" not in message

@@ -29,7 +29,7 @@ EXIT_FAILURE, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PIPE = 1, 2, 70,
 #: which extra brings an optional module
 _EXTRA_OF = {"matplotlib": "plots", "dask": "simulation", "distributed": "simulation", "tqdm": "simulation",
              "fastapi": "service", "uvicorn": "service", "starlette": "service", "psycopg": "postgres",
-             "pandas": None}
+             "pandas": None, "defusedxml": "qti"}
 
 
 def _path_of(err: OSError) -> str:
@@ -58,6 +58,8 @@ def describe_error(err: BaseException) -> tuple[str, int]:
         return f"error: {_path_of(err)}{err.strerror or err}", EXIT_FAILURE
     if isinstance(err, ModuleNotFoundError | ImportError):
         mod = (getattr(err, "name", None) or "").split(".")[0]
+        if not mod and str(err):  # our own message already says which package and how to install it
+            return f"error: {err}", EXIT_FAILURE
         extra = _EXTRA_OF.get(mod)
         how = f"pip install 'adaptive-cat[{extra}]'" if extra else f"pip install {mod}" if mod else "install it"
         return f"error: this needs the package {mod or '?'}, which is not installed: {how}", EXIT_FAILURE
