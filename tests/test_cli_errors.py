@@ -187,7 +187,7 @@ def test_an_unreachable_dask_scheduler_is_reported_in_seconds():
 def test_a_missing_optional_package_is_named_with_its_extra():
     from adaptive.cli_support import describe_error
 
-    own = describe_error(ImportError("reading QTI needs defusedxml (safe XML parsing): pip install 'adaptive-cat[qti]'"))
-    assert own == ("error: reading QTI needs defusedxml (safe XML parsing): pip install 'adaptive-cat[qti]'", 1)
+    hint = "reading QTI needs defusedxml (safe XML parsing): pip install 'adaptive-cat[qti]'"
+    assert describe_error(ImportError(hint)) == (f"error: {hint}", 1)
     message, code = describe_error(ModuleNotFoundError("No module named 'defusedxml'", name="defusedxml"))
     assert code == 1 and "pip install 'adaptive-cat[qti]'" in message and "?" not in message
