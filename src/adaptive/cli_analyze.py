@@ -12,9 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from .bank import ItemBank
-from .cli_support import _table, check_output_paths, nonnegative_int
+from .cli_support import _table, bounded_float, check_output_paths, nonnegative_int
 
 __all__ = ["add_analyze_command", "cmd_analyze"]
+
+#: a share of candidates, or a correlation bound
+SHARE = bounded_float(0.0, 1.0, "a share such as 0.05")
 
 
 def cmd_analyze(args) -> int:
@@ -49,26 +52,14 @@ def cmd_analyze(args) -> int:
     return 0
 
 
-def _share(text: str) -> float:
-    import argparse
-
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give a share such as 0.05") from None
-    if not 0 <= v < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a share between 0 and 1")
-    return v
-
-
 def add_analyze_command(sub) -> None:
     a = sub.add_parser("analyze", help="classical item analysis: p-values, discrimination, distractors, alpha")
     a.add_argument("responses", help="the service's answer export (JSON, or long CSV with person,item,response and "
                                      "option) or a wide response CSV (one column per item id)")
     a.add_argument("--bank", required=True, help="the bank the responses are to (.json, .csv or a pool directory)")
-    a.add_argument("--min-share", type=_share, default=0.05, help="a distractor chosen by fewer is flagged as "
+    a.add_argument("--min-share", type=SHARE, default=0.05, help="a distractor chosen by fewer is flagged as "
                                                                   "non-functioning (default: 0.05)")
-    a.add_argument("--low-r", type=_share, default=0.15, help="discrimination below this is flagged (default: 0.15)")
+    a.add_argument("--low-r", type=SHARE, default=0.15, help="discrimination below this is flagged (default: 0.15)")
     a.add_argument("--out", help="write the HTML page (tables, option trace lines) here")
     a.add_argument("--csv", help="write items.csv and options.csv into this directory")
     a.add_argument("--title", help="the page's title (default: 'Item analysis' with the bank's name)")

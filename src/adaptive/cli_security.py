@@ -10,41 +10,16 @@ person,item,response and any of option,seconds,answered_at,site,window).
 
 from __future__ import annotations
 
-import argparse
-from datetime import UTC, datetime
 from pathlib import Path
 
 from .bank import ItemBank
-from .cli_support import _table, check_output_paths, nonnegative_int, positive_int
+from .cli_support import _table, bounded_float, check_output_paths, date_arg, nonnegative_int, positive_int
 from .exceptions import ScoringError
 
 __all__ = ["add_security_command", "cmd_security"]
 
-
-def _when(text: str) -> float:
-    """``--after``: an ISO date or time (UTC when no zone is given), or POSIX seconds."""
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date: give YYYY-MM-DD, an ISO 8601 time or POSIX "
-                                         "seconds") from None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    return t.timestamp()
-
-
-def _probability(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give a rate such as 0.01") from None
-    if not 0 < v < 0.5:
-        raise argparse.ArgumentTypeError(f"{text} is not a false-positive rate between 0 and 0.5 (e.g. 0.01)")
-    return v
+#: a false-positive or false-discovery rate
+RATE = bounded_float(0.0, 0.5, "a false-positive rate such as 0.01")
 
 
 def _compromised(text: str | None, bank: ItemBank):
@@ -132,11 +107,11 @@ def add_security_command(sub) -> None:
                                   "CSV with person,item,response[,option,seconds,answered_at,site,window]")
     s.add_argument("--bank", required=True, help="the bank the candidates took (.json, .csv or a pool directory)")
     s.add_argument("--compromised", help="suspected leaked items: a file of item ids or a comma-separated list")
-    s.add_argument("--after", type=_when, help="scan items for answers that got easier and faster from this date "
+    s.add_argument("--after", type=date_arg, help="scan items for answers that got easier and faster from this date "
                                                "(YYYY-MM-DD, UTC); without --compromised its flagged items are used")
-    s.add_argument("--alpha", type=_probability, default=0.01, help="false-positive rate per statistic "
+    s.add_argument("--alpha", type=RATE, default=0.01, help="false-positive rate per statistic "
                                                                     "(default: 0.01)")
-    s.add_argument("--fdr", type=_probability, default=0.05, help="false-discovery rate of the item scan "
+    s.add_argument("--fdr", type=RATE, default=0.05, help="false-discovery rate of the item scan "
                                                                   "(default: 0.05)")
     s.add_argument("--correction", choices=["bonferroni", "bh"], default="bonferroni",
                    help="multiplicity control over candidate pairs: bonferroni (family-wise) or bh (false-discovery "

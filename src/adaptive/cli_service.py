@@ -14,9 +14,8 @@ import argparse
 import json
 import os
 import sys
-from datetime import UTC, datetime
 
-from .cli_support import bounded_int, check_port_free, port
+from .cli_support import bounded_int, check_port_free, date_arg, port
 from .exceptions import AdaptiveError
 from .resources import pool_path
 
@@ -116,14 +115,6 @@ def _bundled_cmcs():
     return ItemBank.from_json(pool / "bank.json"), ExamDesign.load(pool / "design.json")
 
 
-def _date(text: str) -> float:
-    try:
-        t = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date or time (YYYY-MM-DD or YYYY-MM-DDTHH:MM)") from None
-    return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
-
-
 def _print_eligibility(e: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(e, indent=2))
@@ -202,8 +193,9 @@ def add_service_commands(sub) -> None:
     r.add_argument("--candidate", required=True, help="the candidate's id in your program (required)")
     r.add_argument("--db", default="sqlite:///sessions.db", help=db_help)
     r.add_argument("--bank-version", type=bounded_int(1, 2**31 - 1), help="stored bank version (default: the active)")
-    r.add_argument("--window-start", type=_date, help="first day of the testing window, UTC (default: now)")
-    r.add_argument("--window-end", type=_date, help="end of the testing window, UTC (default: start + --window-days)")
+    r.add_argument("--window-start", type=date_arg, help="first day of the testing window, UTC (default: now)")
+    r.add_argument("--window-end", type=date_arg,
+                   help="end of the testing window, UTC (default: start + --window-days)")
     r.add_argument("--window-days", type=bounded_int(1, 3650), default=90, help="window length in days (default 90)")
     r.add_argument("--attempts", type=bounded_int(1, 100), help="attempts allowed (default: the design's "
                                                                 "retakes.max_attempts)")

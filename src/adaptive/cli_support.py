@@ -212,3 +212,29 @@ def check_output_paths(*paths) -> None:
         if not parent.is_dir():
             raise AdaptiveError(f"{p}: the folder {str(parent)!r} does not exist; create it or write elsewhere")
 
+
+def date_arg(text: str) -> float:
+    """argparse type: a date or time (ISO 8601, UTC when no zone is given) as POSIX seconds."""
+    from datetime import UTC, datetime
+
+    try:
+        t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date or time (YYYY-MM-DD or YYYY-MM-DDTHH:MM)") from None
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
+
+
+def bounded_float(lo: float, hi: float, what: str) -> Callable[[str], float]:
+    """argparse type: a number strictly between ``lo`` and ``hi`` (``what`` names it in the message)."""
+
+    def check(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number; give {what}") from None
+        if not lo < v < hi:
+            raise argparse.ArgumentTypeError(f"{text} is not {what} (between {lo:g} and {hi:g})")
+        return v
+
+    return check
+

@@ -32,6 +32,7 @@ from scipy.stats import chi2
 
 from .._random import as_generator
 from ..irt.mixed import internal_log_prob
+from ..scoring.long_format import loglik_moments
 from ..tables import Table
 
 __all__ = ["ItemFit", "PersonFit", "item_fit", "person_fit", "summed_score_distribution", "sx2"]
@@ -245,19 +246,12 @@ def person_fit(result) -> PersonFit:
     problem, phi, _ = _fitted(result)
     theta_hat, _ = result.theta()
     pr = _at_theta(problem, phi, theta_hat)
-    m = problem.layout.mask
-    cat = problem.layout.category
-    with np.errstate(divide="ignore"):
-        logp = np.log(np.maximum(pr, 1e-300))
-    chosen = np.take_along_axis(logp, cat[:, :, None], axis=2)[:, :, 0]
-    l0 = np.where(m, chosen, 0.0).sum(axis=1)
-    mean_i = (pr * logp).sum(axis=2)
-    var_i = (pr * logp ** 2).sum(axis=2) - mean_i ** 2
-    el = np.where(m, mean_i, 0.0).sum(axis=1)
-    vl = np.where(m, var_i, 0.0).sum(axis=1)
+    person, item = np.nonzero(problem.layout.mask)  # the answers, one row each
+    logp = np.log(np.maximum(pr[person, item], 1e-300))
+    w, vl = loglik_moments(logp, problem.layout.category[person, item], person, pr.shape[0])
     infit, outfit, n = _mean_squares(problem, pr, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        lz = np.where(vl > 0, (l0 - el) / np.sqrt(vl), np.nan)
+        lz = np.where(vl > 0, w / np.sqrt(np.where(vl > 0, vl, 1.0)), np.nan)
     return PersonFit(person_id=tuple(result.person_ids), theta=np.asarray(theta_hat, dtype=float), lz=lz,
                      infit=np.asarray(infit, dtype=float), outfit=np.asarray(outfit, dtype=float),
                      n=np.asarray(n, dtype=int))

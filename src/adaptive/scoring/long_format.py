@@ -13,19 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..answers import Records
-from ..irt._terms import LogProbTerms
 from .estimators import maximum_a_posteriori, maximum_likelihood, weighted_likelihood
 from .responses import SparseResponses
 
-__all__ = ["terms_at", "LongEstimate", "estimate_theta", "estimating_term", "sparse"]
+__all__ = ["LongEstimate", "estimate_theta", "estimating_term", "sparse", "loglik_moments"]
 
 #: ability bounds of the estimators (an all-correct ML pattern ends at the upper bound)
 THETA_BOUND = 6.0
-
-
-def terms_at(arrays, theta, item) -> LogProbTerms:
-    """``log P``, ``∂θ log P`` and ``∂²θ log P`` of item ``item[r]`` at ability ``theta[r]``: ``(R, K)`` each."""
-    return arrays.terms_at(theta, item)
 
 
 def sparse(rec: Records) -> SparseResponses:
@@ -46,6 +40,21 @@ class LongEstimate:
     theta: np.ndarray
     se: np.ndarray
     method: str
+
+
+def loglik_moments(log_prob, category, person, n: int, weights=None):
+    """Per person, ``W = Σ_r (log P_{r,x_r} - Σ_k P_rk log P_rk)`` -- the log-likelihood of the answers minus its
+    expectation -- and the variance of ``Σ_r Σ_k x_rk w_rk`` with ``w = log P`` (or ``weights``, e.g. Snijders'
+    corrected weights), from answer rows: ``log_prob (R, K)`` at each person's θ, ``category (R,)``,
+    ``person (R,)``. The parts of lz and lz* (Drasgow et al. 1985; Snijders 2001), shared by the calibration's
+    person fit and the security statistics."""
+    p = np.exp(log_prob)
+    chosen = np.take_along_axis(log_prob, np.asarray(category)[:, None], axis=1)[:, 0]
+    big_w = np.bincount(person, weights=chosen - (p * log_prob).sum(axis=1), minlength=n)
+    w = log_prob if weights is None else weights
+    mean_w = (p * w).sum(axis=1)
+    var = np.bincount(person, weights=(p * w ** 2).sum(axis=1) - mean_w ** 2, minlength=n)
+    return big_w, var
 
 
 def estimating_term(method: str, theta, info, jay, prior_mean: float = 0.0, prior_sd: float = 1.0):

@@ -37,7 +37,7 @@ from scipy.stats import norm
 
 from ..answers import Records
 from ..exceptions import ScoringError
-from ..scoring.long_format import estimate_theta, estimating_term, terms_at
+from ..scoring.long_format import estimate_theta, estimating_term, loglik_moments
 from ..tables import Table
 from ._stats import below
 
@@ -127,26 +127,18 @@ def person_fit(bank, responses, theta=None, statistic: str = "lz_star", *, estim
 
 def _statistic(arrays, rec: Records, theta, statistic, method, prior_mean, prior_sd) -> np.ndarray:
     n = rec.n_persons
-    t_r = np.nan_to_num(theta[rec.person])
-    tm = terms_at(arrays, t_r, rec.item)
-    p = np.exp(tm.log_prob)
+    tm = arrays.terms_at(np.nan_to_num(theta[rec.person]), rec.item)
     w = tm.log_prob
-    chosen = np.take_along_axis(w, rec.category[:, None], axis=1)[:, 0]
-    mean_w = (p * w).sum(axis=1)
-    big_w = rec.per_person(chosen - mean_w)
     if statistic == "lz":
-        var = rec.per_person((p * w ** 2).sum(axis=1) - mean_w ** 2)
-        num = big_w
+        num, var = loglik_moments(w, rec.category, rec.person, n)
     else:
         r = tm.dlog_prob
-        pr = p * r  # P'_ik
+        pr = np.exp(w) * r  # P'_ik
         info = rec.per_person((pr * r).sum(axis=1))
         jay = rec.per_person((pr * (tm.d2log_prob + r ** 2)).sum(axis=1))
         with np.errstate(invalid="ignore", divide="ignore"):
             c = np.where(info > 0, rec.per_person((pr * w).sum(axis=1)) / info, 0.0)
-        wt = w - c[rec.person][:, None] * r
-        mean_wt = (p * wt).sum(axis=1)
-        var = rec.per_person((p * wt ** 2).sum(axis=1) - mean_wt ** 2)
+        big_w, var = loglik_moments(w, rec.category, rec.person, n, weights=w - c[rec.person][:, None] * r)
         num = big_w + c * estimating_term(method, theta, info, jay, prior_mean, prior_sd)
     ok = (rec.answered() >= 2) & (var > 1e-12) & np.isfinite(theta)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -29,7 +29,7 @@ from scipy.stats import false_discovery_control, norm
 
 from ..answers import Records
 from ..exceptions import ScoringError
-from ..scoring.long_format import estimate_theta, terms_at
+from ..scoring.long_format import estimate_theta
 from ..tables import Table
 from ._stats import below, stouffer
 from .response_times import ResponseTimeFit
@@ -65,7 +65,7 @@ def item_mask(bank, compromised, n_items) -> np.ndarray:
 
 
 def _loglik(arrays, rec: Records, theta) -> np.ndarray:
-    tm = terms_at(arrays, np.nan_to_num(theta[rec.person]), rec.item)
+    tm = arrays.terms_at(np.nan_to_num(theta[rec.person]), rec.item)
     chosen = np.take_along_axis(tm.log_prob, rec.category[:, None], axis=1)[:, 0]
     return rec.per_person(chosen)
 
@@ -176,7 +176,7 @@ def item_scan(bank, records: Records, after: float, *, rt_fit: ResponseTimeFit |
                            "items for a change after a date")
     arrays = _arrays(bank)
     theta = estimate_theta(arrays, records, "wle").theta
-    tm = terms_at(arrays, np.nan_to_num(theta[records.person]), records.item)
+    tm = arrays.terms_at(np.nan_to_num(theta[records.person]), records.item)
     p = np.exp(tm.log_prob)
     k = np.arange(p.shape[1])
     e = p @ k

@@ -30,7 +30,7 @@ from scipy.stats import poisson
 
 from ..answers import Records
 from ..exceptions import ScoringError
-from ..scoring.long_format import estimate_theta, terms_at
+from ..scoring.long_format import estimate_theta
 
 __all__ = ["SimilarityResult", "answer_similarity", "poisson_binomial_sf"]
 
@@ -143,7 +143,7 @@ def answer_similarity(bank, records: Records, *, alpha: float = 0.01, correction
     theta = np.asarray(theta, dtype=float)
     n_opt = int(rec.option.max()) + 1
     key, share = _option_shares(arrays, rec, n_opt)
-    tm = terms_at(arrays, np.nan_to_num(theta[rec.person]), rec.item)
+    tm = arrays.terms_at(np.nan_to_num(theta[rec.person]), rec.item)
     p_wrong = np.exp(tm.log_prob[:, 0])
     n = rec.n_persons
     col = rec.item * n_opt  # column of (item, option 0)
