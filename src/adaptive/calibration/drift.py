@@ -35,6 +35,7 @@ import numpy as np
 from ..bank import ItemBank
 from ..exceptions import CalibrationError
 from ..tables import Table
+from .linking import link
 
 __all__ = ["DriftResult", "parameter_drift"]
 
@@ -150,9 +151,8 @@ def parameter_drift(old, new, *, rule: str = "robust_z", threshold: float = 1.64
             big_a = float((q_o[2] - q_o[0]) / (q_n[2] - q_n[0])) if q_n[2] > q_n[0] else 1.0
             big_b = float(q_o[1] - big_a * q_n[1])
         else:  # mean-sigma on the purified anchors
-            sd_n = np.std(b_n[anchor])
-            big_a = float(np.std(b_o[anchor]) / sd_n) if sd_n > 0 else 1.0
-            big_b = float(np.mean(b_o[anchor]) - big_a * np.mean(b_n[anchor]))
+            kept = link(bank_new, bank_old, method="mean-sigma", common=[i for i, a in zip(ids, anchor) if a])
+            big_a, big_b = kept.A, kept.B
         b_star = big_a * b_n + big_b
         shift = b_star - b_o
         everyone = np.ones(len(ids), dtype=bool)  # median and IQR are robust already: over all common items

@@ -74,10 +74,13 @@ def indices_from_pass_probability(p_pass, true_pass, weights, method: str) -> Cl
     p = np.clip(np.asarray(p_pass, dtype=float), 0.0, 1.0)
     t = np.asarray(true_pass, dtype=bool)
     w = np.asarray(weights, dtype=float)
-    false_pass = float(np.sum(w * p * ~t))
-    false_fail = float(np.sum(w * (1 - p) * t))
-    consistency = float(np.sum(w * (p ** 2 + (1 - p) ** 2)))
-    pass_rate = float(np.sum(w * p))
+    return _indices(float(np.sum(w * p * ~t)), float(np.sum(w * (1 - p) * t)),
+                    float(np.sum(w * (p ** 2 + (1 - p) ** 2))), float(np.sum(w * p)), method)
+
+
+def _indices(false_pass: float, false_fail: float, consistency: float, pass_rate: float,
+             method: str) -> ClassificationIndices:
+    """The indices, with Cohen's κ of two administrations from the consistency and the pass rate."""
     chance = pass_rate ** 2 + (1 - pass_rate) ** 2
     kappa = (consistency - chance) / (1 - chance) if chance < 1 else float("nan")
     return ClassificationIndices(accuracy=1.0 - false_pass - false_fail, consistency=consistency,
@@ -128,8 +131,4 @@ def rudner_from_estimates(theta, se, theta_cut: float) -> ClassificationIndices:
     # on the same side of the cut as the observed θ̂
     p2 = norm.cdf((t - theta_cut) / (np.sqrt(2.0) * s))
     consistency = float(np.sum(w * np.where(observed_pass, p2, 1 - p2)))
-    pass_rate = float(observed_pass.mean())
-    chance = pass_rate ** 2 + (1 - pass_rate) ** 2
-    return ClassificationIndices(accuracy=1 - false_pass - false_fail, consistency=consistency, false_pass=false_pass,
-                                 false_fail=false_fail, kappa=float((consistency - chance) / (1 - chance))
-                                 if chance < 1 else float("nan"), pass_rate=pass_rate, method="rudner (estimates)")
+    return _indices(false_pass, false_fail, consistency, float(observed_pass.mean()), "rudner (estimates)")
