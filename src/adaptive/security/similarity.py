@@ -160,14 +160,20 @@ def answer_similarity(bank, records: Records, *, alpha: float = 0.01, correction
     took = sparse.csr_matrix((np.ones(rec.n_records), (rec.person, rec.item)), shape=(n, rec.n_items))
     agg = sparse.csr_matrix((np.ones(rec.n_items * n_opt), (np.arange(rec.n_items * n_opt),
                                                             np.repeat(np.arange(rec.n_items), n_opt))))
-    labels = [tuple(getattr(records, b)[j] for b in by) for j in range(n)]
-    groups: dict[tuple, list[int]] = {}
-    for j in np.unique(rec.person):
-        groups.setdefault(labels[j], []).append(int(j))
+    # the groups: persons with answers, by their labels (site, window), as one sort
+    present = np.unique(rec.person)
+    label_cols = [np.asarray(getattr(records, b), dtype=str)[present] for b in by]
+    key = label_cols[0]
+    for c in label_cols[1:]:
+        key = np.char.add(np.char.add(key, "\x1f"), c)
+    _, group_of = np.unique(key, return_inverse=True)
+    order = np.argsort(group_of.ravel(), kind="stable")
+    bounds = np.flatnonzero(np.diff(group_of.ravel()[order])) + 1
     pa, pb, gl, hh, mu, common, pv = [], [], [], [], [], [], []
     n_pairs = 0
-    for label, members in groups.items():
-        m = np.asarray(members)
+    for part in np.split(order, bounds):  # one sparse product per group
+        m = present[part]
+        label = tuple(c[part[0]] for c in label_cols)
         if m.size < 2:
             continue
         if m.size > max_group:
