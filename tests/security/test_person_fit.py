@@ -149,7 +149,9 @@ def test_adaptive_null_is_shifted_and_the_simulated_reference_fixes_it(honest, c
     conservative. The simulated reference restores the stated rate on an independent honest sample."""
     rec = honest.records
     normal = person_fit(cat_bank, rec)
-    assert np.nanmean(normal.values) > 0.2 and np.mean(normal.p_values < 0.05) < 0.03
+    # measured on these 1,500 candidates: mean +0.38, SD 0.90, 0.2% below p = .01 and 1.5% below p = .05
+    assert np.nanmean(normal.values) > 0.2 and 0.8 < np.nanstd(normal.values) < 0.97
+    assert np.mean(normal.p_values < 0.01) < 0.006 and np.mean(normal.p_values < 0.05) < 0.03
     null = adaptive_null(cmcs_design, cat_bank, 3000, rng=99)
     calibrated = person_fit(cat_bank, rec, null=null)
     assert calibrated.reference.startswith("adaptive simulation")
