@@ -24,8 +24,8 @@ import time
 from adaptive.bank import ItemBank
 from adaptive.cat.design import ExamDesign
 from adaptive.resources import pool_path
+from adaptive.scoring.long_format import estimate_theta
 from adaptive.security import answer_similarity, fit_response_times, person_fit, preknowledge, rapid_guessing, speed_fit
-from adaptive.security._long import estimate_theta
 from adaptive.security.person_fit import adaptive_null
 from adaptive.security.planted import plant_cheating
 from adaptive.security.report import analyse
