@@ -21,7 +21,7 @@ from .resources import package_version
 from .scoring import ScoreScale, ThetaEstimate, estimate_ability, pass_probability
 
 
-def calibrate(responses, model="2pl", quadrature=61, priors=None, fixed=None, groups=None, **kwargs):
+def calibrate(responses, model="2pl", quadrature=None, priors=None, fixed=None, groups=None, **kwargs):
     """Calibrate item parameters by MML-EM (or Rasch by CML, ``method="cml"``); see
     :func:`adaptive.calibration.calibrate`."""
     from .calibration import calibrate as _calibrate

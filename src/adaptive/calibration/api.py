@@ -7,19 +7,18 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from scipy.special import logit
-from scipy.stats import norm
 
 from ..bank import ItemBank, theta_grid
 from ..data_io import ResponseTable, read_responses
 from ..exceptions import CalibrationError, ConvergenceWarning, ResponseValidationError
 from ..irt.arrays import GRID_POINTS_MAX
 from ..irt.mixed import from_irt
-from ..irt.registry import Family, canonical_model, model_spec, n_internal
+from ..irt.registry import Family, canonical_model, model_spec
 from ..scoring.responses import invalid_responses_message
 from .em import EMSettings, Problem, run_em
 from .priors import parse_priors
 from .result import CalibrationResult
+from .starts import start_values as _start_values
 
 __all__ = ["calibrate", "as_response_data"]
 
@@ -65,6 +64,11 @@ def as_response_data(responses, item_ids=None):
     return values, ids, tuple(person_ids)
 
 
+def _names_nominal(model) -> bool:
+    names = [model] if isinstance(model, str) else list(model.values() if isinstance(model, dict) else model)
+    return any(str(m).strip().lower() == "nominal" for m in names)
+
+
 def _models_for(model, ids, fixed_models):
     if isinstance(model, str):
         per = {i: model for i in ids}
@@ -89,67 +93,6 @@ def _models_for(model, ids, fixed_models):
     return out
 
 
-def _start_values(values, models, n_cat, priors):
-    """Start values: slopes from the item-total correlation (normal-ogive relation), intercepts from the
-    observed proportions (normal-ogive approximation to the marginal proportion at that slope)."""
-    n_items = values.shape[1]
-    p_int = max(n_internal(model_spec(m).family, k) for m, k in zip(models, n_cat))
-    phi = np.zeros((n_items, p_int))
-    mask = ~np.isnan(values)
-    complete = bool(mask.all())
-    x = values if complete else np.fmax(values, 0.0)  # responses are >= 0; fmax maps NaN to 0
-    scale = 1.0 / np.maximum(n_cat - 1, 1)
-    answered = mask.sum(axis=1)
-    person = np.where(answered > 0, (x @ scale) / np.maximum(answered, 1), 0.5)
-    m_i = mask.sum(axis=0).astype(float)
-    # item-person correlations over the answered cells, by column sums (no (N, I) temporaries)
-    if complete:
-        s_p, s_pp = np.full(x.shape[1], person.sum()), np.full(x.shape[1], person @ person)
-    else:
-        fmask = mask.astype(float)
-        s_p, s_pp = person @ fmask, (person * person) @ fmask
-    s_x, s_xx, s_xp = x.sum(axis=0), np.einsum("ni,ni->i", x, x), person @ x
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mx, mz = s_x / m_i, s_p / m_i
-        cov = s_xp - mx * s_p
-        vx = np.maximum(s_xx - m_i * mx * mx, 0.0)
-        vz = np.maximum(s_pp - m_i * mz * mz, 0.0)
-        r = np.nan_to_num(cov / np.sqrt(vx * vz), nan=0.3, posinf=0.3, neginf=0.3)
-    r = np.clip(r, 0.05, 0.9)
-    a0 = np.clip(1.702 * r / np.sqrt(1 - r ** 2), 0.3, 3.0)
-    c_start = 0.2
-    if "c" in priors and priors["c"].kind == "beta":
-        c_start = (priors["c"].p1 - 1) / (priors["c"].p1 + priors["c"].p2 - 2)
-    fam_arr = np.array([model_spec(m).family for m in models])
-    specs = [model_spec(m) for m in models]
-    # fixed-slope models and models with asymptotes start flatter
-    flat_start = np.array([sp.slope == "fixed" or sp.lower_asymptote for sp in specs])
-    phi[:, 0] = np.where(flat_start, 1.0, a0)
-    infl = 1.702 * np.sqrt(1.0 + (phi[:, 0] / 1.702) ** 2)
-    dich = np.flatnonzero(fam_arr == Family.DICHOTOMOUS)
-    if dich.size:  # one vectorized pass (scipy's ppf costs ~0.1 ms a call)
-        p = (s_x[dich] + 0.5) / (m_i[dich] + 1.0)
-        c0 = np.array([c_start if specs[j].lower_asymptote else 0.0 for j in dich])
-        u0 = np.array([0.98 if specs[j].upper_asymptote else 1.0 for j in dich])
-        pstar = np.clip((p - c0) / (u0 - c0), 0.02, 0.98)
-        phi[dich, 1] = infl[dich] * norm.ppf(pstar)
-        with np.errstate(divide="ignore"):
-            phi[dich, 2] = logit(c0)
-            phi[dich, 3] = logit(u0)
-    for j in np.flatnonzero(fam_arr != Family.DICHOTOMOUS):
-        fam = fam_arr[j]
-        k = int(n_cat[j])
-        counts = np.bincount(x[mask[:, j], j].astype(int), minlength=k)[:k] + 0.5
-        if fam == Family.GRADED:
-            tail = np.cumsum(counts[::-1])[::-1][1:] / counts.sum()  # P(X >= k), k = 1..K-1
-            d = infl[j] * norm.ppf(np.clip(tail, 0.01, 0.99))
-            d = np.minimum.accumulate(d - np.arange(d.size) * 1e-3)  # strictly decreasing
-            phi[j, 1:k] = d
-        else:
-            phi[j, 1:k] = np.log(counts[1:] / counts[0])
-    return phi
-
-
 def _free_mask(models, n_cat, p_int):
     free = np.zeros((len(models), p_int), dtype=bool)
     tied = np.zeros(len(models), dtype=bool)
@@ -160,9 +103,10 @@ def _free_mask(models, n_cat, p_int):
     return free, tied
 
 
-def calibrate(responses, model="2pl", quadrature=61, priors=None, fixed=None, groups=None, *,
+def calibrate(responses, model="2pl", quadrature=None, priors=None, fixed=None, groups=None, *,
               item_ids=None, bounds=(-6.0, 6.0), reference_group=None, estimate_latent=None, tol=1e-4,
-              max_iter=2000, accelerate="squarem", progress=None, name="calibrated", method="mml"):
+              max_iter=2000, accelerate="squarem", progress=None, name="calibrated", method="mml", factors=None,
+              correlated=True):
     """Fit item parameters by marginal maximum likelihood (EM; MAP with ``priors``), or Rasch by CML.
 
     Parameters
@@ -189,6 +133,13 @@ def calibrate(responses, model="2pl", quadrature=61, priors=None, fixed=None, gr
         (no latent distribution; see :mod:`adaptive.calibration.cml`), returning a
         :class:`~adaptive.calibration.cml.CMLResult`.
 
+    factors : multidimensional models (``2pl`` = M2PL, ``graded`` = MGRM, ``gpcm``): an int K (exploratory, mirt's
+        identification; ``fit.rotate("oblimin")``) or ``{factor name: [item ids]}`` (confirmatory; latent
+        correlations estimated unless ``correlated=False``, means 0 and variances 1). ``quadrature`` is then the
+        points per dimension (mirt's ``quadpts``; default 61 / 31 / 15 / 9 / 7 for 1..5 factors). ``model="nominal"``
+        fits Bock's nominal response model. Both return a
+        :class:`~adaptive.calibration.multidim_result.MultidimResult`.
+
     Returns
     -------
     CalibrationResult -- frozen; ``.bank``, ``.loglik``, ``.converged``, ``.n_iter``,
@@ -205,9 +156,21 @@ def calibrate(responses, model="2pl", quadrature=61, priors=None, fixed=None, gr
         return fit_cml(values, item_ids=ids, model=str(model).lower(), tol=min(tol, 1e-6))
     if method != "mml":
         raise CalibrationError(f"method={method!r}: use 'mml' (marginal ML, every model) or 'cml' (Rasch)")
+    if factors is not None or _names_nominal(model):
+        if priors is not None or fixed is not None or groups is not None:
+            raise CalibrationError("priors, fixed items and groups are not available with factors= or the nominal "
+                                   "model yet; calibrate without them")
+        from .multidim_api import fit_multidim
+
+        if quadrature is not None and not isinstance(quadrature, (int, np.integer)):
+            raise CalibrationError("with factors=, quadrature is the number of points per dimension")
+        return fit_multidim(values, ids, person_ids, model, factors, quadrature=quadrature, bounds=bounds, tol=tol,
+                            max_iter=max_iter, accelerate=accelerate, progress=progress, correlated=correlated)
     priors_d = parse_priors(priors)
     if accelerate not in ("squarem", "none"):
         raise CalibrationError(f"accelerate={accelerate!r}: choose 'squarem' or 'none'")
+    if quadrature is None:
+        quadrature = 61
     if isinstance(quadrature, (int, np.integer)):
         if not 5 <= quadrature <= GRID_POINTS_MAX:
             raise CalibrationError(f"quadrature={quadrature}: use 5 to {GRID_POINTS_MAX} nodes (61 is the default)")

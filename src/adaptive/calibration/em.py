@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -48,6 +49,18 @@ from .params import ParameterVector
 from .priors import prior_terms
 
 __all__ = ["Problem", "EMSettings", "EMState", "EStep", "run_em"]
+
+
+class EMProblem(Protocol):
+    """What :func:`run_em` iterates on: a parameter vector (``params.pack/unpack``, ``phi0``, ``latent0``,
+    ``slope_entries``, ``intercept_entries``), the E-step and the EM map (:class:`Problem`, and
+    :class:`~adaptive.calibration.multidim.LinearProblem`)."""
+
+    params: Any
+
+    def estep(self, x: np.ndarray, count_dtype=np.float64) -> EStep | None: ...
+
+    def em_map(self, x: np.ndarray, stats: EStep) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -375,7 +388,7 @@ class Problem:
         return self.params.pack(phi, latent)
 
 
-def run_em(problem: Problem, settings: EMSettings, progress=None) -> EMState:
+def run_em(problem: EMProblem, settings: EMSettings, progress=None) -> EMState:
     """Iterate EM (SQUAREM-accelerated unless ``settings.accelerate == "none"``) to convergence.
 
     ``progress(n_iter, loglik, max_change)`` is called after each accepted step.

@@ -42,9 +42,10 @@ from ..irt.mixed import from_irt, internal_log_prob, irt_jacobian, to_irt
 from ..irt.registry import Family, model_spec
 from ..tables import Table
 from . import kernels
-from .api import _free_mask, _models_for, _start_values
+from .api import _free_mask, _models_for
 from .em import Problem
 from .priors import parse_priors
+from .starts import start_values as _start_values
 
 __all__ = ["OnlineCalibration", "online_calibrate", "METHODS", "PRIOR_UPDATES"]
 

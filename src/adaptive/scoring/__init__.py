@@ -90,7 +90,10 @@ def estimate_ability(
     Returns
     -------
     ThetaEstimate
-        with arrays ``.theta`` and ``.se`` of shape ``(N,)``.
+        with arrays ``.theta`` and ``.se`` of shape ``(N,)``; for a
+        :class:`~adaptive.bank.multidim.MultidimBank` a :class:`~adaptive.scoring.multidim.VectorEstimates` with
+        ``.theta`` and ``.se`` ``(N, K)`` and ``.cov`` ``(N, K, K)`` (EAP on the product grid or MAP; the prior
+        is the bank's latent N(μ, Σ) unless ``prior=(mean vector, covariance)`` is given).
 
     Examples
     --------
@@ -100,6 +103,14 @@ def estimate_ability(
     >>> est.theta.shape
     (2,)
     """
+    from ..bank.multidim import MultidimBank
+
+    if isinstance(bank, MultidimBank):
+        from .multidim import estimate_vector
+
+        mean, cov = (None, None) if prior is None else prior
+        return estimate_vector(bank, responses, method=str(method).lower(), prior_mean=mean,  # type: ignore
+                               prior_cov=cov)
     arrays = _arrays_of(bank)
     method = str(method).lower()
     if method == "eap":

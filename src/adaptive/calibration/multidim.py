@@ -1,0 +1,331 @@
+"""Marginal ML by EM for the models of :mod:`adaptive.irt.linear`: multidimensional (M2PL, MGRM, MGPCM) and nominal.
+
+The E-step is the unidimensional one (:class:`~adaptive.calibration.layout.IndicatorLayout`: one matrix product
+of the response indicators with a table of log-probabilities at the nodes), on a product grid of ``Q`` points per
+dimension on ``[-6, 6]`` (mirt's ``quadpts``: 61 / 31 / 15 / 9 / 7 for 1 / 2 / 3 / 4 / 5 dimensions) whose
+weights are the N(0, Σ) density at the nodes normalized to sum 1, recomputed from the current Σ each cycle
+(as mirt's MML-EM). Missing cells drop out of the likelihood.
+
+M-step: items by Fisher scoring with step halving, all items at once on ``(I, Q, C, p)`` derivative arrays;
+parameters an item does not have (a slope fixed at 0 by a confirmatory pattern or by the exploratory
+identification) stay put. The latent correlations maximize the expected complete-data log-likelihood of the
+normalized grid weights (so each cycle is a true EM step for the log-likelihood on the grid), by L-BFGS on the
+free correlations; means are 0 and variances 1. SQUAREM and the convergence rule are :func:`~adaptive.
+calibration.em.run_em`'s (largest parameter change below ``tol`` and a log-likelihood gain below noise).
+
+Identification (as mirt): confirmatory -- each item loads on the factors its pattern names, the latent
+correlations are free unless ``correlated=False``; exploratory with K factors -- ``a_jk = 0`` for ``k > j`` on
+the first K - 1 items and Σ = I, to be rotated afterwards (:meth:`~adaptive.calibration.multidim_result.
+MultidimResult.rotate`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.special import logsumexp
+
+from ..irt.linear import KIND_OF_MODEL, LinearKind, log_prob, n_internal, prob_jacobian
+from .em import EStep
+from .layout import IndicatorLayout
+from .starts import start_values as unidimensional_starts
+
+__all__ = ["LinearProblem", "product_grid", "DEFAULT_POINTS", "MAX_PRODUCT_DIMS", "log_mvn_weights"]
+
+#: mirt's default quadrature points per dimension, by number of dimensions
+DEFAULT_POINTS = {1: 61, 2: 31, 3: 15, 4: 9, 5: 7}
+#: the most dimensions integrated on a product grid
+MAX_PRODUCT_DIMS = 5
+
+
+def product_grid(n_dims: int, points: int, bounds=(-6.0, 6.0)) -> np.ndarray:
+    """``(points**n_dims, n_dims)`` nodes of the rectangular product grid (last dimension fastest)."""
+    axis = np.linspace(float(bounds[0]), float(bounds[1]), int(points))
+    mesh = np.meshgrid(*([axis] * n_dims), indexing="ij")
+    return np.stack([m.ravel() for m in mesh], axis=1)
+
+
+def log_mvn_weights(nodes: np.ndarray, cov: np.ndarray, mean=None) -> np.ndarray:
+    """Log of the N(mean, cov) density at ``nodes`` normalized to sum 1 over them ``(Q,)``."""
+    centred = nodes if mean is None else nodes - np.asarray(mean)[None, :]
+    chol = np.linalg.cholesky(cov)
+    z = np.linalg.solve(chol, centred.T)
+    lw = -0.5 * np.einsum("kq,kq->q", z, z)
+    return lw - logsumexp(lw)
+
+
+class _Params:
+    """The free vector: free entries of ``phi`` (row-major), then the free correlations (upper triangle)."""
+
+    def __init__(self, phi0, free, sigma0, corr_free, n_dims):
+        self.phi0 = np.array(phi0, dtype=float)
+        self.free = np.asarray(free, dtype=bool)
+        self.latent0 = np.array(sigma0, dtype=float)
+        self.free_idx = np.flatnonzero(self.free.ravel())
+        self.n_item_free = int(self.free_idx.size)
+        iu = np.triu_indices(n_dims, 1)
+        keep = np.asarray(corr_free, dtype=bool)[iu]
+        self.corr_pairs = (iu[0][keep], iu[1][keep])
+        self.n_free = self.n_item_free + int(keep.sum())
+        cols = np.broadcast_to(np.arange(self.phi0.shape[1]), self.phi0.shape).ravel()[self.free_idx]
+        self.slope_entries = np.flatnonzero(cols < n_dims)
+        self.intercept_entries = np.flatnonzero(cols >= n_dims)
+
+    def pack(self, phi, sigma) -> np.ndarray:
+        return np.concatenate([phi.ravel()[self.free_idx], sigma[self.corr_pairs]])
+
+    def unpack(self, x) -> tuple[np.ndarray, np.ndarray]:
+        phi = self.phi0.copy()
+        phi.ravel()[self.free_idx] = x[:self.n_item_free]
+        sigma = self.latent0.copy()
+        rho = x[self.n_item_free:]
+        sigma[self.corr_pairs] = rho
+        sigma[self.corr_pairs[::-1]] = rho
+        return phi, sigma
+
+
+class LinearProblem:
+    """One multidimensional (or nominal) calibration: data layout, parameter vector, E- and M-steps.
+
+    Parameters
+    ----------
+    values : (N, I) float, NaN = missing; kind, n_cat : (I,) :class:`~adaptive.irt.linear.LinearKind` codes and
+        category counts; phi0, free : (I, p) start values and the estimated entries; nodes : (Q, K) grid;
+        sigma0 : (K, K) start latent correlation matrix; corr_free : (K, K) bool, the estimated correlations
+    """
+
+    def __init__(self, values, kind, n_cat, phi0, free, nodes, sigma0, corr_free, dtype=np.float64):
+        self.kind = np.asarray(kind)
+        self.n_cat = np.asarray(n_cat)
+        self.nodes = np.asarray(nodes, dtype=float)
+        self.n_dims = self.nodes.shape[1]
+        self.params = _Params(phi0, free, sigma0, corr_free, self.n_dims)
+        self.layout = IndicatorLayout(values, n_cat, np.zeros(len(values), dtype=np.intp), 1, self.nodes.shape[0],
+                                      dtype)
+        self.n_items = self.layout.n_items
+        self.priors: dict = {}
+
+    def log_weights(self, sigma) -> np.ndarray:
+        return log_mvn_weights(self.nodes, sigma)[None, :]
+
+    def log_prob(self, phi) -> np.ndarray:
+        return log_prob(self.kind, self.n_cat, phi, self.nodes)
+
+    def estep(self, x, count_dtype=np.float64) -> EStep | None:
+        phi, sigma = self.params.unpack(x)
+        try:
+            lw = self.log_weights(sigma)
+        except np.linalg.LinAlgError:
+            return None  # a correlation matrix that is not positive definite
+        with np.errstate(invalid="ignore", divide="ignore"):
+            logp = self.log_prob(phi)
+        if not np.all(np.isfinite(logp)):
+            return None
+        post, ll = self.layout.posterior(logp, lw, fast=count_dtype == np.float32)
+        r, g_mass = self.layout.counts(post, count_dtype)
+        return EStep(ll, ll, r, g_mass)
+
+    # ------------------------------------------------------------------ M-step
+    def _objective(self, phi, r, rows):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            logp = log_prob(self.kind[rows], self.n_cat[rows], phi, self.nodes)
+            f = np.einsum("iqc,iqc->i", r, np.where(r > 0, logp, 0.0))
+        return np.where(np.isfinite(f), f, -np.inf)
+
+    def _grad_fisher(self, phi, r, rows):
+        prob, jac = prob_jacobian(self.kind[rows], self.n_cat[rows], phi, self.nodes)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv_p = np.where(prob > 1e-300, 1.0 / prob, 0.0)
+        grad = np.einsum("iqc,iqcp->ip", r * inv_p, jac)
+        n_q = r.sum(axis=2)
+        fisher = np.einsum("iqcp,iqcs->ips", jac * (n_q[:, :, None] * inv_p)[..., None], jac)
+        return grad, fisher
+
+    def mstep_items(self, phi, r, max_newton=25, tol=1e-8):
+        free = self.params.free
+        phi = phi.copy()
+        active = np.array(free.any(axis=1), dtype=bool)
+        f = np.full(self.n_items, -np.inf)
+        rows0 = np.flatnonzero(active)
+        f[rows0] = self._objective(phi[rows0], r[rows0], rows0)
+        eye = np.eye(phi.shape[1])
+        for _ in range(max_newton):
+            idx = np.flatnonzero(active)
+            if idx.size == 0:
+                break
+            ph = phi[idx]
+            grad, fisher = self._grad_fisher(ph, r[idx], idx)
+            fr = free[idx]
+            mat = np.where(fr[:, :, None] & fr[:, None, :], fisher, eye[None])
+            diag = np.maximum(np.abs(np.diagonal(mat, axis1=1, axis2=2)), 1e-12)
+            mat = mat + 1e-10 * diag[:, :, None] * eye[None]
+            grad = np.where(fr, grad, 0.0)
+            try:
+                step = np.linalg.solve(mat, grad[:, :, None])[:, :, 0]
+            except np.linalg.LinAlgError:
+                step = grad / diag
+            step = np.where(fr, step, 0.0)
+            step /= np.maximum(1.0, np.abs(step).max(axis=1, keepdims=True) / 2.0)  # at most 2 units a step
+            taken = np.zeros(idx.size)
+            pend = np.arange(idx.size)
+            mult = 1.0
+            for _half in range(30):
+                rows = idx[pend]
+                trial = ph[pend] + mult * step[pend]
+                f_new = self._objective(trial, r[rows], rows)
+                ok = f_new >= f[rows] - 1e-12 * np.abs(f[rows])
+                acc = pend[ok]
+                phi[idx[acc]] = trial[ok]
+                f[idx[acc]] = f_new[ok]
+                taken[acc] = np.abs(mult * step[acc]).max(axis=1)
+                pend = pend[~ok]
+                if pend.size == 0:
+                    break
+                mult /= 2
+            active[idx[taken < tol]] = False
+        return phi
+
+    def mstep_latent(self, sigma, mass):
+        """The free correlations that maximize ``Σ_q mass_q log w_q(Σ)`` (normalized grid weights)."""
+        pairs = self.params.corr_pairs
+        if pairs[0].size == 0:
+            return sigma
+        nodes, total = self.nodes, float(mass.sum())
+
+        def build(rho):
+            s = sigma.copy()
+            s[pairs] = rho
+            s[pairs[::-1]] = rho
+            return s
+
+        def objective(rho):
+            """Minus the per-person expected log weight and its gradient (None outside the PD matrices)."""
+            s = build(rho)
+            try:
+                lw = log_mvn_weights(nodes, s)
+                inv = np.linalg.inv(s)
+            except np.linalg.LinAlgError:
+                return None
+            m = ((mass - total * np.exp(lw))[:, None] * nodes).T @ nodes / total
+            return -float(mass @ lw) / total, -(inv @ m @ inv)[pairs]
+
+        rho = sigma[pairs].copy()
+        cur = objective(rho)
+        if cur is None:
+            return sigma
+        h = 1e-6
+        for _ in range(50):  # damped Newton, the Hessian by differences of the analytic gradient
+            f, g = cur
+            hess = np.empty((rho.size, rho.size))
+            for j in range(rho.size):
+                e = np.zeros(rho.size)
+                e[j] = h
+                up, down = objective(rho + e), objective(rho - e)
+                if up is None or down is None:
+                    hess = np.eye(rho.size)
+                    break
+                hess[:, j] = (up[1] - down[1]) / (2 * h)
+            hess = 0.5 * (hess + hess.T)
+            try:
+                np.linalg.cholesky(hess)
+                step = -np.linalg.solve(hess, g)
+            except np.linalg.LinAlgError:
+                step = -g
+            step /= max(1.0, float(np.abs(step).max()) / 0.2)
+            for _half in range(40):
+                trial = objective(np.clip(rho + step, -0.999, 0.999))
+                if trial is not None and trial[0] <= f:
+                    break
+                step = step / 2
+            else:
+                break
+            rho = np.clip(rho + step, -0.999, 0.999)
+            cur = trial
+            if np.abs(step).max() < 1e-10:
+                break
+        return build(rho)
+
+    def em_map(self, x, stats: EStep):
+        phi, sigma = self.params.unpack(x)
+        phi = self.mstep_items(phi, stats.counts)
+        sigma = self.mstep_latent(sigma, stats.group_mass[0])
+        return self.params.pack(phi, sigma)
+
+    # ------------------------------------------------------------------ observed information (Oakes)
+    def score(self, x) -> np.ndarray:
+        """The marginal score at ``x`` (Fisher's identity: the complete-data score at the E-step's counts)."""
+        stats = self.estep(x, np.float64)
+        if stats is None:
+            raise FloatingPointError("non-finite likelihood")
+        phi, sigma = self.params.unpack(x)
+        grad, _ = self._grad_fisher(phi, stats.counts, np.arange(self.n_items))
+        out = [grad.ravel()[self.params.free_idx]]
+        pairs = self.params.corr_pairs
+        if pairs[0].size:
+            mass = stats.group_mass[0]
+            lw = log_mvn_weights(self.nodes, sigma)
+            m = ((mass - mass.sum() * np.exp(lw))[:, None] * self.nodes).T @ self.nodes
+            inv = np.linalg.inv(sigma)
+            out.append(2.0 * (0.5 * inv @ m @ inv)[pairs])
+        return np.concatenate(out)
+
+    def observed_information(self, x, h=1e-4) -> np.ndarray:
+        """Minus the Jacobian of :meth:`score` by central differences (Oakes 1999: the derivative of the
+        complete-data score over the E-step's parameters is the missing-information term), symmetrized."""
+        n = x.size
+        info = np.empty((n, n))
+        for j in range(n):
+            e = np.zeros(n)
+            e[j] = h
+            info[:, j] = -(self.score(x + e) - self.score(x - e)) / (2 * h)
+        return 0.5 * (info + info.T)
+
+
+def start_values(values, models, n_cat, pattern, exploratory):
+    """Start values ``phi (I, p)``: unidimensional starts (item-total correlations, proportions) spread over each
+    item's factors; exploratory starts from the principal axes of the inter-item correlations."""
+    n_items, n_dims = pattern.shape
+    k_max = int(np.max(n_cat))
+    kinds = np.array([KIND_OF_MODEL[m] for m in models])
+    uni = ["gpcm" if KIND_OF_MODEL[m] == LinearKind.NOMINAL else m for m in models]
+    phi1 = unidimensional_starts(values, uni, n_cat, {})
+    phi = np.zeros((n_items, n_internal(n_dims, k_max)))
+    a0 = phi1[:, 0]
+    if exploratory and n_dims > 1:
+        x = np.where(np.isnan(values), np.nanmean(values, axis=0), values)
+        corr = np.nan_to_num(np.corrcoef(x, rowvar=False))
+        evals, evecs = np.linalg.eigh(corr)
+        load = evecs[:, ::-1][:, :n_dims] * np.sqrt(np.maximum(evals[::-1][:n_dims], 0.0))
+        load *= np.where(load[:, :1].sum() < 0, -1.0, 1.0)
+        h2 = np.clip((load ** 2).sum(axis=1), 0.05, 0.85)
+        phi[:, :n_dims] = np.clip(1.702 * load / np.sqrt(1 - h2)[:, None], -3, 3)
+    else:
+        n_load = np.maximum(pattern.sum(axis=1), 1)
+        phi[:, :n_dims] = (a0 / np.sqrt(n_load))[:, None]
+    phi[:, :n_dims] *= pattern
+    for j in range(n_items):
+        c = int(n_cat[j])
+        phi[j, n_dims:n_dims + c - 1] = phi1[j, 1:c]
+        if kinds[j] == LinearKind.NOMINAL:  # a GPCM-like start: α_k = k a
+            phi[j, 0] = (c - 1) * a0[j]
+            phi[j, n_dims + k_max - 1:n_dims + k_max - 1 + c - 2] = np.arange(1, c - 1) * a0[j]
+    return phi, kinds
+
+
+def free_mask(kinds, n_cat, pattern):
+    """``(I, p)`` bool: the estimated entries (the pattern's slopes, the intercepts, nominal α_1..α_{C-2})."""
+    n_items, n_dims = pattern.shape
+    k_max = int(np.max(n_cat))
+    free = np.zeros((n_items, n_internal(n_dims, k_max)), dtype=bool)
+    free[:, :n_dims] = pattern
+    for j in range(n_items):
+        c = int(n_cat[j])
+        free[j, n_dims:n_dims + c - 1] = True
+        if kinds[j] == LinearKind.NOMINAL:
+            free[j, n_dims + k_max - 1:n_dims + k_max - 1 + c - 2] = True
+    return free
+
+
+def default_points(n_dims: int) -> int:
+    return DEFAULT_POINTS.get(n_dims, max(3, int(math.floor(20000 ** (1.0 / n_dims)))))

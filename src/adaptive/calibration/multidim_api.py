@@ -1,0 +1,117 @@
+"""``calibrate(..., factors=...)`` and ``calibrate(..., model="nominal")``: the entry to :mod:`.multidim`."""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+from ..exceptions import CalibrationError, ConvergenceWarning
+from ..irt.linear import KIND_OF_MODEL
+from ..irt.registry import canonical_model
+from .em import EMSettings, run_em
+from .multidim import MAX_PRODUCT_DIMS, LinearProblem, default_points, free_mask, product_grid, start_values
+from .multidim_result import MultidimResult
+
+__all__ = ["fit_multidim", "factor_pattern"]
+
+
+def factor_pattern(factors, ids):
+    """``(pattern (I, K) bool, factor names, exploratory)`` from ``factors``: an int K (exploratory) or
+    ``{factor name: [item ids]}`` (confirmatory)."""
+    if isinstance(factors, (bool, np.bool_)):
+        raise CalibrationError(f"factors={factors!r}: give a number of factors or {{name: [item ids]}}")
+    if isinstance(factors, (int, np.integer)):
+        k = int(factors)
+        if not 1 <= k <= MAX_PRODUCT_DIMS:
+            raise CalibrationError(f"factors={k}: use 1 to {MAX_PRODUCT_DIMS} factors (product-grid EM)")
+        if len(ids) < 2 * k + 1:
+            raise CalibrationError(f"factors={k} needs at least {2 * k + 1} items; the data have {len(ids)}")
+        pattern = np.ones((len(ids), k), dtype=bool)
+        for j in range(k - 1):  # mirt's exploratory identification: item j loads on factors 1..j+1 only
+            pattern[j, j + 1:] = False
+        return pattern, tuple(f"F{q + 1}" for q in range(k)), True
+    if not isinstance(factors, dict) or not factors:
+        raise CalibrationError("factors: give a number of factors (exploratory) or {factor name: [item ids]} "
+                               "(confirmatory)")
+    names = tuple(str(f) for f in factors)
+    if len(names) > MAX_PRODUCT_DIMS:
+        raise CalibrationError(f"{len(names)} factors: at most {MAX_PRODUCT_DIMS} are integrated on a product grid")
+    lookup = {i: j for j, i in enumerate(ids)}
+    pattern = np.zeros((len(ids), len(names)), dtype=bool)
+    for q, (name, members) in enumerate(factors.items()):
+        members = [members] if isinstance(members, str) else list(members)
+        unknown = [m for m in members if str(m) not in lookup]
+        if unknown:
+            raise CalibrationError(f"factor {name!r}: items {unknown[:5]} are not columns of the data")
+        if not members:
+            raise CalibrationError(f"factor {name!r} has no items")
+        pattern[[lookup[str(m)] for m in members], q] = True
+    lost = [ids[j] for j in np.flatnonzero(~pattern.any(axis=1))]
+    if lost:
+        raise CalibrationError(f"items {lost[:5]} load on no factor; name them under a factor or drop the columns")
+    return pattern, names, False
+
+
+def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bounds=(-6.0, 6.0), tol=1e-4,
+                 max_iter=2000, accelerate="squarem", progress=None, correlated=True) -> MultidimResult:
+    """Fit the model (see :mod:`adaptive.calibration.multidim`) and return a :class:`MultidimResult`."""
+    started = time.perf_counter()
+    names = [model] * len(ids) if isinstance(model, str) else list(model)
+    if len(names) != len(ids):
+        raise CalibrationError(f"model lists {len(names)} names for {len(ids)} items")
+    models = []
+    for iid, m in zip(ids, names):
+        try:
+            c = "nominal" if str(m).strip().lower() in ("nominal", "nrm") else canonical_model(m)
+        except ValueError as err:
+            raise CalibrationError(f"item {iid!r}: {err}") from None
+        if c not in KIND_OF_MODEL:
+            raise CalibrationError(f"item {iid!r}: model {c!r} has no multidimensional form; with factors= use "
+                                   f"{', '.join(KIND_OF_MODEL)}")
+        models.append(c)
+    pattern, factor_names, exploratory = factor_pattern(1 if factors is None else factors, ids)
+    n_dims = len(factor_names)
+    if any(m == "nominal" for m in models) and n_dims > 1:
+        raise CalibrationError("the nominal model is unidimensional here: fit it with factors=1 (or no factors)")
+    observed_max = np.nanmax(np.where(np.isnan(values), -1, values), axis=0).astype(int)
+    n_cat = np.maximum(observed_max + 1, 2)
+    problems = []
+    for j, (iid, m) in enumerate(zip(ids, models)):
+        seen = np.unique(values[~np.isnan(values[:, j]), j])
+        if m == "2pl" and observed_max[j] > 1:
+            problems.append(f"item {iid!r}: response {observed_max[j]} but 2pl items are 0/1 (use 'graded' or "
+                            "'gpcm')")
+        elif seen.size < 2:
+            problems.append(f"item {iid!r}: {'no responses' if seen.size == 0 else f'every response is {seen[0]:g}'}"
+                            "; its parameters cannot be estimated (drop the column)")
+        elif seen.size < n_cat[j]:
+            problems.append(f"item {iid!r}: categories {sorted(set(range(n_cat[j])) - set(seen.astype(int)))} are "
+                            f"never observed; recode the item's categories to 0..{seen.size - 1}")
+    if problems:
+        raise CalibrationError("the data cannot be calibrated as given:\n  " + "\n  ".join(problems))
+    points = default_points(n_dims) if quadrature is None else int(quadrature)
+    if not 3 <= points <= 201 or points ** n_dims > 200_000:
+        raise CalibrationError(f"quadrature={points} points per dimension gives {points ** n_dims} nodes in "
+                               f"{n_dims} dimensions; use 3 to 201 points and at most 200,000 nodes "
+                               f"(mirt's defaults: {default_points(n_dims)} per dimension)")
+    nodes = product_grid(n_dims, points, bounds)
+    phi0, kinds = start_values(values, models, n_cat, pattern, exploratory)
+    free = free_mask(kinds, n_cat, pattern)
+    corr_free = np.triu(np.ones((n_dims, n_dims), dtype=bool), 1) & bool(correlated and not exploratory)
+    problem = LinearProblem(values, kinds, n_cat, phi0, free, nodes, np.eye(n_dims), corr_free)
+    settings = EMSettings(tol=tol, max_iter=max_iter, accelerate=accelerate)
+    state = run_em(problem, settings, progress=progress)
+    if not state.converged:
+        warnings.warn(ConvergenceWarning(
+            f"EM stopped after {state.n_iter} cycles without converging (last change {state.max_change:.2g}, tol "
+            f"{tol:g}){'; a slope or intercept ran towards infinity' if state.diverged else ''}"), stacklevel=3)
+    phi, sigma = problem.params.unpack(state.x)
+    grid = " x ".join([str(points)] * n_dims)
+    return MultidimResult(
+        item_ids=tuple(ids), person_ids=tuple(person_ids), factor_names=factor_names, models=tuple(models),
+        kind=kinds, n_cat=n_cat, phi=phi, latent_cov=sigma, loglik=float(state.loglik), n_iter=state.n_iter,
+        converged=state.converged, exploratory=exploratory,
+        integration=f"EM on a product grid {grid} = {nodes.shape[0]} nodes on [{bounds[0]:g}, {bounds[1]:g}]",
+        elapsed=time.perf_counter() - started, problem=problem, x=state.x)

@@ -1,0 +1,344 @@
+"""Multidimensional adaptive testing (MCAT): vector θ, information matrices, the optimality rules of mirtCAT.
+
+A batch of N sessions moves as arrays; a live session (:class:`MultidimSession`) is a batch of one through the
+same three steps: :func:`select` (the next item of every active session), :func:`record` (its answer, then θ̂
+and its posterior covariance), :func:`stop` (who is done, and why).
+
+Selection (Segall 1996; Mulder & van der Linden 2009; mirtCAT's ``criteria``): with ``T(θ̂)`` the Fisher
+information matrix of the items given so far (plus the prior's, ``Σ⁻¹``, when ``include_prior``) and ``I_j(θ̂)``
+that of a candidate item,
+
+==========  =================================================================
+``d_rule``  maximize ``det(T + I_j)``
+``t_rule``  maximize ``trace(T + I_j)``
+``a_rule``  minimize ``trace((T + I_j)⁻¹)`` (a singular matrix counts as +inf)
+``e_rule``  maximize the smallest eigenvalue of ``T + I_j``
+``w_rule``  maximize ``wᵀ (T + I_j) w`` (``w``: ``weights``, default equal)
+``kl``      maximize the Kullback-Leibler information of the item between θ̂ and θ, summed over a 5^K grid
+            on θ̂ ± 3/√n per dimension (Chang & Ying's interval, n items given)
+==========  =================================================================
+
+Ties go to the lowest item index (``argmax``), as R's ``which.max``: with no item given and no prior term,
+every item's information matrix is singular in two or more dimensions, so the D-rule's first item is item 1,
+as in mirtCAT. Eligibility: items not yet given, not an enemy of one given, and whose content domain has not
+reached its maximum; ``randomesque`` picks uniformly among the best k.
+
+Estimation after every answer: MAP with the prior N(μ, Σ) (default) or EAP on the product grid
+(:mod:`adaptive.scoring.multidim`). Stopping: ``max_items``; after ``min_items``, the SE of every dimension at
+most ``se_target``, or the trace / determinant of the posterior covariance at most ``trace_target`` /
+``det_target``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..exceptions import DesignError, SessionStateError
+from ..irt.linear import information, log_prob
+from ..scoring.multidim import eap_vector, map_vector
+
+__all__ = ["MultidimDesign", "MultidimBatch", "MultidimSession", "RULES", "select", "record", "stop", "run_mcat",
+           "criterion_values"]
+
+RULES = ("d_rule", "t_rule", "a_rule", "e_rule", "w_rule", "kl")
+STOP_LABELS = ("running", "max_items", "se_target", "trace_target", "det_target", "pool_exhausted")
+
+
+@dataclass(frozen=True)
+class MultidimDesign:
+    """An MCAT design (see the module docstring). ``domains``: ``{item id: domain}``; ``domain_max``:
+    ``{domain: most items}``; ``enemies``: sets of item ids of which a test holds at most one."""
+
+    rule: str = "d_rule"
+    include_prior: bool = False
+    estimator: str = "map"
+    prior_mean: tuple | None = None
+    prior_cov: tuple | None = None
+    min_items: int = 1
+    max_items: int = 30
+    se_target: float | None = None
+    trace_target: float | None = None
+    det_target: float | None = None
+    weights: tuple | None = None
+    randomesque: int = 1
+    domains: dict = field(default_factory=dict)
+    domain_max: dict = field(default_factory=dict)
+    enemies: tuple = ()
+
+    def check(self, bank) -> None:
+        k = bank.n_dims
+        if self.rule not in RULES:
+            raise DesignError(f"field 'rule': {self.rule!r} is not an MCAT rule; use one of {', '.join(RULES)}")
+        if self.estimator not in ("map", "eap"):
+            raise DesignError(f"field 'estimator': {self.estimator!r}; use 'map' or 'eap'")
+        if not 1 <= self.min_items <= self.max_items <= len(bank):
+            raise DesignError(f"fields 'min_items'/'max_items': need 1 <= {self.min_items} <= {self.max_items} <= "
+                              f"{len(bank)} (the bank's items)")
+        if self.prior_mean is not None and np.shape(self.prior_mean) != (k,):
+            raise DesignError(f"field 'prior_mean': give {k} numbers, one per factor {list(bank.factor_names)}")
+        if self.prior_cov is not None:
+            cov = np.asarray(self.prior_cov, dtype=float)
+            if cov.shape != (k, k) or not np.allclose(cov, cov.T) or np.any(np.linalg.eigvalsh(cov) <= 0):
+                raise DesignError(f"field 'prior_cov': give a symmetric positive definite {k} x {k} matrix")
+        if self.weights is not None and (np.shape(self.weights) != (k,) or np.any(np.asarray(self.weights) < 0)):
+            raise DesignError(f"field 'weights': give {k} non-negative numbers")
+        if self.randomesque < 1:
+            raise DesignError("field 'randomesque': at least 1")
+        for name in ("se_target", "trace_target", "det_target"):
+            v = getattr(self, name)
+            if v is not None and not v > 0:
+                raise DesignError(f"field {name!r}: must be positive, got {v!r}")
+        ids = set(bank.item_ids)
+        unknown = sorted(set(self.domains) - ids) + sorted({i for s in self.enemies for i in s} - ids)
+        if unknown:
+            raise DesignError(f"fields 'domains'/'enemies': items {unknown[:5]} are not in the bank")
+
+
+@dataclass
+class MultidimBatch:
+    """The state of N sessions: ``given (N, L)`` item indices (-1 unused), ``answers (N, I)`` (NaN = not given),
+    ``theta (N, K)``, ``cov (N, K, K)``, ``n_given (N,)``, ``stop_reason (N,)`` codes into ``STOP_LABELS``."""
+
+    given: np.ndarray
+    answers: np.ndarray
+    theta: np.ndarray
+    cov: np.ndarray
+    n_given: np.ndarray
+    stop_reason: np.ndarray
+
+    @property
+    def active(self) -> np.ndarray:
+        return self.stop_reason == 0
+
+    @property
+    def se(self) -> np.ndarray:
+        return np.sqrt(np.diagonal(self.cov, axis1=1, axis2=2))
+
+    @property
+    def stop_labels(self) -> np.ndarray:
+        return np.array(STOP_LABELS, dtype=object)[self.stop_reason]
+
+
+class _Compiled:
+    """What the steps need from bank + design, computed once."""
+
+    def __init__(self, bank, design: MultidimDesign):
+        design.check(bank)
+        self.bank, self.design = bank, design
+        k = bank.n_dims
+        self.mean = bank.latent_mean if design.prior_mean is None else np.asarray(design.prior_mean, dtype=float)
+        self.cov = bank.latent_cov if design.prior_cov is None else np.asarray(design.prior_cov, dtype=float)
+        self.prec = np.linalg.inv(self.cov)
+        self.weights = np.full(k, 1.0 / k) if design.weights is None else np.asarray(design.weights, dtype=float)
+        index = {i: j for j, i in enumerate(bank.item_ids)}
+        labels = sorted(set(design.domains.values()), key=str)
+        self.domain = np.full(len(bank), -1)
+        for iid, dom in design.domains.items():
+            self.domain[index[iid]] = labels.index(dom)
+        self.domain_max = np.array([int(design.domain_max.get(d, design.max_items)) for d in labels])
+        self.enemy_groups = [np.array([index[i] for i in s]) for s in design.enemies]
+
+
+def new_batch(comp: _Compiled, n: int) -> MultidimBatch:
+    n_items = len(comp.bank)
+    return MultidimBatch(given=np.full((n, comp.design.max_items), -1), answers=np.full((n, n_items), np.nan),
+                         theta=np.tile(comp.mean, (n, 1)), cov=np.tile(comp.cov, (n, 1, 1)),
+                         n_given=np.zeros(n, dtype=int), stop_reason=np.zeros(n, dtype=int))
+
+
+def _eligible(comp: _Compiled, state: MultidimBatch, rows) -> np.ndarray:
+    ok = np.isnan(state.answers[rows])
+    if (comp.domain >= 0).any():
+        onehot = (comp.domain[:, None] == np.arange(comp.domain_max.size)[None, :]).astype(float)
+        counts = (~ok).astype(float) @ onehot  # items given per domain
+        full = counts >= comp.domain_max[None, :]
+        ok &= ~np.where(comp.domain[None, :] >= 0, full[:, np.maximum(comp.domain, 0)], False)
+    for grp in comp.enemy_groups:
+        hit = ~np.isnan(state.answers[rows][:, grp]).all(axis=1)
+        ok[np.ix_(hit, grp)] = False
+    return ok
+
+
+def criterion_values(comp: _Compiled, state: MultidimBatch, rows) -> np.ndarray:
+    """``(len(rows), I)`` criterion of every item for the sessions ``rows`` (larger is better)."""
+    bank, rule = comp.bank, comp.design.rule
+    theta = state.theta[rows]
+    if rule == "kl":
+        return _kl_values(comp, state, rows)
+    info = information(bank.kind, bank.n_cat, bank.phi, theta).transpose(1, 0, 2, 3)  # (n, I, K, K)
+    given = ~np.isnan(state.answers[rows])
+    test = np.einsum("ni,nikl->nkl", given.astype(float), info)
+    if comp.design.include_prior:
+        test = test + comp.prec[None]
+    total = test[:, None] + info
+    if rule == "d_rule":
+        return np.linalg.det(total)
+    if rule == "t_rule":
+        return np.trace(total, axis1=2, axis2=3)
+    if rule == "w_rule":
+        return np.einsum("k,nikl,l->ni", comp.weights, total, comp.weights)
+    if rule == "e_rule":
+        return np.linalg.eigvalsh(total)[..., 0]
+    det = np.linalg.det(total)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        singular = np.abs(det) <= 1e-12 * np.maximum(np.abs(total).max(axis=(2, 3)) ** total.shape[2], 1e-300)
+        safe = np.where(singular[..., None, None], np.eye(total.shape[2]), total)
+        tr = np.trace(np.linalg.inv(safe), axis1=2, axis2=3)
+    return -np.where(singular, np.inf, tr)
+
+
+def _kl_values(comp, state, rows):
+    bank = comp.bank
+    k = bank.n_dims
+    n_used = np.maximum((~np.isnan(state.answers[rows])).sum(axis=1), 1)
+    offsets = np.stack(np.meshgrid(*([np.linspace(-1, 1, 5)] * k), indexing="ij"), axis=-1).reshape(-1, k)
+    out = np.empty((len(rows), len(bank)))
+    for r, (t, n) in enumerate(zip(state.theta[rows], n_used)):
+        pts = t[None, :] + offsets * 3.0 / np.sqrt(n)
+        lp_hat = log_prob(bank.kind, bank.n_cat, bank.phi, t[None, :])[:, 0]   # (I, C)
+        lp = log_prob(bank.kind, bank.n_cat, bank.phi, pts)                  # (I, G, C)
+        out[r] = np.einsum("ic,igc->i", np.exp(lp_hat), lp_hat[:, None, :] - lp)
+    return out
+
+
+def select(comp: _Compiled, state: MultidimBatch, rng: np.random.Generator) -> np.ndarray:
+    """The next item index of every active session (-1 where none is eligible)."""
+    rows = np.flatnonzero(state.active)
+    out = np.full(state.theta.shape[0], -1)
+    if rows.size == 0:
+        return out
+    values = criterion_values(comp, state, rows)
+    ok = _eligible(comp, state, rows)
+    values = np.where(ok, values, -np.inf)
+    kr = comp.design.randomesque
+    if kr == 1:
+        best = np.argmax(values, axis=1)
+    else:
+        order = np.argsort(-values, axis=1, kind="stable")[:, :kr]
+        n_ok = np.minimum(ok.sum(axis=1), kr)
+        pick = (rng.random(rows.size) * np.maximum(n_ok, 1)).astype(int)
+        best = order[np.arange(rows.size), pick]
+    best = np.where(ok.any(axis=1), best, -1)
+    out[rows] = best
+    return out
+
+
+def record(comp: _Compiled, state: MultidimBatch, items: np.ndarray, answers: np.ndarray) -> None:
+    """Record ``answers`` to ``items`` (one per session, -1 = none) and update θ̂ and its covariance."""
+    rows = np.flatnonzero(items >= 0)
+    if rows.size == 0:
+        return
+    it = items[rows]
+    state.answers[rows, it] = answers[rows]
+    state.given[rows, state.n_given[rows]] = it
+    state.n_given[rows] += 1
+    if comp.design.estimator == "map":
+        theta, cov = map_vector(comp.bank, state.answers[rows], comp.mean, comp.cov, start=state.theta[rows])
+    else:
+        theta, cov = eap_vector(comp.bank, state.answers[rows], None, comp.mean, comp.cov)
+    state.theta[rows], state.cov[rows] = theta, cov
+
+
+def stop(comp: _Compiled, state: MultidimBatch, exhausted=None) -> None:
+    """Mark the sessions that stop now (``stop_reason`` > 0)."""
+    d = comp.design
+    active = state.active
+    reason = np.zeros_like(state.stop_reason)
+    ready = state.n_given >= d.min_items
+    if d.det_target is not None:
+        reason = np.where(ready & (np.linalg.det(state.cov) <= d.det_target), 4, reason)
+    if d.trace_target is not None:
+        reason = np.where(ready & (np.trace(state.cov, axis1=1, axis2=2) <= d.trace_target), 3, reason)
+    if d.se_target is not None:
+        reason = np.where(ready & (state.se <= d.se_target).all(axis=1), 2, reason)
+    reason = np.where(state.n_given >= d.max_items, 1, reason)
+    if exhausted is not None:
+        reason = np.where(exhausted & (reason == 0), 5, reason)
+    state.stop_reason = np.where(active, reason, state.stop_reason)
+
+
+def run_mcat(bank, design: MultidimDesign, responses, rng=None) -> MultidimBatch:
+    """Simulate (or replay post hoc) N sessions: ``responses`` is ``(N, I)`` answers to every item (a full
+    matrix: each session reads its answer to the item it gets), or a callable ``(rows, items) -> answers``."""
+    comp = _Compiled(bank, design)
+    rng = np.random.default_rng(rng)
+    if callable(responses):
+        answer = responses
+        n = None
+    else:
+        full = np.asarray(responses, dtype=float)
+        if full.ndim != 2 or full.shape[1] != len(bank):
+            raise DesignError(f"responses: give an N x {len(bank)} matrix of answers (one column per item)")
+        n = full.shape[0]
+
+        def answer(rows, items):
+            return full[rows, items]
+    if n is None:
+        raise DesignError("with a callable responder, use MultidimSession or pass a full matrix")
+    state = new_batch(comp, n)
+    while state.active.any():
+        items = select(comp, state, rng)
+        exhausted = state.active & (items < 0)
+        ans = np.full(n, np.nan)
+        rows = np.flatnonzero(items >= 0)
+        ans[rows] = answer(rows, items[rows])
+        record(comp, state, items, ans)
+        stop(comp, state, exhausted)
+    return state
+
+
+class MultidimSession:
+    """One live MCAT session: a batch of one through :func:`select`, :func:`record` and :func:`stop`."""
+
+    def __init__(self, bank, design: MultidimDesign, rng=None):
+        self._comp = _Compiled(bank, design)
+        self._state = new_batch(self._comp, 1)
+        self._rng = np.random.default_rng(rng)
+        self._pending: int | None = None
+
+    @property
+    def finished(self) -> bool:
+        return not bool(self._state.active[0])
+
+    def next_item(self) -> str | None:
+        """The id of the next item (the same one until it is answered), or None when the test is over."""
+        if self.finished:
+            return None
+        if self._pending is None:
+            j = int(select(self._comp, self._state, self._rng)[0])
+            if j < 0:
+                stop(self._comp, self._state, np.array([True]))
+                return None
+            self._pending = j
+        return self._comp.bank.item_ids[self._pending]
+
+    def answer(self, item_id: str, category: int) -> None:
+        if self._pending is None or self._comp.bank.item_ids[self._pending] != item_id:
+            raise SessionStateError(f"item {item_id!r} is not the item this session is waiting for "
+                                    f"({self.next_item()!r}); the answer was not recorded")
+        c = int(category)
+        if not 0 <= c < self._comp.bank.n_cat[self._pending]:
+            raise SessionStateError(f"item {item_id!r}: answer {category!r} is not a category 0.."
+                                    f"{self._comp.bank.n_cat[self._pending] - 1}; the answer was not recorded")
+        items = np.array([self._pending])
+        record(self._comp, self._state, items, np.array([float(c)]))
+        self._pending = None
+        stop(self._comp, self._state)
+
+    @property
+    def theta(self) -> np.ndarray:
+        return self._state.theta[0].copy()
+
+    @property
+    def se(self) -> np.ndarray:
+        return self._state.se[0].copy()
+
+    @property
+    def items(self) -> tuple:
+        return tuple(self._comp.bank.item_ids[j] for j in self._state.given[0, :self._state.n_given[0]])
+
+    @property
+    def stop_reason(self) -> str:
+        return STOP_LABELS[int(self._state.stop_reason[0])]

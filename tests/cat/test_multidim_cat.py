@@ -1,0 +1,145 @@
+"""Multidimensional CAT: mirtCAT's D-rule sequences, the optimality rules from their definitions, batch = live.
+
+Reference: mirtCAT 1.14 (../shared/reference/multidim, README case h, copied into tests/data/multidim):
+``mirtCAT(..., method='MAP', criteria='Drule', start_item='Drule', design=list(min_items=30, max_items=30))``
+on a 300-item 2-dimensional M2PL bank, 200 simulees whose answers are read from a fixed full matrix.
+"""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from adaptive.bank.multidim import MultidimBank
+from adaptive.cat.multidim import (
+    RULES,
+    MultidimDesign,
+    MultidimSession,
+    _Compiled,
+    criterion_values,
+    new_batch,
+    run_mcat,
+)
+from adaptive.exceptions import DesignError, SessionStateError
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "multidim"
+SIGMA = [[1.0, 0.5], [0.5, 1.0]]
+
+
+@pytest.fixture(scope="module")
+def bank():
+    return MultidimBank.read_csv(DATA / "cat2d_bank_300.csv", latent_cov=SIGMA)
+
+
+@pytest.fixture(scope="module")
+def answers():
+    return np.loadtxt(DATA / "cat2d_responses_200x300.csv", delimiter=",", skiprows=1)
+
+
+@pytest.mark.reference
+def test_d_rule_map_reproduces_mirtcat_sequences(bank, answers):
+    with open(DATA / "mirtCAT_Drule_MAP_200.csv") as fh:
+        ref = list(csv.DictReader(fh))
+    state = run_mcat(bank, MultidimDesign(rule="d_rule", min_items=30, max_items=30), answers)
+    seqs = np.array([[int(v) - 1 for v in r["items"].split()] for r in ref])
+    same = (state.given == seqs).all(axis=1)
+    assert same.mean() >= 0.9  # the issue's bar; on this data every one of the 200 sequences is mirtCAT's
+    assert same.all()
+    theta = np.array([[float(r["theta1_hat"]), float(r["theta2_hat"])] for r in ref])
+    se = np.array([[float(r["SE1"]), float(r["SE2"])] for r in ref])
+    np.testing.assert_allclose(state.theta, theta, atol=1e-4)
+    np.testing.assert_allclose(state.se, se, atol=1e-4)
+    assert (state.stop_labels == "max_items").all()
+
+
+def _info_2pl(bank, theta):
+    """Closed form for the M2PL: I_j(θ) = a_j a_jᵀ P_j (1 - P_j) (independent of adaptive.irt.linear)."""
+    a, d = bank.phi[:, :2], bank.phi[:, 2]
+    p = 1 / (1 + np.exp(-(theta @ a.T + d)))  # (N, I)
+    return (p * (1 - p))[:, :, None, None] * a[None, :, :, None] * a[None, :, None, :]
+
+
+@pytest.mark.parametrize("rule", ["d_rule", "t_rule", "a_rule", "e_rule", "w_rule"])
+@pytest.mark.parametrize("include_prior", [False, True])
+def test_optimality_criteria_follow_their_definitions(bank, rule, include_prior):
+    comp = _Compiled(bank, MultidimDesign(rule=rule, include_prior=include_prior, weights=(0.3, 0.7)
+                                          if rule == "w_rule" else None))
+    state = new_batch(comp, 4)
+    rng = np.random.default_rng(5)
+    state.theta[:] = rng.normal(size=(4, 2))
+    for n in range(4):  # a few items given to each
+        items = rng.choice(300, size=n + 1, replace=False)
+        state.answers[n, items] = rng.integers(0, 2, size=items.size)
+    got = criterion_values(comp, state, np.arange(4))
+    info = _info_2pl(bank, state.theta)
+    given = ~np.isnan(state.answers)
+    for n in range(4):
+        test = info[n][given[n]].sum(axis=0) + (np.linalg.inv(SIGMA) if include_prior else 0)
+        for j in range(0, 300, 37):
+            m = test + info[n, j]
+            want = {"d_rule": np.linalg.det(m), "t_rule": np.trace(m),
+                    "a_rule": -np.trace(np.linalg.inv(m)) if abs(np.linalg.det(m)) > 1e-12 else -np.inf,
+                    "e_rule": np.linalg.eigvalsh(m).min(), "w_rule": np.array([0.3, 0.7]) @ m @ [0.3, 0.7]}[rule]
+            assert got[n, j] == pytest.approx(want, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_every_rule_gives_the_same_test_in_batch_and_live(bank, answers, rule):
+    design = MultidimDesign(rule=rule, min_items=5, max_items=12, se_target=0.45, include_prior=rule == "a_rule",
+                            randomesque=2)
+    batch = run_mcat(bank, design, answers[:6], rng=11)
+    for n in range(6):
+        # the batch drew its randomesque choices from one stream for all sessions; replaying live with the same
+        # stream needs the batch of one, so compare against a batch of one run the same way
+        one = run_mcat(bank, design, answers[n:n + 1], rng=3)
+        live = MultidimSession(bank, design, rng=3)
+        while (item := live.next_item()) is not None:
+            live.answer(item, int(answers[n, bank.item_ids.index(item)]))
+        assert live.items == tuple(bank.item_ids[j] for j in one.given[0, :one.n_given[0]])
+        np.testing.assert_allclose(live.theta, one.theta[0], atol=1e-10)
+        assert live.stop_reason == one.stop_labels[0]
+    assert set(batch.stop_labels) <= {"max_items", "se_target"}
+
+
+def test_stopping_on_se_trace_and_determinant(bank, answers):
+    se = run_mcat(bank, MultidimDesign(min_items=3, max_items=60, se_target=0.4), answers[:20])
+    assert (se.stop_labels == "se_target").all() and (se.se <= 0.4).all()
+    assert (se.n_given >= 3).all()
+    tr = run_mcat(bank, MultidimDesign(min_items=3, max_items=60, trace_target=0.25), answers[:20])
+    assert (np.trace(tr.cov, axis1=1, axis2=2) <= 0.25).all() and (tr.stop_labels == "trace_target").all()
+    de = run_mcat(bank, MultidimDesign(min_items=3, max_items=80, det_target=0.005), answers[:20])
+    assert (np.linalg.det(de.cov) <= 0.005).all() and (de.stop_labels == "det_target").all()
+    # one item earlier the SE target was not met: replay each test one item shorter (same sequence)
+    for n in range(0, 20, 4):
+        k = int(se.n_given[n]) - 1
+        if k >= 3:
+            shorter = run_mcat(bank, MultidimDesign(min_items=k, max_items=k), answers[n:n + 1])
+            assert (shorter.given[0, :k] == se.given[n, :k]).all() and (shorter.se[0] > 0.4).any()
+
+
+def test_domains_and_enemies_are_kept(bank, answers):
+    domains = {i: ("F1" if k < 150 else "F2") for k, i in enumerate(bank.item_ids)}
+    enemies = (("C001", "C151"),)
+    st = run_mcat(bank, MultidimDesign(min_items=20, max_items=20, domains=domains, domain_max={"F1": 8},
+                                       enemies=enemies), answers[:30])
+    f1 = (st.given < 150).sum(axis=1)
+    assert (f1 <= 8).all() and (f1 == 8).any()
+    both = np.isin(st.given, [0]).any(axis=1) & np.isin(st.given, [150]).any(axis=1)
+    assert not both.any()
+
+
+def test_bad_design_and_bad_answers_are_refused(bank):
+    with pytest.raises(DesignError, match="field 'rule'"):
+        MultidimSession(bank, MultidimDesign(rule="fisher"))
+    with pytest.raises(DesignError, match="prior_cov"):
+        MultidimSession(bank, MultidimDesign(prior_cov=((1, 2), (2, 1))))
+    with pytest.raises(DesignError, match="max_items"):
+        MultidimSession(bank, MultidimDesign(max_items=301))
+    live = MultidimSession(bank, MultidimDesign())
+    first = live.next_item()
+    with pytest.raises(SessionStateError, match="not the item"):
+        live.answer("C002", 1)
+    with pytest.raises(SessionStateError, match="not a category"):
+        live.answer(first, 2)
+    assert live.items == () and live.next_item() == first  # nothing recorded
