@@ -105,6 +105,8 @@ class LinearProblem:
                                       dtype)
         self.n_items = self.layout.n_items
         self.priors: dict = {}
+        #: exploratory: Σ = I and PX-EM steps (see :meth:`_expand_and_reduce`)
+        self.expanded = False
 
     def log_weights(self, sigma) -> np.ndarray:
         return log_mvn_weights(self.nodes, sigma)[None, :]
@@ -249,8 +251,43 @@ class LinearProblem:
     def em_map(self, x, stats: EStep):
         phi, sigma = self.params.unpack(x)
         phi = self.mstep_items(phi, stats.counts)
-        sigma = self.mstep_latent(sigma, stats.group_mass[0])
+        if self.expanded:
+            phi = self._expand_and_reduce(phi, stats.group_mass[0])
+        else:
+            sigma = self.mstep_latent(sigma, stats.group_mass[0])
         return self.params.pack(phi, sigma)
+
+    def _expand_and_reduce(self, phi, mass):
+        """PX-EM for the exploratory model (Liu, Rubin & Wu 1998): the latent mean and covariance, free in the
+        expanded model, are the posterior moments; mapping back to N(0, I) moves them into the items (``a ← Lᵀa``,
+        ``d ← d + k a·m``), and an orthogonal rotation (QR) restores the zero pattern of the first K - 1 items.
+        Neither map changes the likelihood, and the expanded M-step converges much faster along the directions
+        where plain EM crawls."""
+        k = self.n_dims
+        total = float(mass.sum())
+        m = mass @ self.nodes / total
+        centred = self.nodes - m
+        cov = (mass[:, None] * centred).T @ centred / total
+        try:
+            chol = np.linalg.cholesky(cov)
+        except np.linalg.LinAlgError:
+            return phi
+        phi = phi.copy()
+        a = phi[:, :k]
+        shift = a @ m                                   # (I,)
+        n_int = phi.shape[1] - k
+        scores = np.ones((self.n_items, n_int))
+        gpcm = self.kind == LinearKind.GPCM
+        scores[gpcm] = np.arange(1, n_int + 1)[None, :]
+        intercepts = phi[:, k:]
+        intercepts += np.where(self.params.free[:, k:], scores * shift[:, None], 0.0)
+        a = a @ chol
+        q = np.linalg.qr(a[:k - 1].T, mode="complete")[0]  # a[:k-1] @ q is lower triangular
+        a = a @ q
+        a[:, :k][~self.params.free[:, :k]] = 0.0
+        sign = np.where(a.sum(axis=0) < 0, -1.0, 1.0)
+        phi[:, :k] = a * sign
+        return phi
 
     # ------------------------------------------------------------------ observed information (Oakes)
     def score(self, x) -> np.ndarray:

@@ -1,0 +1,105 @@
+"""Seeded recovery of exploratory (up to rotation), nominal and bifactor models; rotations against brute force."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+import adaptive
+from adaptive.calibration.multidim_result import standardized_loadings
+from adaptive.calibration.rotation import _criterion, rotate_loadings, tucker_congruence
+from adaptive.exceptions import CalibrationError
+
+pytestmark = pytest.mark.recovery
+
+
+def _simple_structure(rng, n_dims, per, n_persons, corr=0.3):
+    n_items = n_dims * per
+    a = np.zeros((n_items, n_dims))
+    for q in range(n_dims):
+        a[q * per:(q + 1) * per, q] = rng.uniform(1.0, 2.0, per)
+        a[q * per:(q + 1) * per, (q + 1) % n_dims] = rng.uniform(0.0, 0.3, per)  # small cross-loadings
+    d = rng.normal(size=n_items)
+    sigma = np.full((n_dims, n_dims), corr) + (1 - corr) * np.eye(n_dims)
+    theta = rng.multivariate_normal(np.zeros(n_dims), sigma, size=n_persons)
+    x = (rng.random((n_persons, n_items)) < 1 / (1 + np.exp(-(theta @ a.T + d)))).astype(float)
+    return x, standardized_loadings(a, sigma)
+
+
+def _matched_congruence(loadings, truth):
+    k = truth.shape[1]
+    best = max(itertools.permutations(range(k)), key=lambda p: np.abs(tucker_congruence(loadings[:, p], truth)).sum())
+    return np.abs(tucker_congruence(loadings[:, best], truth))
+
+
+def test_two_factor_exploratory_recovers_the_loadings_up_to_rotation():
+    x, truth = _simple_structure(np.random.default_rng(7), 2, 10, 5000)
+    fit = adaptive.calibrate(x, model="2pl", factors=2)
+    assert fit.converged and fit.exploratory
+    assert fit.slopes[0, 1] == 0.0  # mirt's identification: the first item loads on F1 only
+    for method in ("oblimin", "geomin", "varimax"):
+        rot = fit.rotate(method)
+        assert _matched_congruence(rot.loadings, truth).min() >= 0.98, method
+    obl = fit.rotate("oblimin")
+    assert obl.factor_correlations[0, 1] == pytest.approx(0.3, abs=0.12)
+    with pytest.raises(CalibrationError, match="rotation 'promax'"):
+        fit.rotate("promax")
+
+
+@pytest.mark.slow
+def test_three_factor_exploratory_recovers_the_loadings_up_to_rotation():
+    x, truth = _simple_structure(np.random.default_rng(8), 3, 8, 5000)
+    fit = adaptive.calibrate(x, model="2pl", factors=3, quadrature=11)
+    assert fit.converged
+    for method in ("oblimin", "geomin"):
+        assert _matched_congruence(fit.rotate(method).loadings, truth).min() >= 0.98, method
+
+
+def test_nominal_recovery():
+    rng = np.random.default_rng(3)
+    n_items, n_persons = 12, 4000
+    alpha = np.column_stack([np.zeros(n_items), rng.uniform(-0.8, 0.2, (n_items, 2)), rng.uniform(0.8, 1.8, n_items)])
+    c = np.column_stack([np.zeros(n_items), rng.normal(0, 0.5, (n_items, 2)), rng.uniform(0.5, 1.5, n_items)])
+    theta = rng.standard_normal(n_persons)
+    z = theta[:, None, None] * alpha[None] + c[None]
+    p = np.exp(z - z.max(axis=2, keepdims=True))
+    p /= p.sum(axis=2, keepdims=True)
+    x = (rng.random((n_persons, n_items, 1)) > np.cumsum(p, axis=2)).sum(axis=2).astype(float)
+    fit = adaptive.calibrate(x, model="nominal")
+    nom = fit.nominal_parameters()
+    bock_slopes = nom["a1"][:, None] * nom["ak"]
+    assert np.abs(bock_slopes - alpha).max() < 0.3
+    assert np.corrcoef(bock_slopes[:, 1:].ravel(), alpha[:, 1:].ravel())[0, 1] > 0.95
+    assert np.abs(nom["d"] - c).max() < 0.3
+
+
+def _brute_force(loadings, method, oblique, n=721):
+    """Minimum of the criterion over rotations of 2 factors on a fine grid of angles (orthogonal: one angle;
+    oblique: each factor axis its own angle)."""
+    angles = np.linspace(0, np.pi, n)
+    best = np.inf
+    for t1 in angles:
+        for t2 in (angles if oblique else [t1 + np.pi / 2]):
+            t = np.array([[np.cos(t1), np.cos(t2)], [np.sin(t1), np.sin(t2)]])
+            if abs(np.linalg.det(t)) < 0.2:
+                continue
+            lam = loadings @ np.linalg.inv(t).T if oblique else loadings @ t
+            best = min(best, _criterion(method, lam)[0])
+    return best
+
+
+@pytest.mark.parametrize("method,oblique", [("varimax", False), ("oblimin", True), ("geomin", True)])
+def test_rotation_reaches_the_brute_force_minimum(method, oblique):
+    rng = np.random.default_rng(2)
+    simple = np.zeros((12, 2))
+    simple[:6, 0] = rng.uniform(0.5, 0.8, 6)
+    simple[6:, 1] = rng.uniform(0.5, 0.8, 6)
+    turn = np.array([[np.cos(0.6), -np.sin(0.6)], [np.sin(0.6), np.cos(0.6)]])
+    unrotated = simple @ turn.T
+    rot = rotate_loadings(unrotated, method)
+    assert rot.converged
+    assert rot.criterion <= _brute_force(unrotated, method, oblique, n=361 if oblique else 3601) + 1e-6
+    # the rotated solution reproduces the same common part: L Φ Lᵀ is rotation invariant
+    np.testing.assert_allclose(rot.loadings @ rot.factor_correlations @ rot.loadings.T, unrotated @ unrotated.T,
+                               atol=1e-8)
+    assert _matched_congruence(rot.loadings, simple).min() > 0.99
