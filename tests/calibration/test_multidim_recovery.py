@@ -103,3 +103,46 @@ def test_rotation_reaches_the_brute_force_minimum(method, oblique):
     np.testing.assert_allclose(rot.loadings @ rot.factor_correlations @ rot.loadings.T, unrotated @ unrotated.T,
                                atol=1e-8)
     assert _matched_congruence(rot.loadings, simple).min() > 0.99
+
+
+def _bifactor_data(rng, n_specific, per, n_persons):
+    n_items = n_specific * per
+    a_g, a_s, d = rng.uniform(1.0, 2.0, n_items), rng.uniform(0.6, 1.4, n_items), rng.normal(size=n_items)
+    spec = np.repeat(np.arange(n_specific), per)
+    g, s = rng.standard_normal(n_persons), rng.standard_normal((n_persons, n_specific))
+    z = g[:, None] * a_g + s[:, spec] * a_s + d
+    x = (rng.random(z.shape) < 1 / (1 + np.exp(-z))).astype(float)
+    return x, spec, a_g, a_s, d
+
+
+def test_bifactor_dimension_reduction_equals_the_full_product_grid():
+    """Two specific factors: the reduced E-step (two 2-d integrals) against the confirmatory 3-d product-grid fit
+    with uncorrelated factors (another code path) at the same 11 points per dimension, both to tol 1e-5."""
+    x, spec, *_ = _bifactor_data(np.random.default_rng(11), 2, 6, 2000)
+    bf = adaptive.calibrate(x, model="2pl", bifactor=[f"S{q + 1}" for q in spec], quadrature=11, tol=1e-5)
+    ids = list(bf.item_ids)
+    full = adaptive.calibrate(x, model="2pl", factors={"G": ids, "S1": ids[:6], "S2": ids[6:]}, correlated=False,
+                              quadrature=11, tol=1e-5)
+    assert bf.converged and full.converged
+    assert bf.factor_names == ("G", "S1", "S2") and bf.integration.startswith("bifactor EM with dimension reduction")
+    assert bf.loglik == pytest.approx(full.loglik, abs=2e-3)
+    np.testing.assert_allclose(bf.slopes, full.slopes, atol=2e-3)
+    np.testing.assert_allclose(bf.intercepts, full.intercepts, atol=2e-3)
+    assert bf.n_parameters == full.n_parameters == 12 * 3
+
+
+@pytest.mark.slow
+def test_bifactor_with_four_specifics_recovers_the_generating_parameters():
+    x, spec, a_g, a_s, d = _bifactor_data(np.random.default_rng(12), 4, 6, 5000)
+    fit = adaptive.calibrate(x, model="2pl", bifactor=[f"S{q + 1}" for q in spec])
+    assert fit.converged and len(fit.factor_names) == 5
+    rows = np.arange(a_g.size)
+    assert np.sqrt(np.mean((fit.slopes[:, 0] - a_g) ** 2)) < 0.12
+    assert np.sqrt(np.mean((fit.slopes[rows, 1 + spec] - a_s) ** 2)) < 0.15
+    assert np.sqrt(np.mean((fit.intercepts[:, 0] - d) ** 2)) < 0.1
+    off = np.ones_like(fit.slopes, dtype=bool)
+    off[:, 0] = False
+    off[rows, 1 + spec] = False
+    assert (fit.slopes[off] == 0).all()  # an item loads on its own specific factor only
+    with pytest.raises(CalibrationError, match="fewer than 2 items"):
+        adaptive.calibrate(x, model="2pl", bifactor=["S1"] + [None] * 23)

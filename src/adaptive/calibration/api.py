@@ -106,7 +106,7 @@ def _free_mask(models, n_cat, p_int):
 def calibrate(responses, model="2pl", quadrature=None, priors=None, fixed=None, groups=None, *,
               item_ids=None, bounds=(-6.0, 6.0), reference_group=None, estimate_latent=None, tol=1e-4,
               max_iter=2000, accelerate="squarem", progress=None, name="calibrated", method="mml", factors=None,
-              correlated=True):
+              correlated=True, bifactor=None):
     """Fit item parameters by marginal maximum likelihood (EM; MAP with ``priors``), or Rasch by CML.
 
     Parameters
@@ -137,7 +137,8 @@ def calibrate(responses, model="2pl", quadrature=None, priors=None, fixed=None, 
         identification; ``fit.rotate("oblimin")``) or ``{factor name: [item ids]}`` (confirmatory; latent
         correlations estimated unless ``correlated=False``, means 0 and variances 1). ``quadrature`` is then the
         points per dimension (mirt's ``quadpts``; default 61 / 31 / 15 / 9 / 7 for 1..5 factors). ``model="nominal"``
-        fits Bock's nominal response model. Both return a
+        fits Bock's nominal response model. ``bifactor``: one specific-factor label per item (None: general factor
+        only) -- a bifactor model with dimension reduction (21 points per dimension by default). All return a
         :class:`~adaptive.calibration.multidim_result.MultidimResult`.
 
     Returns
@@ -156,14 +157,19 @@ def calibrate(responses, model="2pl", quadrature=None, priors=None, fixed=None, 
         return fit_cml(values, item_ids=ids, model=str(model).lower(), tol=min(tol, 1e-6))
     if method != "mml":
         raise CalibrationError(f"method={method!r}: use 'mml' (marginal ML, every model) or 'cml' (Rasch)")
-    if factors is not None or _names_nominal(model):
+    if factors is not None or bifactor is not None or _names_nominal(model):
         if priors is not None or fixed is not None or groups is not None:
             raise CalibrationError("priors, fixed items and groups are not available with factors= or the nominal "
                                    "model yet; calibrate without them")
-        from .multidim_api import fit_multidim
+        from .multidim_api import fit_bifactor, fit_multidim
 
         if quadrature is not None and not isinstance(quadrature, (int, np.integer)):
             raise CalibrationError("with factors=, quadrature is the number of points per dimension")
+        if bifactor is not None:
+            if factors is not None:
+                raise CalibrationError("give factors= or bifactor=, not both")
+            return fit_bifactor(values, ids, person_ids, model, bifactor, quadrature=quadrature, bounds=bounds,
+                                tol=tol, max_iter=max_iter, accelerate=accelerate, progress=progress)
         return fit_multidim(values, ids, person_ids, model, factors, quadrature=quadrature, bounds=bounds, tol=tol,
                             max_iter=max_iter, accelerate=accelerate, progress=progress, correlated=correlated)
     priors_d = parse_priors(priors)

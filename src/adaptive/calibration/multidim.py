@@ -85,50 +85,20 @@ class _Params:
         return phi, sigma
 
 
-class LinearProblem:
-    """One multidimensional (or nominal) calibration: data layout, parameter vector, E- and M-steps.
+class ItemMStep:
+    """The items' M-step on a set of nodes: Fisher scoring with step halving for all items at once; entries that
+    are not ``free`` stay put."""
 
-    Parameters
-    ----------
-    values : (N, I) float, NaN = missing; kind, n_cat : (I,) :class:`~adaptive.irt.linear.LinearKind` codes and
-        category counts; phi0, free : (I, p) start values and the estimated entries; nodes : (Q, K) grid;
-        sigma0 : (K, K) start latent correlation matrix; corr_free : (K, K) bool, the estimated correlations
-    """
-
-    def __init__(self, values, kind, n_cat, phi0, free, nodes, sigma0, corr_free, dtype=np.float64):
-        self.kind = np.asarray(kind)
-        self.n_cat = np.asarray(n_cat)
+    def __init__(self, kind, n_cat, free, nodes):
+        self.kind, self.n_cat = np.asarray(kind), np.asarray(n_cat)
+        self.free = np.asarray(free, dtype=bool)
         self.nodes = np.asarray(nodes, dtype=float)
-        self.n_dims = self.nodes.shape[1]
-        self.params = _Params(phi0, free, sigma0, corr_free, self.n_dims)
-        self.layout = IndicatorLayout(values, n_cat, np.zeros(len(values), dtype=np.intp), 1, self.nodes.shape[0],
-                                      dtype)
-        self.n_items = self.layout.n_items
-        self.priors: dict = {}
-        #: exploratory: Σ = I and PX-EM steps (see :meth:`_expand_and_reduce`)
-        self.expanded = False
 
-    def log_weights(self, sigma) -> np.ndarray:
-        return log_mvn_weights(self.nodes, sigma)[None, :]
+    def gradient(self, phi, r) -> np.ndarray:
+        """``(I, p)`` gradient of the expected complete-data log-likelihood (the marginal score at the E-step's
+        parameters, by Fisher's identity)."""
+        return self._grad_fisher(phi, r, np.arange(phi.shape[0]))[0]
 
-    def log_prob(self, phi) -> np.ndarray:
-        return log_prob(self.kind, self.n_cat, phi, self.nodes)
-
-    def estep(self, x, count_dtype=np.float64) -> EStep | None:
-        phi, sigma = self.params.unpack(x)
-        try:
-            lw = self.log_weights(sigma)
-        except np.linalg.LinAlgError:
-            return None  # a correlation matrix that is not positive definite
-        with np.errstate(invalid="ignore", divide="ignore"):
-            logp = self.log_prob(phi)
-        if not np.all(np.isfinite(logp)):
-            return None
-        post, ll = self.layout.posterior(logp, lw, fast=count_dtype == np.float32)
-        r, g_mass = self.layout.counts(post, count_dtype)
-        return EStep(ll, ll, r, g_mass)
-
-    # ------------------------------------------------------------------ M-step
     def _objective(self, phi, r, rows):
         with np.errstate(invalid="ignore", divide="ignore"):
             logp = log_prob(self.kind[rows], self.n_cat[rows], phi, self.nodes)
@@ -144,11 +114,12 @@ class LinearProblem:
         fisher = np.einsum("iqcp,iqcs->ips", jac * (n_q[:, :, None] * inv_p)[..., None], jac)
         return grad, fisher
 
-    def mstep_items(self, phi, r, max_newton=25, tol=1e-8):
-        free = self.params.free
+    def run(self, phi, r, max_newton=25, tol=1e-8):
+        """Maximize every item's expected complete-data log-likelihood ``Σ_q Σ_k r_qk log P_k(θ_q)``."""
+        free = self.free
         phi = phi.copy()
         active = np.array(free.any(axis=1), dtype=bool)
-        f = np.full(self.n_items, -np.inf)
+        f = np.full(phi.shape[0], -np.inf)
         rows0 = np.flatnonzero(active)
         f[rows0] = self._objective(phi[rows0], r[rows0], rows0)
         eye = np.eye(phi.shape[1])
@@ -187,6 +158,74 @@ class LinearProblem:
                 mult /= 2
             active[idx[taken < tol]] = False
         return phi
+
+
+class ObservedInformation:
+    """Observed information of a problem with a ``score(x)`` (the marginal score) method."""
+
+    def observed_information(self, x, h=1e-4) -> np.ndarray:
+        """Minus the Jacobian of :meth:`score` by central differences (Oakes 1999: the derivative of the
+        complete-data score over the E-step's parameters is the missing-information term), symmetrized."""
+        n = x.size
+        info = np.empty((n, n))
+        for j in range(n):
+            e = np.zeros(n)
+            e[j] = h
+            info[:, j] = -(self.score(x + e) - self.score(x - e)) / (2 * h)
+        return 0.5 * (info + info.T)
+
+
+class LinearProblem(ObservedInformation):
+    """One multidimensional (or nominal) calibration: data layout, parameter vector, E- and M-steps.
+
+    Parameters
+    ----------
+    values : (N, I) float, NaN = missing; kind, n_cat : (I,) :class:`~adaptive.irt.linear.LinearKind` codes and
+        category counts; phi0, free : (I, p) start values and the estimated entries; nodes : (Q, K) grid;
+        sigma0 : (K, K) start latent correlation matrix; corr_free : (K, K) bool, the estimated correlations
+    """
+
+    def __init__(self, values, kind, n_cat, phi0, free, nodes, sigma0, corr_free, dtype=np.float64):
+        self.kind = np.asarray(kind)
+        self.n_cat = np.asarray(n_cat)
+        self.nodes = np.asarray(nodes, dtype=float)
+        self.n_dims = self.nodes.shape[1]
+        self.params = _Params(phi0, free, sigma0, corr_free, self.n_dims)
+        self.layout = IndicatorLayout(values, n_cat, np.zeros(len(values), dtype=np.intp), 1, self.nodes.shape[0],
+                                      dtype)
+        self.n_items = self.layout.n_items
+        self.priors: dict = {}
+        #: exploratory: Σ = I and PX-EM steps (see :meth:`_expand_and_reduce`)
+        self.expanded = False
+        self.items_step = ItemMStep(self.kind, self.n_cat, self.params.free, self.nodes)
+
+    @property
+    def values(self) -> np.ndarray:
+        return self.layout.values
+
+    def log_weights(self, sigma) -> np.ndarray:
+        return log_mvn_weights(self.nodes, sigma)[None, :]
+
+    def log_prob(self, phi) -> np.ndarray:
+        return log_prob(self.kind, self.n_cat, phi, self.nodes)
+
+    def estep(self, x, count_dtype=np.float64) -> EStep | None:
+        phi, sigma = self.params.unpack(x)
+        try:
+            lw = self.log_weights(sigma)
+        except np.linalg.LinAlgError:
+            return None  # a correlation matrix that is not positive definite
+        with np.errstate(invalid="ignore", divide="ignore"):
+            logp = self.log_prob(phi)
+        if not np.all(np.isfinite(logp)):
+            return None
+        post, ll = self.layout.posterior(logp, lw, fast=count_dtype == np.float32)
+        r, g_mass = self.layout.counts(post, count_dtype)
+        return EStep(ll, ll, r, g_mass)
+
+    # ------------------------------------------------------------------ M-step
+    def mstep_items(self, phi, r):
+        return self.items_step.run(phi, r)
 
     def mstep_latent(self, sigma, mass):
         """The free correlations that maximize ``Σ_q mass_q log w_q(Σ)`` (normalized grid weights)."""
@@ -296,8 +335,7 @@ class LinearProblem:
         if stats is None:
             raise FloatingPointError("non-finite likelihood")
         phi, sigma = self.params.unpack(x)
-        grad, _ = self._grad_fisher(phi, stats.counts, np.arange(self.n_items))
-        out = [grad.ravel()[self.params.free_idx]]
+        out = [self.items_step.gradient(phi, stats.counts).ravel()[self.params.free_idx]]
         pairs = self.params.corr_pairs
         if pairs[0].size:
             mass = stats.group_mass[0]
@@ -306,17 +344,6 @@ class LinearProblem:
             inv = np.linalg.inv(sigma)
             out.append(2.0 * (0.5 * inv @ m @ inv)[pairs])
         return np.concatenate(out)
-
-    def observed_information(self, x, h=1e-4) -> np.ndarray:
-        """Minus the Jacobian of :meth:`score` by central differences (Oakes 1999: the derivative of the
-        complete-data score over the E-step's parameters is the missing-information term), symmetrized."""
-        n = x.size
-        info = np.empty((n, n))
-        for j in range(n):
-            e = np.zeros(n)
-            e[j] = h
-            info[:, j] = -(self.score(x + e) - self.score(x - e)) / (2 * h)
-        return 0.5 * (info + info.T)
 
 
 def start_values(values, models, n_cat, pattern, exploratory):

@@ -54,10 +54,8 @@ def factor_pattern(factors, ids):
     return pattern, names, False
 
 
-def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bounds=(-6.0, 6.0), tol=1e-4,
-                 max_iter=2000, accelerate="squarem", progress=None, correlated=True) -> MultidimResult:
-    """Fit the model (see :mod:`adaptive.calibration.multidim`) and return a :class:`MultidimResult`."""
-    started = time.perf_counter()
+def _check_items(values, ids, model):
+    """Canonical model names and category counts; a CalibrationError lists every item the data cannot fit."""
     names = [model] * len(ids) if isinstance(model, str) else list(model)
     if len(names) != len(ids):
         raise CalibrationError(f"model lists {len(names)} names for {len(ids)} items")
@@ -71,10 +69,6 @@ def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bo
             raise CalibrationError(f"item {iid!r}: model {c!r} has no multidimensional form; with factors= use "
                                    f"{', '.join(KIND_OF_MODEL)}")
         models.append(c)
-    pattern, factor_names, exploratory = factor_pattern(1 if factors is None else factors, ids)
-    n_dims = len(factor_names)
-    if any(m == "nominal" for m in models) and n_dims > 1:
-        raise CalibrationError("the nominal model is unidimensional here: fit it with factors=1 (or no factors)")
     observed_max = np.nanmax(np.where(np.isnan(values), -1, values), axis=0).astype(int)
     n_cat = np.maximum(observed_max + 1, 2)
     problems = []
@@ -91,6 +85,25 @@ def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bo
                             f"never observed; recode the item's categories to 0..{seen.size - 1}")
     if problems:
         raise CalibrationError("the data cannot be calibrated as given:\n  " + "\n  ".join(problems))
+    return models, n_cat
+
+
+def _warn_unconverged(state, tol):
+    if not state.converged:
+        warnings.warn(ConvergenceWarning(
+            f"EM stopped after {state.n_iter} cycles without converging (last change {state.max_change:.2g}, tol "
+            f"{tol:g}){'; a slope or intercept ran towards infinity' if state.diverged else ''}"), stacklevel=4)
+
+
+def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bounds=(-6.0, 6.0), tol=1e-4,
+                 max_iter=2000, accelerate="squarem", progress=None, correlated=True) -> MultidimResult:
+    """Fit the model (see :mod:`adaptive.calibration.multidim`) and return a :class:`MultidimResult`."""
+    started = time.perf_counter()
+    models, n_cat = _check_items(values, ids, model)
+    pattern, factor_names, exploratory = factor_pattern(1 if factors is None else factors, ids)
+    n_dims = len(factor_names)
+    if any(m == "nominal" for m in models) and n_dims > 1:
+        raise CalibrationError("the nominal model is unidimensional here: fit it with factors=1 (or no factors)")
     points = default_points(n_dims) if quadrature is None else int(quadrature)
     if not 3 <= points <= 201 or points ** n_dims > 200_000:
         raise CalibrationError(f"quadrature={points} points per dimension gives {points ** n_dims} nodes in "
@@ -108,10 +121,7 @@ def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bo
     # rotational ridge
     problem.expanded = exploratory and n_dims > 1
     state = run_em(problem, settings, progress=progress)
-    if not state.converged:
-        warnings.warn(ConvergenceWarning(
-            f"EM stopped after {state.n_iter} cycles without converging (last change {state.max_change:.2g}, tol "
-            f"{tol:g}){'; a slope or intercept ran towards infinity' if state.diverged else ''}"), stacklevel=3)
+    _warn_unconverged(state, tol)
     phi, sigma = problem.params.unpack(state.x)
     grid = " x ".join([str(points)] * n_dims)
     return MultidimResult(
@@ -119,4 +129,48 @@ def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bo
         kind=kinds, n_cat=n_cat, phi=phi, latent_cov=sigma, loglik=float(state.loglik), n_iter=state.n_iter,
         converged=state.converged, exploratory=exploratory,
         integration=f"EM on a product grid {grid} = {nodes.shape[0]} nodes on [{bounds[0]:g}, {bounds[1]:g}]",
+        elapsed=time.perf_counter() - started, problem=problem, x=state.x)
+
+
+def fit_bifactor(values, ids, person_ids, model, specific, *, quadrature=None, bounds=(-6.0, 6.0), tol=1e-4,
+                 max_iter=2000, accelerate="squarem", progress=None) -> MultidimResult:
+    """A bifactor model (general factor ``G`` plus the specific factors named in ``specific``, one label per item,
+    None or "" for items on G only) by EM with dimension reduction (:mod:`.bifactor`)."""
+    from .bifactor import BifactorProblem
+
+    started = time.perf_counter()
+    labels = list(specific)
+    if len(labels) != len(ids):
+        raise CalibrationError(f"bifactor lists {len(labels)} labels for {len(ids)} items; give one per item (None "
+                               "for an item on the general factor only)")
+    names = [str(v) for v in dict.fromkeys(v for v in labels if v not in (None, ""))]
+    if not names:
+        raise CalibrationError("bifactor: no item names a specific factor")
+    if "G" in names:
+        raise CalibrationError("bifactor: 'G' names the general factor; call the specific factors otherwise")
+    spec = np.array([names.index(str(v)) if v not in (None, "") else -1 for v in labels])
+    lonely = [n for q, n in enumerate(names) if (spec == q).sum() < 2]
+    if lonely:
+        raise CalibrationError(f"bifactor: specific factors {lonely[:5]} have fewer than 2 items; a specific factor "
+                               "needs at least 2 (better 3 or more)")
+    models, n_cat = _check_items(values, ids, model)
+    if any(m == "nominal" for m in models):
+        raise CalibrationError("the nominal model is unidimensional: it cannot load on a bifactor structure")
+    points = 21 if quadrature is None else int(quadrature)
+    if not 3 <= points <= 101:
+        raise CalibrationError(f"quadrature={points}: use 3 to 101 points per dimension (21 is the default)")
+    pattern = np.column_stack([np.ones(len(ids), dtype=bool), spec >= 0])
+    phi0, kinds = start_values(values, models, n_cat, pattern, False)
+    problem = BifactorProblem(values, kinds, n_cat, phi0, free_mask(kinds, n_cat, pattern), spec, len(names), points,
+                              bounds)
+    state = run_em(problem, EMSettings(tol=tol, max_iter=max_iter, accelerate=accelerate), progress=progress)
+    _warn_unconverged(state, tol)
+    phi2, _ = problem.params.unpack(state.x)
+    k = 1 + len(names)
+    return MultidimResult(
+        item_ids=tuple(ids), person_ids=tuple(person_ids), factor_names=("G", *names), models=tuple(models),
+        kind=kinds, n_cat=n_cat, phi=problem.full_phi(phi2), latent_cov=np.eye(k), loglik=float(state.loglik),
+        n_iter=state.n_iter, converged=state.converged, exploratory=False,
+        integration=(f"bifactor EM with dimension reduction: {len(names)} two-dimensional grids of {points} x {points} "
+                     f"nodes on [{bounds[0]:g}, {bounds[1]:g}]"),
         elapsed=time.perf_counter() - started, problem=problem, x=state.x)

@@ -13,6 +13,7 @@ from ..bank.multidim import MultidimBank
 from ..exceptions import CalibrationError
 from ..irt.linear import LinearKind
 from ..tables import Table
+from .bifactor import BifactorProblem
 from .multidim import LinearProblem
 from .rotation import Rotation, rotate_loadings
 
@@ -82,7 +83,7 @@ class MultidimResult:
     exploratory: bool
     integration: str
     elapsed: float
-    problem: LinearProblem = field(repr=False)
+    problem: LinearProblem | BifactorProblem = field(repr=False)
     x: np.ndarray = field(repr=False)
 
     @property
@@ -154,9 +155,11 @@ class MultidimResult:
                                    "(an item that loads on no factor, or an exploratory fit)") from None
         se = np.sqrt(np.clip(np.diag(cov), 0, None))
         params = self.problem.params
-        flat = np.full(self.phi.size, np.nan)
+        flat = np.full(params.phi0.size, np.nan)
         flat[params.free_idx] = se[:params.n_item_free]
-        phi_se = flat.reshape(self.phi.shape)
+        phi_se = flat.reshape(params.phi0.shape)
+        if hasattr(self.problem, "full_phi"):  # bifactor: from the 2-dimensional layout to all factors
+            phi_se = self.problem.full_phi(phi_se, fill=np.nan)
         k = self.n_dims
         corr = np.full((k, k), np.nan)
         corr[params.corr_pairs] = se[params.n_item_free:]
@@ -172,7 +175,8 @@ class MultidimResult:
         """Ability estimates of the calibration sample (:func:`adaptive.scoring.multidim.estimate_vector`)."""
         from ..scoring.multidim import estimate_vector
 
-        return estimate_vector(self.bank, self.problem.layout.values, method=method, points=points)
+        return estimate_vector(self.bank, self.problem.values, method=method, points=points,
+                              person_ids=self.person_ids)
 
     def summary(self) -> str:
         lines = [f"{self.n_dims}-dimensional {', '.join(sorted(set(self.models)))} calibration of "
