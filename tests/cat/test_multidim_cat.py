@@ -62,9 +62,12 @@ def _info_2pl(bank, theta):
 
 @pytest.mark.parametrize("rule", ["d_rule", "t_rule", "a_rule", "e_rule", "w_rule"])
 @pytest.mark.parametrize("include_prior", [False, True])
-def test_optimality_criteria_follow_their_definitions(bank, rule, include_prior):
+@pytest.mark.parametrize("rank_one", [True, False])
+def test_optimality_criteria_follow_their_definitions(bank, rule, include_prior, rank_one):
+    """Both paths: the rank-one formulas (determinant lemma, Sherman-Morrison) and the full matrices."""
     comp = _Compiled(bank, MultidimDesign(rule=rule, include_prior=include_prior, weights=(0.3, 0.7)
                                           if rule == "w_rule" else None))
+    comp.rank_one = rank_one
     state = new_batch(comp, 4)
     rng = np.random.default_rng(5)
     state.theta[:] = rng.normal(size=(4, 2))

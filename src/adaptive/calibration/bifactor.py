@@ -71,7 +71,7 @@ class BifactorProblem(ObservedInformation):
         pts = self.axis.size
         n = self.values.shape[0]
         total = np.broadcast_to(self.log_w, (n, pts)).copy()   # log w_g + log L_0(g) + Σ_s log L_s(g)
-        parts = []
+        parts: list[tuple | None] = []
         for s, rows, layout, nodes, _step in self.blocks:
             with np.errstate(invalid="ignore", divide="ignore"):
                 logp = log_prob(self.kind[rows], self.n_cat[rows], phi[rows], nodes)
@@ -98,7 +98,7 @@ class BifactorProblem(ObservedInformation):
         joint /= norm[:, None]                                     # posterior of g
         r = np.zeros((self.n_items, pts * pts, int(self.n_cat.max())))
         mass = np.zeros((1, pts * pts))
-        for (s, rows, layout, _nodes, _step), part in zip(self.blocks, parts, strict=True):
+        for (_s, rows, layout, _nodes, _step), part in zip(self.blocks, parts, strict=True):
             if part is None:
                 counts, _ = layout.counts(joint, count_dtype)
                 r[rows, :pts, :counts.shape[2]] = counts

@@ -163,6 +163,9 @@ class ItemMStep:
 class ObservedInformation:
     """Observed information of a problem with a ``score(x)`` (the marginal score) method."""
 
+    def score(self, x) -> np.ndarray:
+        raise NotImplementedError
+
     def observed_information(self, x, h=1e-4) -> np.ndarray:
         """Minus the Jacobian of :meth:`score` by central differences (Oakes 1999: the derivative of the
         complete-data score over the E-step's parameters is the missing-information term), symmetrized."""

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..exceptions import DesignError, SessionStateError
-from ..irt.linear import information, log_prob
+from ..irt.linear import LinearKind, information, information_weight, log_prob
 from ..scoring.multidim import eap_vector, map_vector
 
 __all__ = ["MultidimDesign", "MultidimBatch", "MultidimSession", "RULES", "select", "record", "stop", "run_mcat",
@@ -139,6 +139,8 @@ class _Compiled:
             self.domain[index[iid]] = labels.index(dom)
         self.domain_max = np.array([int(design.domain_max.get(d, design.max_items)) for d in labels])
         self.enemy_groups = [np.array([index[i] for i in s]) for s in design.enemies]
+        #: every item's information matrix has rank one (no nominal items): the fast criteria apply
+        self.rank_one = not bool(np.any(bank.kind == LinearKind.NOMINAL))
 
 
 def new_batch(comp: _Compiled, n: int) -> MultidimBatch:
@@ -167,18 +169,24 @@ def criterion_values(comp: _Compiled, state: MultidimBatch, rows) -> np.ndarray:
     theta = state.theta[rows]
     if rule == "kl":
         return _kl_values(comp, state, rows)
-    info = information(bank.kind, bank.n_cat, bank.phi, theta).transpose(1, 0, 2, 3)  # (n, I, K, K)
     given = ~np.isnan(state.answers[rows])
+    if comp.rank_one:
+        return _rank_one_values(comp, theta, given, rule)
+    info = information(bank.kind, bank.n_cat, bank.phi, theta).transpose(1, 0, 2, 3)  # (n, I, K, K)
     test = np.einsum("ni,nikl->nkl", given.astype(float), info)
     if comp.design.include_prior:
         test = test + comp.prec[None]
-    total = test[:, None] + info
+    return _matrix_values(test[:, None] + info, rule, comp.weights)
+
+
+def _matrix_values(total, rule, weights):
+    """The rule's criterion of the matrices ``total (n, I, K, K)``."""
     if rule == "d_rule":
         return np.linalg.det(total)
     if rule == "t_rule":
         return np.trace(total, axis1=2, axis2=3)
     if rule == "w_rule":
-        return np.einsum("k,nikl,l->ni", comp.weights, total, comp.weights)
+        return np.einsum("k,nikl,l->ni", weights, total, weights)
     if rule == "e_rule":
         return np.linalg.eigvalsh(total)[..., 0]
     det = np.linalg.det(total)
@@ -187,6 +195,57 @@ def criterion_values(comp: _Compiled, state: MultidimBatch, rows) -> np.ndarray:
         safe = np.where(singular[..., None, None], np.eye(total.shape[2]), total)
         tr = np.trace(np.linalg.inv(safe), axis1=2, axis2=3)
     return -np.where(singular, np.inf, tr)
+
+
+def _adjugate(m):
+    """Adjugate of ``m (n, K, K)`` (cofactors transposed), defined for singular matrices too."""
+    k = m.shape[-1]
+    if k == 1:
+        return np.ones_like(m)
+    if k == 2:
+        out = np.empty_like(m)
+        out[:, 0, 0], out[:, 1, 1] = m[:, 1, 1], m[:, 0, 0]
+        out[:, 0, 1], out[:, 1, 0] = -m[:, 0, 1], -m[:, 1, 0]
+        return out
+    out = np.empty_like(m)
+    idx = np.arange(k)
+    for i in range(k):
+        for j in range(k):
+            minor = m[:, idx != i][:, :, idx != j]
+            out[:, j, i] = (-1) ** (i + j) * np.linalg.det(minor)
+    return out
+
+
+def _rank_one_values(comp, theta, given, rule):
+    """The criteria when every item's information is ``w_j a_j a_jᵀ`` (all kinds but the nominal), without forming
+    the ``(n, I, K, K)`` matrices: ``det(T + w a aᵀ) = det T + w aᵀ adj(T) a`` (matrix determinant lemma),
+    ``trace(T + w a aᵀ) = trace T + w |a|²``, ``vᵀ(T + w a aᵀ)v = vᵀTv + w (a·v)²``, and for the A-rule
+    ``trace((T + w a aᵀ)⁻¹) = trace T⁻¹ - w aᵀT⁻²a / (1 + w aᵀT⁻¹a)`` (Sherman-Morrison) where T is invertible."""
+    bank = comp.bank
+    k = bank.n_dims
+    a = bank.phi[:, :k]                                                   # (I, K)
+    w = information_weight(bank.kind, bank.n_cat, bank.phi, theta).T      # (n, I)
+    test = np.einsum("ni,ik,il->nkl", w * given, a, a)
+    if comp.design.include_prior:
+        test = test + comp.prec[None]
+    if rule == "d_rule":
+        quad = np.einsum("ik,nkl,il->ni", a, _adjugate(test), a)
+        return np.linalg.det(test)[:, None] + w * quad
+    if rule == "t_rule":
+        return np.trace(test, axis1=1, axis2=2)[:, None] + w * (a * a).sum(axis=1)[None, :]
+    if rule == "w_rule":
+        v = comp.weights
+        return (v @ test @ v)[:, None] + w * (a @ v)[None, :] ** 2
+    if rule == "a_rule":
+        det = np.linalg.det(test)
+        ok = np.abs(det) > 1e-12 * np.maximum(np.abs(test).max(axis=(1, 2)) ** k, 1e-300)
+        if ok.all():
+            inv = np.linalg.inv(test)
+            u = np.einsum("nkl,il->nik", inv, a)                           # T⁻¹a
+            return -(np.trace(inv, axis1=1, axis2=2)[:, None] - w * (u * u).sum(axis=2) / (1 + w * (u * a[None]).sum(
+                axis=2)))
+    total = test[:, None] + w[:, :, None, None] * (a[:, :, None] * a[:, None, :])[None]
+    return _matrix_values(total, rule, comp.weights)
 
 
 def _kl_values(comp, state, rows):

@@ -28,11 +28,12 @@ from __future__ import annotations
 from enum import IntEnum
 
 import numpy as np
-from scipy.special import log_expit, logsumexp
+from scipy.special import log_expit
 
 from ._terms import LOG_ZERO
 
 __all__ = ["LinearKind", "KIND_OF_MODEL", "n_internal", "log_prob", "prob_jacobian", "information", "score",
+           "information_weight",
            "nominal_to_mirt", "nominal_from_mirt"]
 
 
@@ -104,6 +105,13 @@ def _intercepts(phi, n_dims, c):
     return d
 
 
+def _log_softmax(z):
+    """``z - log Σ_c exp(z_c)`` over the last axis (no scipy call: this runs in every E-step and CAT step)."""
+    top = z.max(axis=-1, keepdims=True)
+    out = z - top
+    return out - np.log(np.exp(out).sum(axis=-1, keepdims=True))
+
+
 def _graded_logp(eta):
     """``log P_k`` ``(I, Q, C)`` from the cumulative predictors ``eta (I, Q, C-1)`` (decreasing in k)."""
     n_i, n_q, m = eta.shape
@@ -139,7 +147,7 @@ def log_prob(kind, n_cat, phi, theta) -> np.ndarray:
         else:
             z = _slopes_dot(_softmax_slopes(kd, ph, n_dims, c), th) + _intercepts(ph, n_dims, c)[:,
                                                                                                                  None]
-            _pad(out, z - logsumexp(z, axis=2, keepdims=True), rows, c)
+            _pad(out, _log_softmax(z), rows, c)
     return out
 
 
@@ -172,7 +180,7 @@ def prob_jacobian(kind, n_cat, phi, theta):
         else:
             z = _slopes_dot(_softmax_slopes(kd, ph, n_dims, c), th) + _intercepts(ph, n_dims, c)[:,
                                                                                                                  None]
-            pk = np.exp(z - logsumexp(z, axis=2, keepdims=True))  # (m, Q, c)
+            pk = np.exp(_log_softmax(z))  # (m, Q, c)
             dz = np.zeros((m, th.shape[1], c, p))
             if kd == LinearKind.NOMINAL:
                 dz[:, :, c - 1, :n_dims] = th
@@ -214,7 +222,7 @@ def _category_scores(kind, n_cat, phi, theta):
         else:
             s = _softmax_slopes(kd, ph, n_dims, c)  # (m, c, K)
             z = _slopes_dot(s, th) + _intercepts(ph, n_dims, c)[:, None]
-            pk = np.exp(z - logsumexp(z, axis=2, keepdims=True))
+            pk = np.exp(_log_softmax(z))
             mean_s = np.einsum("iqc,ick->iqk", pk, s)
             prob[rows, :, :c] = pk
             dlog[rows, :, :c] = s[:, None, :, :] - mean_s[:, :, None, :]
@@ -223,8 +231,45 @@ def _category_scores(kind, n_cat, phi, theta):
 
 def information(kind, n_cat, phi, theta) -> np.ndarray:
     """Fisher information matrices ``(I, Q, K, K)``: ``Σ_k P_k ∇log P_k ∇log P_kᵀ``."""
+    if not np.any(np.asarray(kind) == LinearKind.NOMINAL):
+        n_dims = _as_nodes(theta).shape[2]
+        a = np.asarray(phi, dtype=float)[:, :n_dims]
+        w = information_weight(kind, n_cat, phi, theta)
+        return w[:, :, None, None] * (a[:, :, None] * a[:, None, :])[:, None]
     prob, dlog = _category_scores(kind, n_cat, phi, theta)
     return np.einsum("iqc,iqck,iqcl->iqkl", prob, dlog, dlog)
+
+
+def information_weight(kind, n_cat, phi, theta) -> np.ndarray:
+    """``w (I, Q)`` with ``I_j(θ) = w_j(θ) a_j a_jᵀ``: every kind but the nominal depends on θ through ``a·θ`` only,
+    so its information matrix has rank one -- ``P(1 - P)`` (logistic), ``Σ_k (P*_k Q*_k - P*_{k+1} Q*_{k+1})² / P_k``
+    (graded), the variance of the category under ``P`` (GPCM)."""
+    theta = _as_nodes(theta)
+    phi = np.asarray(phi, dtype=float)
+    n_dims = theta.shape[2]
+    n_cat = np.asarray(n_cat)
+    out = np.zeros((phi.shape[0], theta.shape[1]))
+    for kd, c, rows in _groups(kind, n_cat):
+        ph, th = phi[rows], _nodes_of(theta, rows)
+        if kd == LinearKind.NOMINAL:
+            raise ValueError("nominal items have no rank-one information: use information()")
+        lin = _dot(ph[:, :n_dims], th)
+        if kd == LinearKind.LOGISTIC:
+            p = np.exp(log_expit(lin + ph[:, None, n_dims]))
+            out[rows] = p * (1.0 - p)
+        elif kd == LinearKind.GRADED:
+            eta = lin[:, :, None] + ph[:, None, n_dims:n_dims + c - 1]
+            ps = np.exp(log_expit(eta))
+            w = np.concatenate([np.zeros(eta.shape[:2] + (1,)), ps * (1 - ps), np.zeros(eta.shape[:2] + (1,))], axis=2)
+            prob = np.exp(_graded_logp(eta))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[rows] = np.where(prob > 0, (w[:, :, :-1] - w[:, :, 1:]) ** 2 / prob, 0.0).sum(axis=2)
+        else:
+            k = np.arange(c)
+            pk = np.exp(_log_softmax(k[None, None, :] * lin[:, :, None] + _intercepts(ph, n_dims, c)[:, None]))
+            mean = pk @ k
+            out[rows] = pk @ (k * k) - mean * mean
+    return out
 
 
 def score(kind, n_cat, phi, theta, category) -> np.ndarray:
