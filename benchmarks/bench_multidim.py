@@ -104,9 +104,10 @@ t0, c0 = time.perf_counter(), time.process_time()
 fit = adaptive.calibrate(x, model="2pl", bifactor=[f"D{q + 1}" for q in spec])
 wall, cpu = time.perf_counter() - t0, time.process_time() - c0
 rows = np.arange(I)
-print(f"{wall:.1f} {cpu:.1f} {fit.n_iter} {fit.loglik:.2f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} "
-      f"{base / 1024:.0f} {np.sqrt(np.mean((fit.slopes[:, 0] - a_g) ** 2)):.3f} "
-      f"{np.sqrt(np.mean((fit.slopes[rows, 1 + spec] - a_s) ** 2)):.3f}")
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rmse_g = np.sqrt(np.mean((fit.slopes[:, 0] - a_g) ** 2))
+rmse_s = np.sqrt(np.mean((fit.slopes[rows, 1 + spec] - a_s) ** 2))
+print(f"{wall:.1f} {cpu:.1f} {fit.n_iter} {fit.loglik:.2f} {peak / 1024:.0f} {base / 1024:.0f} {rmse_g:.3f} {rmse_s:.3f}")
 """
 
 
