@@ -107,7 +107,8 @@ rows = np.arange(I)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 rmse_g = np.sqrt(np.mean((fit.slopes[:, 0] - a_g) ** 2))
 rmse_s = np.sqrt(np.mean((fit.slopes[rows, 1 + spec] - a_s) ** 2))
-print(f"{wall:.1f} {cpu:.1f} {fit.n_iter} {fit.loglik:.2f} {peak / 1024:.0f} {base / 1024:.0f} {rmse_g:.3f} {rmse_s:.3f}")
+print(f"{wall:.1f} {cpu:.1f} {fit.n_iter} {fit.loglik:.2f} {peak / 1024:.0f} {base / 1024:.0f} "
+      f"{rmse_g:.3f} {rmse_s:.3f}")
 """
 
 
