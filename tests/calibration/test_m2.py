@@ -64,3 +64,31 @@ def test_m2_is_bounded_in_items():
     many = ItemBank(items=[{"id": f"I{k}", "model": "2pl", "a": 1.0, "b": 0.0} for k in range(MAX_ITEMS + 1)])
     with pytest.raises(CalibrationError, match=f"at most {MAX_ITEMS} items"):
         m2_statistic(many, np.zeros((10, MAX_ITEMS + 1)))
+
+
+def test_m2_of_a_one_factor_multidimensional_fit_equals_mirt(lsat7):
+    """The multidimensional path (factors=, product grid of 61 points in one dimension) gives mirt's M2 too."""
+    ids = [f"Item.{k + 1}" for k in range(5)]
+    fit = adaptive.calibrate(lsat7, model="2pl", item_ids=ids, factors={"F1": ids}, tol=1e-6)
+    res = fit.m2()
+    assert res.df == 5
+    assert res.statistic == pytest.approx(11.9377, abs=0.01)
+    assert res.rmsea == pytest.approx(0.03727, abs=5e-4) and res.srmsr == pytest.approx(0.03196, abs=5e-4)
+
+
+def test_m2_of_a_two_factor_fit_counts_the_correlation_as_a_parameter():
+    rng = np.random.default_rng(4)
+    theta = rng.multivariate_normal([0, 0], [[1, 0.5], [0.5, 1]], size=3000)
+    a = np.zeros((8, 2))
+    a[:4, 0], a[4:, 1] = rng.uniform(1, 2, 4), rng.uniform(1, 2, 4)
+    d = rng.normal(size=8)
+    x = (rng.random((3000, 8)) < 1 / (1 + np.exp(-(theta @ a.T + d)))).astype(float)
+    ids = [f"I{j}" for j in range(8)]
+    fit = adaptive.calibrate(x, model="2pl", item_ids=ids, factors={"F1": ids[:4], "F2": ids[4:]})
+    res = fit.m2()
+    assert res.df == 8 + 28 - (16 + 1)  # margins - (slopes + intercepts + 1 correlation)
+    assert res.p_value > 0.001 and res.rmsea < 0.03  # the data follow the model
+    with pytest.raises(CalibrationError, match="complete data"):
+        x2 = x.copy()
+        x2[0, 0] = np.nan
+        adaptive.calibrate(x2, model="2pl", item_ids=ids, factors={"F1": ids[:4], "F2": ids[4:]}).m2()

@@ -26,6 +26,11 @@ from .multidim import ItemMStep, ObservedInformation, _Params, product_grid
 __all__ = ["BifactorProblem"]
 
 
+def _array(counts) -> np.ndarray:
+    assert isinstance(counts, np.ndarray)  # this E-step's counts are one array (a factored E-step's are a list)
+    return counts
+
+
 class BifactorProblem(ObservedInformation):
     """One bifactor calibration.
 
@@ -116,7 +121,7 @@ class BifactorProblem(ObservedInformation):
         phi = phi.copy()
         pts = self.axis.size
         for s, rows, _layout, _nodes, step in self.blocks:
-            r = stats.counts[rows, :pts] if s < 0 else stats.counts[rows]
+            r = _array(stats.counts)[rows, :pts] if s < 0 else _array(stats.counts)[rows]
             phi[rows] = step.run(phi[rows], r[:, :, :int(self.n_cat[rows].max())])
         return self.params.pack(phi, sigma)
 
@@ -128,7 +133,7 @@ class BifactorProblem(ObservedInformation):
         grad = np.zeros_like(phi)
         pts = self.axis.size
         for s, rows, _layout, _nodes, step in self.blocks:
-            r = stats.counts[rows, :pts] if s < 0 else stats.counts[rows]
+            r = _array(stats.counts)[rows, :pts] if s < 0 else _array(stats.counts)[rows]
             grad[rows] = step.gradient(phi[rows], r[:, :, :int(self.n_cat[rows].max())])
         return grad.ravel()[self.params.free_idx]
 

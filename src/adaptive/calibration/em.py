@@ -90,12 +90,13 @@ class EStep:
     Attributes
     ----------
     loglik : marginal log-likelihood; objective : ``loglik`` plus the log prior of the item parameters
-    counts : (I, Q, K) expected counts; group_mass : (G, Q) expected persons per group and node
+    counts : (I, Q, K) expected counts (a factored multidimensional E-step: one such array per group of items);
+    group_mass : (G, Q) expected persons per group and node
     """
 
     loglik: float
     objective: float
-    counts: np.ndarray
+    counts: np.ndarray | list
     group_mass: np.ndarray
 
 

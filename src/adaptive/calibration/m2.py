@@ -30,7 +30,7 @@ from scipy.stats import chi2, ncx2, norm
 
 from ..exceptions import CalibrationError
 
-__all__ = ["M2Result", "m2_statistic", "MAX_ITEMS"]
+__all__ = ["M2Result", "m2_statistic", "m2_multidim", "MAX_ITEMS"]
 
 #: the most items M2 is computed for (60 items: 1,830 margins, about 4 s)
 MAX_ITEMS = 60
@@ -63,14 +63,23 @@ def _moment_sets(n: int):
     return sets, ind
 
 
+def _model(prob_fn, params, weights):
+    """``(P(x = 1) (n, Q), weights (Q,))``: ``prob_fn`` returns the probabilities, or both (weights that depend
+    on the parameters, e.g. on latent correlations)."""
+    out = prob_fn(params)
+    return out if isinstance(out, tuple) else (out, weights)
+
+
 def _pi2(prob_fn, params, weights, ind):
     """π₂ for item probabilities ``prob_fn(params) -> (n, Q)``: E[Π x] over each margin's items."""
-    return np.exp(ind @ np.log(np.clip(prob_fn(params), 1e-300, 1.0))) @ weights
+    p, weights = _model(prob_fn, params, weights)
+    return np.exp(ind @ np.log(np.clip(p, 1e-300, 1.0))) @ weights
 
 
 def _margins(prob_fn, params, grid, weights, ind):
     """π₂ and Ξ₂ for item probabilities ``prob_fn(params) -> (n, Q)``."""
-    p = np.clip(prob_fn(params), 1e-300, 1.0)
+    p, weights = _model(prob_fn, params, weights)
+    p = np.clip(p, 1e-300, 1.0)
     logp = np.log(p)  # (n, Q)
     pi2 = np.exp(ind @ logp) @ weights
     s = ind.shape[0]
@@ -144,13 +153,19 @@ def m2_statistic(bank, responses, *, grid=(-6.0, 6.0, 61)) -> M2Result:
 
     params = (np.concatenate([[a[0]], b]) if slope_common else
               np.concatenate([a, b] + ([c] if guess else [])))
+    return _m2_result(x, prob, params, pts, w)
+
+
+def _m2_result(x, prob, params, pts, w) -> M2Result:
+    """M2, its df and p-value, RMSEA with its interval, SRMSR, CFI and TLI for the model ``prob(params)``."""
+    n = x.shape[1]
     stat, df, observed, pi2 = _m2_core(x, prob, params, pts, w)
     if df < 1:
         raise CalibrationError(f"the model has {params.size} parameters for {df + params.size} margins: no degrees "
                                "of freedom left for M2")
     # the independence model: each item its own proportion, no slope
     p_obs = x.mean(axis=0)
-    null_stat, null_df, _, _ = _m2_core(x, lambda v: np.repeat(expit(v)[:, None], pts.size, axis=1),
+    null_stat, null_df, _, _ = _m2_core(x, lambda v: np.repeat(expit(v)[:, None], len(pts), axis=1),
                                         np.log(p_obs / (1 - p_obs)), pts, w)
     n_persons = x.shape[0]
     rmsea = float(np.sqrt(max(stat - df, 0.0) / ((n_persons - 1) * df)))
@@ -181,3 +196,33 @@ def _rmsea_bound(stat: float, df: int, n_persons: int, prob: float) -> float:
         hi *= 2.0
     lam = brentq(f, 0.0, hi, xtol=1e-10)
     return float(np.sqrt(lam / (n_persons * df)))
+
+
+def m2_multidim(result) -> M2Result:
+    """M2 of a multidimensional fit of dichotomous (M2PL) items (:class:`~adaptive.calibration.multidim_result.
+    MultidimResult`, confirmatory or exploratory) on its complete data: margins integrated on the fit's product
+    grid with the fitted N(0, Σ) weights; the free parameters (slopes, intercepts and the estimated correlations)
+    are those of the fit, so Δ₂ has a column for each correlation too."""
+    from .multidim import LinearProblem, log_mvn_weights
+
+    problem = result.problem
+    if not isinstance(problem, LinearProblem) or not np.all(result.n_cat == 2) or any(m != "2pl" for m in
+                                                                                        result.models):
+        raise CalibrationError("M2 here is for dichotomous (2pl) items fitted with factors=; this fit has "
+                               f"{sorted(set(result.models))} items" + (" (bifactor)" if not isinstance(
+                                   problem, LinearProblem) else ""))
+    x = problem.values
+    if not np.isfinite(x).all():
+        raise CalibrationError("M2 needs complete data (every person answered every item); with missing responses "
+                               "the margins of different pairs come from different persons")
+    n = x.shape[1]
+    if n > MAX_ITEMS:
+        raise CalibrationError(f"M2 on {n} items: at most {MAX_ITEMS} are done here; compute it on a section")
+    nodes, k = problem.nodes, result.n_dims
+
+    def prob(v):
+        phi, sigma = problem.params.unpack(v)
+        return expit(nodes @ phi[:, :k].T + phi[:, k]).T, np.exp(log_mvn_weights(nodes, sigma))
+
+    weights = np.exp(log_mvn_weights(nodes, result.latent_cov))
+    return _m2_result(x, prob, np.array(result.x, dtype=float), nodes, weights)

@@ -171,6 +171,13 @@ class MultidimResult:
         return MultidimStandardErrors(item_id=self.item_ids, slopes=phi_se[:, :k], intercepts=ints,
                                       correlations=corr, names=names, covariance=cov)
 
+    def m2(self):
+        """Maydeu-Olivares & Joe's M2 with RMSEA, SRMSR, CFI and TLI for 2pl items on complete data
+        (:func:`adaptive.calibration.m2.m2_multidim`)."""
+        from .m2 import m2_multidim
+
+        return m2_multidim(self)
+
     def scores(self, method: str = "eap", points: int | None = None):
         """Ability estimates of the calibration sample (:func:`adaptive.scoring.multidim.estimate_vector`)."""
         from ..scoring.multidim import estimate_vector
