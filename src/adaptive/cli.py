@@ -28,6 +28,7 @@ from .cat import CatEngine, ExamDesign, Session
 from .cat.posthoc import draw_responses
 from .cli_analyze import add_analyze_command
 from .cli_bank import add_lifecycle_commands
+from .cli_multidim import factors_arg
 from .cli_score import add_score_command
 from .cli_security import add_security_command
 from .cli_service import add_service_commands
@@ -309,6 +310,10 @@ def cmd_calibrate(args) -> int:
 
     if args.method == "cml":
         return _calibrate_cml(args, table)
+    if args.factors is not None or args.bifactor or args.model == "nominal":
+        from .cli_multidim import calibrate_multidim
+
+        return calibrate_multidim(args, table, progress)
     if not quiet:
         n_miss = float(np.isnan(table.values).mean())
         print(f"calibrating {len(table.item_ids)} items x {len(table.person_ids)} persons ({n_miss:.0%} missing), "
@@ -441,6 +446,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--method", choices=["mml", "cml"], default="mml",
                    help="mml: marginal maximum likelihood (every model); cml: conditional ML of the Rasch model "
                         "(--model rasch), with Andersen's test (default: mml)")
+    c.add_argument("--factors", type=factors_arg, default=None, metavar="K|FILE.json",
+                   help="multidimensional: K factors (exploratory) or a JSON {factor: [item ids]} (confirmatory); "
+                        "--quadrature then counts points per dimension, mirt's defaults unless given (default: none)")
+    c.add_argument("--bifactor", metavar="FILE.json", help="bifactor model: a JSON {item id: specific factor} "
+                   "(default: none)")
+    c.add_argument("--rotate", choices=["oblimin", "geomin", "varimax"], default="oblimin",
+                   help="rotation of an exploratory --factors K fit (default: oblimin)")
     c.set_defaults(func=cmd_calibrate)
 
     sim = sub.add_parser("simulate", help="run a simulation study (TOML) and write its report")

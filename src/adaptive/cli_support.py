@@ -195,6 +195,8 @@ def model_name_arg(text: str) -> str:
     """argparse type: a model name in any case or by an alias, as its canonical name."""
     from .irt.registry import canonical_model
 
+    if text.strip().lower() in ("nominal", "nrm"):
+        return "nominal"  # Bock's nominal model: calibrated by adaptive.calibration.multidim, not an ItemBank model
     try:
         return canonical_model(text)
     except ValueError as err:

@@ -77,3 +77,49 @@ def test_cli_reports_bad_data_clearly(tmp_path, capsys):
     good.write_text("Q1,Q2\n1,0\n0,1\n1,1\n0,0\n")
     assert main(["calibrate", str(good), "--out", str(out), "--quiet", "--no-se", "--no-fit"]) == 2
     assert ".json" in capsys.readouterr().err
+
+
+def _data_2d(tmp_path):
+    rng = np.random.default_rng(8)
+    theta = rng.multivariate_normal([0, 0], [[1, 0.4], [0.4, 1]], size=1200)
+    a = np.zeros((10, 2))
+    a[:5, 0], a[5:, 1] = rng.uniform(1, 2, 5), rng.uniform(1, 2, 5)
+    x = (rng.random((1200, 10)) < 1 / (1 + np.exp(-(theta @ a.T + rng.normal(size=10))))).astype(float)
+    ids = [f"Q{j}" for j in range(10)]
+    _write_wide(tmp_path / "x.csv", x, ids)
+    (tmp_path / "f.json").write_text('{"coding": ["Q0", "Q1", "Q2", "Q3", "Q4"], '
+                                     '"billing": ["Q5", "Q6", "Q7", "Q8", "Q9"]}')
+    return ids
+
+
+def test_cli_confirmatory_and_exploratory_fits(tmp_path, capsys):
+    _data_2d(tmp_path)
+    assert main(["calibrate", str(tmp_path / "x.csv"), "--factors", str(tmp_path / "f.json"), "--quiet",
+                 "--out", str(tmp_path / "b.json")]) == 0
+    out = capsys.readouterr().out
+    assert "2-dimensional 2pl calibration" in out and "latent correlations" in out and "(SE" not in out.split(
+        "slopes")[0]
+    from adaptive.bank.multidim import MultidimBank
+
+    bank = MultidimBank.read_json(tmp_path / "b.json")
+    assert bank.factor_names == ("coding", "billing") and 0.2 < bank.latent_cov[0, 1] < 0.6
+    assert main(["calibrate", str(tmp_path / "x.csv"), "--factors", "2", "--rotate", "geomin", "--no-se",
+                 "--quiet"]) == 0
+    assert "geomin loadings" in capsys.readouterr().out
+
+
+def test_cli_multidimensional_mistakes_get_one_line(tmp_path, capsys):
+    _data_2d(tmp_path)
+    data = str(tmp_path / "x.csv")
+    for argv, message in [
+        (["--factors", "nope"], "neither a number of factors nor a JSON file"),
+        (["--factors", "2", "--out", str(tmp_path / "b.txt")], "end the name in .json"),
+        (["--bifactor", str(tmp_path / "missing.json")], "--bifactor"),
+        (["--factors", "9"], "use 1 to 5 factors"),
+    ]:
+        try:
+            code = main(["calibrate", data, "--quiet", *argv])
+        except SystemExit as stop:  # argparse's own usage errors
+            code = stop.code
+        err = capsys.readouterr().err
+        assert code != 0 and message in err and "Traceback" not in err, (argv, err)

@@ -31,7 +31,7 @@ def factor_pattern(factors, ids):
         pattern = np.ones((len(ids), k), dtype=bool)
         for j in range(k - 1):  # mirt's exploratory identification: item j loads on factors 1..j+1 only
             pattern[j, j + 1:] = False
-        return pattern, tuple(f"F{q + 1}" for q in range(k)), True
+        return pattern, tuple(f"F{q + 1}" for q in range(k)), k > 1
     if not isinstance(factors, dict) or not factors:
         raise CalibrationError("factors: give a number of factors (exploratory) or {factor name: [item ids]} "
                                "(confirmatory)")
