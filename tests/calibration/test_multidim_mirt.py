@@ -162,3 +162,36 @@ def test_grid_loglik_at_mirt_estimates_equals_mirt_loglik():
                             np.eye(2), np.triu(np.ones((2, 2), dtype=bool), 1))
     x = problem.params.pack(np.column_stack([est["a1"], est["a2"], est["d"]]), np.array(ref["cov"]))
     assert problem.estep(x).loglik == pytest.approx(ref["logLik"], abs=1e-4)
+
+
+@pytest.mark.parametrize("loads", ["simple", "cross"])
+def test_factored_estep_equals_the_full_grid_estep(loads):
+    """The factored E-step (items grouped by loading pattern; tensor contractions) against the plain full-grid
+    product, at a random parameter point: the same log-likelihood and the same marginal score (Fisher's identity),
+    for simple structure and for items loading on two of three factors (the general contraction path)."""
+    rng = np.random.default_rng(5)
+    n, n_items, k = 400, 12, 3
+    pattern = np.zeros((n_items, k), dtype=bool)
+    pattern[np.arange(n_items), np.arange(n_items) % k] = True
+    if loads == "cross":
+        pattern[np.arange(4), (np.arange(4) + 1) % k] = True
+    x = (rng.random((n, n_items)) < 0.6).astype(float)
+    x[rng.random(x.shape) < 0.2] = np.nan
+    n_cat = np.full(n_items, 2)
+    phi0, kinds = start_values(x, ["2pl"] * n_items, n_cat, pattern, False)
+    free = free_mask(kinds, n_cat, pattern)
+    corr = np.triu(np.ones((k, k), dtype=bool), 1)
+    sigma = np.array([[1, 0.3, 0.5], [0.3, 1, 0.2], [0.5, 0.2, 1]])
+    fact = LinearProblem(x, kinds, n_cat, phi0, free, product_grid(k, 9), np.eye(k), corr)
+    full = LinearProblem(x, kinds, n_cat, phi0, free, product_grid(k, 9), np.eye(k), corr)
+    assert fact.factored is not None and fact.factored.simple == (loads == "simple")
+    full.factored = None
+    from adaptive.calibration.layout import IndicatorLayout
+    from adaptive.calibration.multidim import ItemMStep
+
+    full.layout = IndicatorLayout(x, n_cat, np.zeros(n, dtype=np.intp), 1, full.nodes.shape[0])
+    full.items_step = ItemMStep(kinds, n_cat, free, full.nodes)
+    phi = phi0 + np.where(free, rng.normal(scale=0.2, size=phi0.shape), 0.0)
+    point = fact.params.pack(phi, sigma)
+    assert fact.estep(point).loglik == pytest.approx(full.estep(point).loglik, abs=1e-8)
+    np.testing.assert_allclose(fact.score(point), full.score(point), rtol=1e-7, atol=1e-7)

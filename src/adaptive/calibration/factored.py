@@ -39,13 +39,15 @@ class FactoredEStep:
         zeros = np.zeros(n, dtype=np.intp)
         keys = [tuple(np.flatnonzero(row)) for row in pattern]
         self.groups = []  # (dims, rows, layout, nodes embedded in K dimensions)
-        for dims in dict.fromkeys(keys):
+        for dims in sorted(set(keys)):
             rows = np.flatnonzero([k == dims for k in keys])
             sub = np.stack(np.meshgrid(*([self.axis] * len(dims)), indexing="ij"), axis=-1).reshape(-1, len(dims))
             nodes = np.zeros((sub.shape[0], self.n_dims))
             nodes[:, list(dims)] = sub
             layout = IndicatorLayout(values[:, rows], n_cat[rows], zeros, 1, nodes.shape[0], dtype)
             self.groups.append((dims, rows, layout, nodes))
+        #: simple structure: one group per factor, each on its own factor, in factor order
+        self.simple = [g[0] for g in self.groups] == [(d,) for d in range(self.n_dims)]
 
     @staticmethod
     def applies(pattern) -> bool:
@@ -59,28 +61,63 @@ class FactoredEStep:
 
     def run(self, logps, log_w, count_dtype=np.float64):
         """The E-step from each group's log-probabilities at its nodes (``logps``, in group order) and the full
-        grid's log prior weights ``(Q^K,)``: ``(loglik, [counts per group], mass (Q^K,))``."""
+        grid's log prior weights ``(Q^K,)``: ``(loglik, [counts per group], mass (Q^K,))``.
+
+        The full grid's posterior is never formed: with each group's table shifted by its per-person maximum,
+        ``exp`` of the full log-posterior is the product ``W · Π_g E_g`` of the prior weights ``W`` and the groups'
+        small exponentiated tables, so the normalizers, each group's marginal posterior and the grid mass are
+        tensor contractions (``einsum``; BLAS products) of those factors, with no exponential over ``N x Q^K``."""
         n = self.groups[0][2].n_persons
-        full = np.broadcast_to(log_w.reshape([1] + [self.points] * self.n_dims),
-                               (n,) + (self.points,) * self.n_dims).copy()
+        letters = "abcdefghijklm"[:self.n_dims]
+        top_w = float(log_w.max())
+        weights = np.exp(log_w - top_w).reshape([self.points] * self.n_dims)
+        factors, subs = [], []
+        shift = np.full(n, top_w)
         for (dims, _rows, layout, _nodes), logp in zip(self.groups, logps, strict=True):
             table = layout.loglik_table(logp, np.zeros((1, logp.shape[1])))
-            table = table if layout.sparse else table.T
-            full += table.reshape([n] + self._shape(dims))
-        flat = full.reshape(n, -1)
-        top = flat.max(axis=1)
-        flat -= top[:, None]
-        post = np.empty(flat.shape, dtype=count_dtype)
-        np.exp(flat, out=post, casting="same_kind")
-        norm = post.sum(axis=1, dtype=np.float64)
-        post /= norm.astype(post.dtype)[:, None]
-        loglik = math.fsum(top) + float(np.log(norm).sum())
-        grid = post.reshape([n] + [self.points] * self.n_dims)
+            table = table if layout.sparse else table.T             # (N, Q^|F|)
+            top = table.max(axis=1)
+            shift += top
+            factors.append(np.exp(table - top[:, None]).reshape([n] + [self.points] * len(dims)))
+            subs.append("n" + "".join(letters[d] for d in dims))
+        if self.simple:
+            marginals, norm, mass = self._simple_contractions(weights, factors)
+        else:
+            w_sub = letters
+            norm = np.einsum(",".join([w_sub] + subs) + "->n", weights, *factors, optimize="greedy")
+            inv = 1.0 / norm
+            marginals = [np.einsum(",".join([w_sub] + subs + ["n"]) + "->" + sub, weights, *factors, inv,
+                                   optimize="greedy") for sub in subs]
+            mass = weights * np.einsum(",".join(subs + ["n"]) + "->" + w_sub, *factors, inv, optimize="greedy")
+        loglik = math.fsum(shift) + float(np.log(norm).sum())
         counts = []
-        for dims, _rows, layout, _nodes in self.groups:
-            other = tuple(1 + d for d in range(self.n_dims) if d not in dims)
-            marginal = grid.sum(axis=other, dtype=np.float64) if other else grid
+        for (_dims, _rows, layout, _nodes), marginal in zip(self.groups, marginals, strict=True):
             r, _ = layout.counts(marginal.reshape(n, -1).astype(count_dtype, copy=False), count_dtype)
             counts.append(r)
-        mass = post.sum(axis=0, dtype=np.float64)
-        return loglik, counts, mass
+        return loglik, counts, mass.ravel()
+
+    def _simple_contractions(self, weights, factors):
+        """Simple structure (one group per factor, in factor order): each marginal is the outer product of the
+        other factors' ``E`` times the prior weights, one BLAS product ``(N, Q^(K-1)) @ (Q^(K-1), Q)``."""
+        k = self.n_dims
+        marginals, norm = [], None
+        for d in range(k):
+            others = [factors[o] for o in range(k) if o != d]
+            outer = _outer(others)                                            # (N, Q^(K-1))
+            w_d = np.moveaxis(weights, d, 0).reshape(self.points, -1)         # (Q, Q^(K-1))
+            m = (outer @ w_d.T) * factors[d]                                   # (N, Q), unnormalized
+            if norm is None:
+                norm = m.sum(axis=1)
+            marginals.append(m / norm[:, None])
+        assert norm is not None
+        lead = _outer(factors[:-1]) / norm[:, None]                             # (N, Q^(K-1))
+        mass = weights * (lead.T @ factors[-1]).reshape([self.points] * k)
+        return marginals, norm, mass
+
+
+def _outer(factors) -> np.ndarray:
+    """Per-person outer product of ``(N, Q)`` factors: ``(N, Q^m)`` (last factor fastest)."""
+    out = factors[0]
+    for f in factors[1:]:
+        out = (out[:, :, None] * f[:, None, :]).reshape(out.shape[0], -1)
+    return out
