@@ -75,7 +75,7 @@ def calibrate_multidim(args, table, progress) -> int:
         loadings, names = rot.loadings, [f"F{q + 1}" for q in range(k)]
     else:
         loadings, names = fit.loadings(), list(fit.factor_names)
-    se = None if args.no_se else fit.standard_errors()
+    se = None if args.no_se or fit.integration.startswith("quasi") else fit.standard_errors()
     head = f"{'item':<14}" + "".join(f"{n[:9]:>10}" for n in names) + "   slopes (SE)"
     print(head)
     for j, iid in enumerate(fit.item_ids):

@@ -115,7 +115,7 @@ def test_cli_multidimensional_mistakes_get_one_line(tmp_path, capsys):
         (["--factors", "nope"], "neither a number of factors nor a JSON file"),
         (["--factors", "2", "--out", str(tmp_path / "b.txt")], "end the name in .json"),
         (["--bifactor", str(tmp_path / "missing.json")], "--bifactor"),
-        (["--factors", "9"], "use 1 to 5 factors"),
+        (["--factors", "11"], "use 1 to 10 factors"),
     ]:
         try:
             code = main(["calibrate", data, "--quiet", *argv])

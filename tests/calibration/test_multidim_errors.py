@@ -14,7 +14,7 @@ IDS = [f"I{j}" for j in range(6)]
 
 @pytest.mark.parametrize("kwargs,match", [
     ({"factors": "two"}, "give a number of factors"),
-    ({"factors": 0}, "use 1 to 5 factors"),
+    ({"factors": 0}, "use 1 to 10 factors"),
     ({"factors": True}, "give a number of factors"),
     ({"factors": {"A": ["I0", "zz"], "B": IDS[1:]}}, r"items \['zz'\] are not columns"),
     ({"factors": {"A": [], "B": IDS}}, "factor 'A' has no items"),

@@ -146,3 +146,52 @@ def test_bifactor_with_four_specifics_recovers_the_generating_parameters():
     assert (fit.slopes[off] == 0).all()  # an item loads on its own specific factor only
     with pytest.raises(CalibrationError, match="fewer than 2 items"):
         adaptive.calibrate(x, model="2pl", bifactor=["S1"] + [None] * 23)
+
+
+def test_quasi_monte_carlo_em_agrees_with_the_product_grid():
+    """The same 2-factor model integrated by QMC (2,048 Sobol points) and on the 31 x 31 grid."""
+    x, _ = _simple_structure(np.random.default_rng(9), 2, 6, 2000, corr=0.5)
+    ids = [f"I{j}" for j in range(12)]
+    spec = {"A": ids[:6], "B": ids[6:]}
+    grid = adaptive.calibrate(x, model="2pl", item_ids=ids, factors=spec)
+    qmc = adaptive.calibrate(x, model="2pl", item_ids=ids, factors=spec, integration="qmc", quadrature=2048)
+    assert qmc.integration.startswith("quasi-Monte Carlo EM on 2048") and qmc.converged
+    assert qmc.latent_cov[0, 1] == pytest.approx(grid.latent_cov[0, 1], abs=0.01)
+    np.testing.assert_allclose(qmc.slopes, grid.slopes, atol=0.03)
+    np.testing.assert_allclose(qmc.intercepts, grid.intercepts, atol=0.02)
+    with pytest.raises(CalibrationError, match="integration='qmc'"):
+        adaptive.calibrate(x, model="2pl", item_ids=ids, factors={f"F{k}": ids[2 * k:2 * k + 2] for k in range(6)},
+                           integration="grid")
+
+
+@pytest.mark.slow
+def test_six_correlated_domains_by_quasi_monte_carlo_em():
+    """A CMCS-like structure: six correlated domain factors (more than a product grid holds), chosen
+    automatically."""
+    rng = np.random.default_rng(3)
+    k, per, n = 6, 5, 3000
+    sigma = np.full((k, k), 0.6) + 0.4 * np.eye(k)
+    theta = rng.multivariate_normal(np.zeros(k), sigma, size=n)
+    a = np.zeros((k * per, k))
+    for q in range(k):
+        a[q * per:(q + 1) * per, q] = rng.uniform(1, 2, per)
+    x = (rng.random((n, k * per)) < 1 / (1 + np.exp(-(theta @ a.T + rng.normal(size=k * per))))).astype(float)
+    ids = [f"Q{j}" for j in range(k * per)]
+    fit = adaptive.calibrate(x, model="2pl", item_ids=ids, factors={f"D{q}": ids[q * per:(q + 1) * per]
+                                                                    for q in range(k)}, quadrature=1024)
+    assert fit.converged and fit.integration.startswith("quasi-Monte Carlo")
+    assert np.abs(fit.latent_cov - sigma).max() < 0.08
+    assert np.sqrt(np.mean((fit.slopes[a > 0] - a[a > 0]) ** 2)) < 0.15
+
+
+def test_qmc_fit_scores_by_qmc_eap_and_refuses_ses():
+    x, _ = _simple_structure(np.random.default_rng(10), 4, 4, 1500, corr=0.5)
+    ids = [f"I{j}" for j in range(16)]
+    fit = adaptive.calibrate(x, model="2pl", item_ids=ids, factors={f"F{q}": ids[4 * q:4 * q + 4] for q in range(4)},
+                             quadrature=1024)
+    assert fit.integration.startswith("quasi-Monte Carlo")
+    eap = adaptive.estimate_ability(fit.bank, x[:50])
+    mode = adaptive.estimate_ability(fit.bank, x[:50], method="map")
+    assert eap.theta.shape == (50, 4) and np.corrcoef(eap.theta.ravel(), mode.theta.ravel())[0, 1] > 0.98
+    with pytest.raises(CalibrationError, match="quasi-Monte Carlo"):
+        fit.standard_errors()

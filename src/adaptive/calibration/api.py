@@ -106,7 +106,7 @@ def _free_mask(models, n_cat, p_int):
 def calibrate(responses, model="2pl", quadrature=None, priors=None, fixed=None, groups=None, *,
               item_ids=None, bounds=(-6.0, 6.0), reference_group=None, estimate_latent=None, tol=1e-4,
               max_iter=2000, accelerate="squarem", progress=None, name="calibrated", method="mml", factors=None,
-              correlated=True, bifactor=None):
+              correlated=True, bifactor=None, integration="auto"):
     """Fit item parameters by marginal maximum likelihood (EM; MAP with ``priors``), or Rasch by CML.
 
     Parameters
@@ -137,7 +137,9 @@ def calibrate(responses, model="2pl", quadrature=None, priors=None, fixed=None, 
         identification; ``fit.rotate("oblimin")``) or ``{factor name: [item ids]}`` (confirmatory; latent
         correlations estimated unless ``correlated=False``, means 0 and variances 1). ``quadrature`` is then the
         points per dimension (mirt's ``quadpts``; default 61 / 31 / 15 / 9 / 7 for 1..5 factors). ``model="nominal"``
-        fits Bock's nominal response model. ``bifactor``: one specific-factor label per item (None: general factor
+        fits Bock's nominal response model. ``integration``: ``"auto"`` (a product grid up to 3 factors,
+        quasi-Monte Carlo EM with 4,096 Sobol points beyond; the result's ``integration`` says which), ``"grid"``
+        (up to 5 factors) or ``"qmc"``. ``bifactor``: one specific-factor label per item (None: general factor
         only) -- a bifactor model with dimension reduction (21 points per dimension by default). All return a
         :class:`~adaptive.calibration.multidim_result.MultidimResult`.
 
@@ -171,7 +173,8 @@ def calibrate(responses, model="2pl", quadrature=None, priors=None, fixed=None, 
             return fit_bifactor(values, ids, person_ids, model, bifactor, quadrature=quadrature, bounds=bounds,
                                 tol=tol, max_iter=max_iter, accelerate=accelerate, progress=progress)
         return fit_multidim(values, ids, person_ids, model, factors, quadrature=quadrature, bounds=bounds, tol=tol,
-                            max_iter=max_iter, accelerate=accelerate, progress=progress, correlated=correlated)
+                            max_iter=max_iter, accelerate=accelerate, progress=progress, correlated=correlated,
+                            integration=integration)
     priors_d = parse_priors(priors)
     if accelerate not in ("squarem", "none"):
         raise CalibrationError(f"accelerate={accelerate!r}: choose 'squarem' or 'none'")

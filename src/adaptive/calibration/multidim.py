@@ -271,58 +271,17 @@ class LinearProblem(ObservedInformation):
             return sigma
         nodes, total = self.nodes, float(mass.sum())
 
-        def build(rho):
-            s = sigma.copy()
-            s[pairs] = rho
-            s[pairs[::-1]] = rho
-            return s
-
-        def objective(rho):
+        def objective(r):
             """Minus the per-person expected log weight and its gradient (None outside the PD matrices)."""
-            s = build(rho)
             try:
-                lw = log_mvn_weights(nodes, s)
-                inv = np.linalg.inv(s)
+                lw = log_mvn_weights(nodes, r)
+                inv = np.linalg.inv(r)
             except np.linalg.LinAlgError:
                 return None
             m = ((mass - total * np.exp(lw))[:, None] * nodes).T @ nodes / total
             return -float(mass @ lw) / total, -(inv @ m @ inv)[pairs]
 
-        rho = sigma[pairs].copy()
-        cur = objective(rho)
-        if cur is None:
-            return sigma
-        h = 1e-6
-        for _ in range(50):  # damped Newton, the Hessian by differences of the analytic gradient
-            f, g = cur
-            hess = np.empty((rho.size, rho.size))
-            for j in range(rho.size):
-                e = np.zeros(rho.size)
-                e[j] = h
-                up, down = objective(rho + e), objective(rho - e)
-                if up is None or down is None:
-                    hess = np.eye(rho.size)
-                    break
-                hess[:, j] = (up[1] - down[1]) / (2 * h)
-            hess = 0.5 * (hess + hess.T)
-            try:
-                np.linalg.cholesky(hess)
-                step = -np.linalg.solve(hess, g)
-            except np.linalg.LinAlgError:
-                step = -g
-            step /= max(1.0, float(np.abs(step).max()) / 0.2)
-            for _half in range(40):
-                trial = objective(np.clip(rho + step, -0.999, 0.999))
-                if trial is not None and trial[0] <= f:
-                    break
-                step = step / 2
-            else:
-                break
-            rho = np.clip(rho + step, -0.999, 0.999)
-            cur = trial
-            if np.abs(step).max() < 1e-10:
-                break
-        return build(rho)
+        return newton_correlations(sigma, pairs, objective)
 
     def em_map(self, x, stats: EStep):
         phi, sigma = self.params.unpack(x)
@@ -381,6 +340,57 @@ class LinearProblem(ObservedInformation):
             inv = np.linalg.inv(sigma)
             out.append(2.0 * (0.5 * inv @ m @ inv)[pairs])
         return np.concatenate(out)
+
+
+def newton_correlations(sigma, pairs, objective):
+    """Minimize ``objective(R) -> (value, gradient in the correlations at pairs)`` (None outside the positive
+    definite matrices) over the correlations ``pairs`` of ``sigma`` by damped Newton, the Hessian by differences of
+    the analytic gradient; steps of at most 0.2, halved until the objective does not rise."""
+
+    def build(rho):
+        out = sigma.copy()
+        out[pairs] = rho
+        out[pairs[::-1]] = rho
+        return out
+
+    def at(rho):
+        return objective(build(rho))
+
+    rho = sigma[pairs].copy()
+    cur = at(rho)
+    if cur is None:
+        return sigma
+    h = 1e-6
+    for _ in range(50):
+        f, g = cur
+        hess = np.empty((rho.size, rho.size))
+        for j in range(rho.size):
+            e = np.zeros(rho.size)
+            e[j] = h
+            up, down = at(rho + e), at(rho - e)
+            if up is None or down is None:
+                hess = np.eye(rho.size)
+                break
+            hess[:, j] = (up[1] - down[1]) / (2 * h)
+        hess = 0.5 * (hess + hess.T)
+        try:
+            np.linalg.cholesky(hess)
+            step = -np.linalg.solve(hess, g)
+        except np.linalg.LinAlgError:
+            step = -g
+        step /= max(1.0, float(np.abs(step).max()) / 0.2)
+        for _half in range(40):
+            trial = at(np.clip(rho + step, -0.999, 0.999))
+            if trial is not None and trial[0] <= f:
+                break
+            step = step / 2
+        else:
+            break
+        rho = np.clip(rho + step, -0.999, 0.999)
+        cur = trial
+        if np.abs(step).max() < 1e-10:
+            break
+    return build(rho)
 
 
 def start_values(values, models, n_cat, pattern, exploratory):

@@ -14,7 +14,12 @@ from .em import EMSettings, run_em
 from .multidim import MAX_PRODUCT_DIMS, LinearProblem, default_points, free_mask, product_grid, start_values
 from .multidim_result import MultidimResult
 
-__all__ = ["fit_multidim", "factor_pattern"]
+__all__ = ["fit_multidim", "fit_bifactor", "factor_pattern", "MAX_FACTORS", "QMC_POINTS"]
+
+#: the most factors calibrate() estimates (product grids up to 5, quasi-Monte Carlo EM up to this)
+MAX_FACTORS = 10
+#: quasi-Monte Carlo points (a power of two, as Sobol sequences need; mirt's QMCEM uses 5000)
+QMC_POINTS = 4096
 
 
 def factor_pattern(factors, ids):
@@ -24,8 +29,8 @@ def factor_pattern(factors, ids):
         raise CalibrationError(f"factors={factors!r}: give a number of factors or {{name: [item ids]}}")
     if isinstance(factors, (int, np.integer)):
         k = int(factors)
-        if not 1 <= k <= MAX_PRODUCT_DIMS:
-            raise CalibrationError(f"factors={k}: use 1 to {MAX_PRODUCT_DIMS} factors (product-grid EM)")
+        if not 1 <= k <= MAX_FACTORS:
+            raise CalibrationError(f"factors={k}: use 1 to {MAX_FACTORS} factors")
         if len(ids) < 2 * k + 1:
             raise CalibrationError(f"factors={k} needs at least {2 * k + 1} items; the data have {len(ids)}")
         pattern = np.ones((len(ids), k), dtype=bool)
@@ -36,8 +41,9 @@ def factor_pattern(factors, ids):
         raise CalibrationError("factors: give a number of factors (exploratory) or {factor name: [item ids]} "
                                "(confirmatory)")
     names = tuple(str(f) for f in factors)
-    if len(names) > MAX_PRODUCT_DIMS:
-        raise CalibrationError(f"{len(names)} factors: at most {MAX_PRODUCT_DIMS} are integrated on a product grid")
+    if len(names) > MAX_FACTORS:
+        raise CalibrationError(f"{len(names)} factors: at most {MAX_FACTORS} are estimated (quasi-Monte Carlo EM "
+                               "beyond 3)")
     lookup = {i: j for j, i in enumerate(ids)}
     pattern = np.zeros((len(ids), len(names)), dtype=bool)
     for q, (name, members) in enumerate(factors.items()):
@@ -96,7 +102,8 @@ def _warn_unconverged(state, tol):
 
 
 def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bounds=(-6.0, 6.0), tol=1e-4,
-                 max_iter=2000, accelerate="squarem", progress=None, correlated=True) -> MultidimResult:
+                 max_iter=2000, accelerate="squarem", progress=None, correlated=True,
+                 integration="auto") -> MultidimResult:
     """Fit the model (see :mod:`adaptive.calibration.multidim`) and return a :class:`MultidimResult`."""
     started = time.perf_counter()
     models, n_cat = _check_items(values, ids, model)
@@ -104,16 +111,37 @@ def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bo
     n_dims = len(factor_names)
     if any(m == "nominal" for m in models) and n_dims > 1:
         raise CalibrationError("the nominal model is unidimensional here: fit it with factors=1 (or no factors)")
-    points = default_points(n_dims) if quadrature is None else int(quadrature)
-    if not 3 <= points <= 201 or points ** n_dims > 200_000:
-        raise CalibrationError(f"quadrature={points} points per dimension gives {points ** n_dims} nodes in "
-                               f"{n_dims} dimensions; use 3 to 201 points and at most 200,000 nodes "
-                               f"(mirt's defaults: {default_points(n_dims)} per dimension)")
-    nodes = product_grid(n_dims, points, bounds)
+    if integration not in ("auto", "grid", "qmc"):
+        raise CalibrationError(f"integration={integration!r}: choose 'auto' (a product grid up to 3 factors, "
+                               "quasi-Monte Carlo beyond), 'grid' or 'qmc'")
+    use_qmc = integration == "qmc" or (integration == "auto" and n_dims > 3)
+    if not use_qmc and n_dims > MAX_PRODUCT_DIMS:
+        raise CalibrationError(f"{n_dims} factors: a product grid holds at most {MAX_PRODUCT_DIMS}; use "
+                               "integration='qmc' (the default beyond 3)")
     phi0, kinds = start_values(values, models, n_cat, pattern, exploratory)
     free = free_mask(kinds, n_cat, pattern)
     corr_free = np.triu(np.ones((n_dims, n_dims), dtype=bool), 1) & bool(correlated and not exploratory)
-    problem = LinearProblem(values, kinds, n_cat, phi0, free, nodes, np.eye(n_dims), corr_free)
+    problem: LinearProblem
+    if use_qmc:
+        from .qmc import QMCProblem
+
+        points = QMC_POINTS if quadrature is None else int(quadrature)
+        if not 100 <= points <= 100_000:
+            raise CalibrationError(f"quadrature={points}: quasi-Monte Carlo EM takes 100 to 100,000 points "
+                                   f"(default {QMC_POINTS})")
+        problem = QMCProblem(values, kinds, n_cat, phi0, free, points, n_dims, np.eye(n_dims), corr_free)
+        described = (f"quasi-Monte Carlo EM on {problem.z.shape[0]} scrambled Sobol points (seed 1) mapped to "
+                     "N(0, Σ)")
+    else:
+        points = default_points(n_dims) if quadrature is None else int(quadrature)
+        if not 3 <= points <= 201 or points ** n_dims > 200_000:
+            raise CalibrationError(f"quadrature={points} points per dimension gives {points ** n_dims} nodes in "
+                                   f"{n_dims} dimensions; use 3 to 201 points and at most 200,000 nodes "
+                                   f"(mirt's defaults: {default_points(n_dims)} per dimension)")
+        nodes = product_grid(n_dims, points, bounds)
+        problem = LinearProblem(values, kinds, n_cat, phi0, free, nodes, np.eye(n_dims), corr_free)
+        described = (f"EM on a product grid {' x '.join([str(points)] * n_dims)} = {nodes.shape[0]} nodes on "
+                     f"[{bounds[0]:g}, {bounds[1]:g}]")
     settings = EMSettings(tol=tol, max_iter=max_iter, accelerate=accelerate)
     # exploratory: PX-EM (LinearProblem._expand_and_reduce). Its fixed point is where the posterior moments are
     # (0, I); on a coarse grid that differs slightly from the grid maximum (3 factors, 15 points: 0.7 log-likelihood
@@ -123,13 +151,11 @@ def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bo
     state = run_em(problem, settings, progress=progress)
     _warn_unconverged(state, tol)
     phi, sigma = problem.params.unpack(state.x)
-    grid = " x ".join([str(points)] * n_dims)
     return MultidimResult(
         item_ids=tuple(ids), person_ids=tuple(person_ids), factor_names=factor_names, models=tuple(models),
         kind=kinds, n_cat=n_cat, phi=phi, latent_cov=sigma, loglik=float(state.loglik), n_iter=state.n_iter,
         converged=state.converged, exploratory=exploratory,
-        integration=f"EM on a product grid {grid} = {nodes.shape[0]} nodes on [{bounds[0]:g}, {bounds[1]:g}]",
-        elapsed=time.perf_counter() - started, problem=problem, x=state.x)
+        integration=described, elapsed=time.perf_counter() - started, problem=problem, x=state.x)
 
 
 def fit_bifactor(values, ids, person_ids, model, specific, *, quadrature=None, bounds=(-6.0, 6.0), tol=1e-4,

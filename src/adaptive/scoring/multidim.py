@@ -1,8 +1,9 @@
 """Ability vectors for multidimensional banks: EAP on a product grid and MAP with a multivariate normal prior.
 
 * ``eap``: the posterior mean and covariance on a product grid of ``points`` per dimension on [-6, 6] (mirt's
-  scoring default: 61 / 31 / 15 / 9 / 7 points for 1 / 2 / 3 / 4 / 5 dimensions), prior N(μ, Σ) at the nodes,
-  normalized; persons in blocks so that no block holds more than a few million posterior weights. The
+  scoring default: 61 / 61 / 31 points for 1 / 2 / 3 dimensions), prior N(μ, Σ) at the nodes, normalized; beyond
+  3 dimensions by quasi-Monte Carlo (``points`` scrambled Sobol points drawn from the prior, default 8,192);
+  persons in blocks so that no block holds more than a few million posterior weights. The
   likelihood at every node is the calibration E-step's product (:class:`~adaptive.calibration.layout.
   IndicatorLayout`).
 * ``map``: the posterior mode by Fisher scoring, ``θ ← θ + (Σ_j I_j(θ) + Σ⁻¹)⁻¹ (Σ_j ∇log P_j(x_j|θ) −
@@ -68,10 +69,16 @@ def eap_vector(bank, values, points=None, prior_mean=None, prior_cov=None, bound
     from ..calibration.multidim import log_mvn_weights, product_grid
 
     k = bank.n_dims
-    nodes = product_grid(k, points or _EAP_POINTS.get(k, 7), bounds)
     mean = bank.latent_mean if prior_mean is None else np.asarray(prior_mean, dtype=float)
     cov = bank.latent_cov if prior_cov is None else np.asarray(prior_cov, dtype=float)
-    lw = log_mvn_weights(nodes, cov, mean)[None, :]
+    if k > 3:  # quasi-Monte Carlo: Sobol points drawn from the prior, equal weights
+        from ..calibration.qmc import sobol_normal
+
+        nodes = sobol_normal(points or 8192, k) @ np.linalg.cholesky(cov).T + mean[None, :]
+        lw = np.full((1, nodes.shape[0]), -np.log(nodes.shape[0]))
+    else:
+        nodes = product_grid(k, points or _EAP_POINTS.get(k, 7), bounds)
+        lw = log_mvn_weights(nodes, cov, mean)[None, :]
     logp = log_prob(bank.kind, bank.n_cat, bank.phi, nodes)
     n = values.shape[0]
     theta, post_cov = np.empty((n, k)), np.empty((n, k, k))
