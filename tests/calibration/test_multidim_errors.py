@@ -21,8 +21,10 @@ IDS = [f"I{j}" for j in range(6)]
     ({"factors": {"A": IDS[:2], "B": IDS[2:4]}}, r"items \['I4', 'I5'\] load on no factor"),
     ({"factors": {"A": IDS[:3], "B": IDS[3:]}, "quadrature": 2}, "use 3 to 201 points"),
     ({"factors": 2, "quadrature": [1, 2]}, "number of points per dimension"),
-    ({"factors": 2, "model": "3pl"}, "item 'I0': model '3pl' has no multidimensional form"),
-    ({"factors": 2, "priors": "3pl"}, "not available with factors="),
+    ({"factors": 2, "model": "4pl"}, "item 'I0': model '4pl' has no multidimensional form"),
+    ({"factors": 2, "priors": "bilog"}, "the one prior is a beta prior on the M3PL lower asymptote"),
+    ({"factors": 2, "model": "3pl"}, "need a prior on the lower asymptote"),
+    ({"factors": 2, "groups": ["a"] * 200}, "not available with factors="),
     ({"model": "nominal", "factors": 2}, "nominal model is unidimensional"),
     ({"bifactor": ["A"] * 3}, "bifactor lists 3 labels for 6 items"),
     ({"bifactor": [None] * 6}, "no item names a specific factor"),
@@ -56,7 +58,9 @@ def test_bank_and_scoring_errors_name_the_field_row_and_item(tmp_path):
         MultidimBank.from_rows([{"item_id": "a", "model": "2pl", "a1": "1", "a2": "1", "d": "0"}],
                                latent_cov=[[1, 2], [2, 1]])
     with pytest.raises(BankValidationError, match="field 'model'"):
-        MultidimBank.from_rows([{"item_id": "a", "model": "3pl", "a1": "1", "d": "0"}])
+        MultidimBank.from_rows([{"item_id": "a", "model": "4pl", "a1": "1", "d": "0"}])
+    with pytest.raises(BankValidationError, match="field 'g': the lower asymptote must be in"):
+        MultidimBank.from_rows([{"item_id": "a", "model": "3pl", "a1": "1", "d": "0", "g": "1.2"}])
     (tmp_path / "x.json").write_text("not json")
     with pytest.raises(BankValidationError, match="not a multidimensional bank"):
         MultidimBank.read_json(tmp_path / "x.json")

@@ -32,6 +32,13 @@ def _estimates(name):
             if key != "item"}
 
 
+def _padded(phi, problem):
+    """mirt's (a1..aK, d) in the internal layout (unused trailing slots zero)."""
+    out = np.zeros_like(problem.params.phi0)
+    out[:, :phi.shape[1]] = phi
+    return out
+
+
 def _factors(prefix, n_items, n_dims):
     per = n_items // n_dims
     return {f"F{q + 1}": [f"{prefix}{j:02d}" for j in range(q * per + 1, (q + 1) * per + 1)] for q in range(n_dims)}
@@ -94,7 +101,7 @@ def test_3d_m2pl_with_missing_data_matches_mirt(fit_b):
     np.testing.assert_allclose(fit_b.latent_cov, np.array(ref["cov"]), atol=0.005)
     # the same objective: our grid log-likelihood at mirt's estimates is mirt's logLik
     problem = fit_b.problem
-    x_mirt = problem.params.pack(np.column_stack([slopes, est["d"]]), np.array(ref["cov"]))
+    x_mirt = problem.params.pack(_padded(np.column_stack([slopes, est["d"]]), problem), np.array(ref["cov"]))
     at_mirt = problem.estep(x_mirt)
     assert at_mirt.loglik == pytest.approx(ref["logLik"], abs=1e-3)
     assert problem.estep(problem.em_map(x_mirt, at_mirt)).loglik > at_mirt.loglik  # mirt's point is not the maximum
@@ -160,7 +167,7 @@ def test_grid_loglik_at_mirt_estimates_equals_mirt_loglik():
     phi0, kinds = start_values(values, ["2pl"] * 30, n_cat, pattern, False)
     problem = LinearProblem(values, kinds, n_cat, phi0, free_mask(kinds, n_cat, pattern), product_grid(2, 31),
                             np.eye(2), np.triu(np.ones((2, 2), dtype=bool), 1))
-    x = problem.params.pack(np.column_stack([est["a1"], est["a2"], est["d"]]), np.array(ref["cov"]))
+    x = problem.params.pack(_padded(np.column_stack([est["a1"], est["a2"], est["d"]]), problem), np.array(ref["cov"]))
     assert problem.estep(x).loglik == pytest.approx(ref["logLik"], abs=1e-4)
 
 

@@ -195,3 +195,27 @@ def test_qmc_fit_scores_by_qmc_eap_and_refuses_ses():
     assert eap.theta.shape == (50, 4) and np.corrcoef(eap.theta.ravel(), mode.theta.ravel())[0, 1] > 0.98
     with pytest.raises(CalibrationError, match="quasi-Monte Carlo"):
         fit.standard_errors()
+
+
+def test_m3pl_recovery_with_a_prior_on_c():
+    rng = np.random.default_rng(21)
+    n, per = 5000, 12
+    theta = rng.multivariate_normal([0, 0], [[1, 0.5], [0.5, 1]], size=n)
+    a = np.zeros((2 * per, 2))
+    a[:per, 0], a[per:, 1] = rng.uniform(1, 2, per), rng.uniform(1, 2, per)
+    d, c = rng.normal(size=2 * per), rng.uniform(0.1, 0.25, 2 * per)
+    x = (rng.random((n, 2 * per)) < c + (1 - c) / (1 + np.exp(-(theta @ a.T + d)))).astype(float)
+    ids = [f"Q{j}" for j in range(2 * per)]
+    spec = {"A": ids[:per], "B": ids[per:]}
+    with pytest.raises(CalibrationError, match="need a prior on the lower asymptote"):
+        adaptive.calibrate(x, model="3pl", item_ids=ids, factors=spec)
+    fit = adaptive.calibrate(x, model="3pl", item_ids=ids, factors=spec, priors="3pl")
+    assert fit.converged and fit.latent_cov[0, 1] == pytest.approx(0.5, abs=0.05)
+    rows = fit.bank.rows()
+    c_hat = np.array([r["g"] for r in rows])
+    assert np.sqrt(np.mean((fit.slopes[a > 0] - a[a > 0]) ** 2)) < 0.2
+    assert np.sqrt(np.mean((c_hat - c) ** 2)) < 0.06
+    from adaptive.bank.multidim import MultidimBank
+
+    again = MultidimBank.from_rows(rows, latent_cov=fit.latent_cov)
+    np.testing.assert_allclose(again.phi, fit.phi, atol=1e-12)

@@ -22,8 +22,9 @@ from adaptive.irt.linear import (
 def _mixed(seed, n_dims):
     """Five items of every kind (nominal only when K = 1), graded intercepts decreasing."""
     rng = np.random.default_rng(seed)
-    kinds = [LinearKind.LOGISTIC, LinearKind.GRADED, LinearKind.GPCM, LinearKind.GRADED, LinearKind.LOGISTIC]
-    n_cat = [2, 4, 3, 3, 2]
+    kinds = [LinearKind.LOGISTIC, LinearKind.GRADED, LinearKind.GPCM, LinearKind.GRADED, LinearKind.LOGISTIC,
+             LinearKind.LOGISTIC3]
+    n_cat = [2, 4, 3, 3, 2, 2]
     if n_dims == 1:
         kinds.append(LinearKind.NOMINAL)
         n_cat.append(4)
@@ -50,6 +51,13 @@ def test_one_dimension_equals_the_unidimensional_families():
     phi = np.r_[a, -a * np.cumsum(b), 0.0, 0.0][:n_internal(1, 4)]
     np.testing.assert_allclose(log_prob([LinearKind.GPCM], [4], [phi], theta)[0],
                                partial_credit.log_prob(theta, [a], [b])[:, 0], atol=1e-12)
+    # M3PL: d = -a b, the last slot logit c
+    c = 0.2
+    phi = np.array([[a, -a * b[0], np.log(c / (1 - c))]])
+    np.testing.assert_allclose(log_prob([LinearKind.LOGISTIC3], [2], phi, theta)[0],
+                               dichotomous.log_prob(theta, [a], [b[0]], [c])[:, 0], atol=1e-12)
+    np.testing.assert_allclose(information([LinearKind.LOGISTIC3], [2], phi, theta)[0, :, 0, 0],
+                               dichotomous.information(theta, [a], [b[0]], [c])[:, 0], rtol=1e-10)
 
 
 def test_m2pl_information_is_the_closed_form():
@@ -99,10 +107,11 @@ def test_derivatives_match_central_differences(seed, n_dims):
 
 def test_paired_evaluation_equals_the_grid_diagonal():
     kinds, n_cat, phi = _mixed(3, 2)
-    theta = np.random.default_rng(4).normal(size=(5, 2))
+    n_items = len(kinds)
+    theta = np.random.default_rng(4).normal(size=(n_items, 2))
     full = log_prob(kinds, n_cat, phi, theta)              # (I, Q, C): every item at every node
     paired = log_prob(kinds, n_cat, phi, theta[:, None, :])  # item j at node j only
-    np.testing.assert_allclose(paired[:, 0], full[np.arange(5), np.arange(5)], atol=1e-14)
+    np.testing.assert_allclose(paired[:, 0], full[np.arange(n_items), np.arange(n_items)], atol=1e-14)
 
 
 def test_nominal_parameterizations_round_trip_and_match_bock_form():

@@ -1,6 +1,7 @@
 """Banks of multidimensional and nominal items: a slope vector per item, the factor names and the latent covariance.
 
-Columns as mirt writes them (logistic metric, slope-intercept): ``item_id, model, a1..aK`` then ``d`` (``2pl``),
+Columns as mirt writes them (logistic metric, slope-intercept): ``item_id, model, a1..aK`` then ``d`` (``2pl``;
+``3pl`` adds ``g``, the lower asymptote),
 ``d1..d{C-1}`` (``graded``: ``P(X >= k) = expit(a·θ + d_k)``, decreasing; ``gpcm``: ``d_0 = 0``) or, for
 ``nominal`` items (one dimension), ``ak0..ak{C-1}`` and ``d0..d{C-1}`` with ``ak0 = d0 = 0`` and
 ``ak{C-1} = C - 1``. :meth:`MultidimBank.to_json` also keeps the factor names and the latent covariance;
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..exceptions import BankValidationError
-from ..irt.linear import KIND_OF_MODEL, LinearKind, n_internal, nominal_from_mirt, nominal_to_mirt
+from ..irt.linear import KIND_OF_MODEL, LinearKind, extra_column, n_internal, nominal_from_mirt, nominal_to_mirt
 
 __all__ = ["MultidimBank", "MULTIDIM_MODELS"]
 
@@ -73,7 +74,7 @@ class MultidimBank:
                 raise BankValidationError(f"{where}, field 'model': {m!r} is not a multidimensional model; use one "
                                           f"of {', '.join(MULTIDIM_MODELS)}")
             c = int(self.n_cat[j])
-            if c < 2 or (m == "2pl" and c != 2):
+            if c < 2 or (m in ("2pl", "3pl") and c != 2):
                 raise BankValidationError(f"{where}, field 'n_cat': {c} categories do not fit model {m!r}")
             used = self.phi[j, :k + c - 1]
             if not np.all(np.isfinite(used)):
@@ -139,8 +140,10 @@ class MultidimBank:
                 row.update({f"d{q}": nomp["d"][j, q] for q in range(c)})
             else:
                 row.update({f"a{q + 1}": self.phi[j, q] for q in range(k)})
-                if m == "2pl":
+                if m in ("2pl", "3pl"):
                     row["d"] = self.phi[j, k]
+                    if m == "3pl":  # mirt's g: the lower asymptote
+                        row["g"] = float(1.0 / (1.0 + np.exp(-self.phi[j, extra_column(k, self.phi.shape[1])])))
                 else:
                     row.update({f"d{q + 1}": self.phi[j, k + q] for q in range(c - 1)})
             out.append(row)
@@ -179,13 +182,17 @@ class MultidimBank:
                 ak = [num(r, f"ak{q}", line) for q in range(c)]
                 d = [num(r, f"d{q}", line) for q in range(c)]
                 parsed.append(("nominal", num(r, "a1", line), ak, d))
-            elif m == "2pl":
+            elif m in ("2pl", "3pl"):
                 c = 2
-                parsed.append((m, [num(r, f"a{q + 1}", line) for q in range(n_dims)], [num(r, "d", line)]))
+                g = num(r, "g", line) if m == "3pl" else None
+                if g is not None and not 0.0 <= g < 1.0:
+                    raise BankValidationError(f"{source}, row {line} (item {_item_id(r)!r}), field 'g': the lower "
+                                              f"asymptote must be in [0, 1), got {g:g}")
+                parsed.append((m, [num(r, f"a{q + 1}", line) for q in range(n_dims)], [num(r, "d", line)], g))
             else:
                 c = 1 + sum(1 for key in r if key.startswith("d") and key[1:].isdigit() and r[key] not in ("", None))
                 parsed.append((m, [num(r, f"a{q + 1}", line) for q in range(n_dims)],
-                               [num(r, f"d{q + 1}", line) for q in range(c - 1)]))
+                               [num(r, f"d{q + 1}", line) for q in range(c - 1)], None))
             models.append(m)
             n_cat.append(c)
         k_max = max(n_cat)
@@ -200,6 +207,9 @@ class MultidimBank:
             else:
                 phi[j, :n_dims] = p[1]
                 phi[j, n_dims:n_dims + len(p[2])] = p[2]
+                if p[0] == "3pl":
+                    with np.errstate(divide="ignore"):
+                        phi[j, extra_column(n_dims, phi.shape[1])] = np.log(p[3]) - np.log1p(-p[3])
         return cls([_item_id(r) or f"I{j + 1:04d}" for j, r in enumerate(rows)], models, phi, n_cat,
                    factor_names, latent_cov, latent_mean)
 

@@ -160,9 +160,14 @@ def calibrate(responses, model="2pl", quadrature=None, priors=None, fixed=None, 
     if method != "mml":
         raise CalibrationError(f"method={method!r}: use 'mml' (marginal ML, every model) or 'cml' (Rasch)")
     if factors is not None or bifactor is not None or _names_nominal(model):
-        if priors is not None or fixed is not None or groups is not None:
-            raise CalibrationError("priors, fixed items and groups are not available with factors= or the nominal "
-                                   "model yet; calibrate without them")
+        if fixed is not None or groups is not None:
+            raise CalibrationError("fixed items and groups are not available with factors= or the nominal model yet; "
+                                   "calibrate without them")
+        md_priors = parse_priors(priors)
+        if set(md_priors) - {"c"} or ("c" in md_priors and md_priors["c"].kind != "beta"):
+            raise CalibrationError("with factors= the one prior is a beta prior on the M3PL lower asymptote c "
+                                   "(priors='3pl' or {'c': 'beta(6, 16)'}); calibrate without the others")
+        c_prior = (md_priors["c"].p1, md_priors["c"].p2) if "c" in md_priors else None
         from .multidim_api import fit_bifactor, fit_multidim
 
         if quadrature is not None and not isinstance(quadrature, (int, np.integer)):
@@ -171,10 +176,10 @@ def calibrate(responses, model="2pl", quadrature=None, priors=None, fixed=None, 
             if factors is not None:
                 raise CalibrationError("give factors= or bifactor=, not both")
             return fit_bifactor(values, ids, person_ids, model, bifactor, quadrature=quadrature, bounds=bounds,
-                                tol=tol, max_iter=max_iter, accelerate=accelerate, progress=progress)
+                                tol=tol, max_iter=max_iter, accelerate=accelerate, progress=progress, c_prior=c_prior)
         return fit_multidim(values, ids, person_ids, model, factors, quadrature=quadrature, bounds=bounds, tol=tol,
                             max_iter=max_iter, accelerate=accelerate, progress=progress, correlated=correlated,
-                            integration=integration)
+                            integration=integration, c_prior=c_prior)
     priors_d = parse_priors(priors)
     if accelerate not in ("squarem", "none"):
         raise CalibrationError(f"accelerate={accelerate!r}: choose 'squarem' or 'none'")

@@ -40,7 +40,8 @@ class BifactorProblem(ObservedInformation):
     specific : (I,) int, the item's specific factor 0..S-1 or -1 (general factor only); points : per dimension
     """
 
-    def __init__(self, values, kind, n_cat, phi0, free, specific, n_specific, points, bounds=(-6.0, 6.0)):
+    def __init__(self, values, kind, n_cat, phi0, free, specific, n_specific, points, bounds=(-6.0, 6.0),
+                 c_prior=None):
         self.kind, self.n_cat = np.asarray(kind), np.asarray(n_cat)
         self.specific = np.asarray(specific)
         self.n_specific = int(n_specific)
@@ -61,7 +62,7 @@ class BifactorProblem(ObservedInformation):
                 continue
             nodes = self.nodes0 if s < 0 else self.nodes2
             layout = IndicatorLayout(self.values[:, rows], self.n_cat[rows], zeros, 1, nodes.shape[0])
-            step = ItemMStep(self.kind[rows], self.n_cat[rows], self.params.free[rows], nodes)
+            step = ItemMStep(self.kind[rows], self.n_cat[rows], self.params.free[rows], nodes, c_prior)
             self.blocks.append((s, rows, layout, nodes, step))
         self.priors: dict = {}
         self.expanded = False

@@ -26,7 +26,7 @@ import math
 import numpy as np
 from scipy.special import logsumexp
 
-from ..irt.linear import KIND_OF_MODEL, LinearKind, log_prob, n_internal, prob_jacobian
+from ..irt.linear import KIND_OF_MODEL, LinearKind, extra_column, log_prob, n_internal, prob_jacobian
 from .em import EStep
 from .factored import FactoredEStep
 from .layout import IndicatorLayout
@@ -90,20 +90,41 @@ class ItemMStep:
     """The items' M-step on a set of nodes: Fisher scoring with step halving for all items at once; entries that
     are not ``free`` stay put."""
 
-    def __init__(self, kind, n_cat, free, nodes):
+    def __init__(self, kind, n_cat, free, nodes, c_prior=None):
         self.kind, self.n_cat = np.asarray(kind), np.asarray(n_cat)
         self.free = np.asarray(free, dtype=bool)
         self.nodes = np.asarray(nodes, dtype=float)
+        #: Beta(α, β) prior on the lower asymptote c of M3PL items (on γ = logit c), or None
+        self.c_prior = c_prior
+
+    def _c_terms(self, phi, rows):
+        """The log prior of the M3PL asymptotes, its gradient and minus its second derivative on γ = logit c:
+        ``(α - 1) log c + (β - 1) log(1 - c)``, ``(α - 1)(1 - c) - (β - 1) c``, ``(α + β - 2) c (1 - c)``."""
+        three = self.kind[rows] == LinearKind.LOGISTIC3
+        if self.c_prior is None or not three.any():
+            return None
+        col = extra_column(self.nodes.shape[1], phi.shape[1])
+        alpha, beta = self.c_prior
+        gamma = phi[:, col]
+        c = 1.0 / (1.0 + np.exp(-gamma))
+        with np.errstate(divide="ignore"):
+            logp = np.where(three, (alpha - 1) * np.log(c) + (beta - 1) * np.log1p(-c), 0.0)
+        grad = np.where(three, (alpha - 1) * (1 - c) - (beta - 1) * c, 0.0)
+        curv = np.where(three, (alpha + beta - 2) * c * (1 - c), 0.0)
+        return col, logp, grad, curv
 
     def gradient(self, phi, r) -> np.ndarray:
         """``(I, p)`` gradient of the expected complete-data log-likelihood (the marginal score at the E-step's
-        parameters, by Fisher's identity)."""
+        parameters, by Fisher's identity), plus the log prior's."""
         return self._grad_fisher(phi, r, np.arange(phi.shape[0]))[0]
 
     def _objective(self, phi, r, rows):
         with np.errstate(invalid="ignore", divide="ignore"):
             logp = log_prob(self.kind[rows], self.n_cat[rows], phi, self.nodes)
             f = np.einsum("iqc,iqc->i", r, np.where(r > 0, logp, 0.0))
+        prior = self._c_terms(phi, rows)
+        if prior is not None:
+            f = f + prior[1]
         return np.where(np.isfinite(f), f, -np.inf)
 
     def _grad_fisher(self, phi, r, rows):
@@ -113,6 +134,11 @@ class ItemMStep:
         grad = np.einsum("iqc,iqcp->ip", r * inv_p, jac)
         n_q = r.sum(axis=2)
         fisher = np.einsum("iqcp,iqcs->ips", jac * (n_q[:, :, None] * inv_p)[..., None], jac)
+        prior = self._c_terms(phi, rows)
+        if prior is not None:
+            col, _, g, curv = prior
+            grad[:, col] += g
+            fisher[:, col, col] += curv
         return grad, fisher
 
     def run(self, phi, r, max_newton=25, tol=1e-8):
@@ -191,13 +217,14 @@ class LinearProblem(ObservedInformation):
         sigma0 : (K, K) start latent correlation matrix; corr_free : (K, K) bool, the estimated correlations
     """
 
-    def __init__(self, values, kind, n_cat, phi0, free, nodes, sigma0, corr_free, dtype=np.float64):
+    def __init__(self, values, kind, n_cat, phi0, free, nodes, sigma0, corr_free, dtype=np.float64, c_prior=None):
         self.kind = np.asarray(kind)
         self.n_cat = np.asarray(n_cat)
         self.nodes = np.asarray(nodes, dtype=float)
         self.n_dims = self.nodes.shape[1]
         self.params = _Params(phi0, free, sigma0, corr_free, self.n_dims)
         self._values = np.asarray(values, dtype=float)
+        self.c_prior = c_prior
         self.n_items = self._values.shape[1]
         self.priors: dict = {}
         #: exploratory: Σ = I and PX-EM steps (see :meth:`_expand_and_reduce`)
@@ -207,12 +234,12 @@ class LinearProblem(ObservedInformation):
         self.factored: FactoredEStep | None = None
         if FactoredEStep.applies(pattern) and axis.size ** self.n_dims == self.nodes.shape[0]:
             self.factored = FactoredEStep(self._values, self.n_cat, pattern, axis, dtype)
-            self.group_steps = [ItemMStep(self.kind[rows], self.n_cat[rows], self.params.free[rows], nodes)
+            self.group_steps = [ItemMStep(self.kind[rows], self.n_cat[rows], self.params.free[rows], nodes, c_prior)
                                 for _dims, rows, _layout, nodes in self.factored.groups]
         else:
             self.layout = IndicatorLayout(values, n_cat, np.zeros(len(values), dtype=np.intp), 1,
                                           self.nodes.shape[0], dtype)
-            self.items_step = ItemMStep(self.kind, self.n_cat, self.params.free, self.nodes)
+            self.items_step = ItemMStep(self.kind, self.n_cat, self.params.free, self.nodes, c_prior)
 
     @property
     def values(self) -> np.ndarray:
@@ -401,6 +428,8 @@ def start_values(values, models, n_cat, pattern, exploratory):
     kinds = np.array([KIND_OF_MODEL[m] for m in models])
     uni = ["gpcm" if KIND_OF_MODEL[m] == LinearKind.NOMINAL else m for m in models]
     phi1 = unidimensional_starts(values, uni, n_cat, {})
+    if phi1.shape[1] < 3:
+        phi1 = np.column_stack([phi1, np.zeros((n_items, 3 - phi1.shape[1]))])
     phi = np.zeros((n_items, n_internal(n_dims, k_max)))
     a0 = phi1[:, 0]
     if exploratory and n_dims > 1:
@@ -418,6 +447,8 @@ def start_values(values, models, n_cat, pattern, exploratory):
     for j in range(n_items):
         c = int(n_cat[j])
         phi[j, n_dims:n_dims + c - 1] = phi1[j, 1:c]
+        if kinds[j] == LinearKind.LOGISTIC3:
+            phi[j, extra_column(n_dims, phi.shape[1])] = phi1[j, 2]  # logit c
         if kinds[j] == LinearKind.NOMINAL:  # a GPCM-like start: α_k = k a
             phi[j, 0] = (c - 1) * a0[j]
             phi[j, n_dims + k_max - 1:n_dims + k_max - 1 + c - 2] = np.arange(1, c - 1) * a0[j]
@@ -435,6 +466,8 @@ def free_mask(kinds, n_cat, pattern):
         free[j, n_dims:n_dims + c - 1] = True
         if kinds[j] == LinearKind.NOMINAL:
             free[j, n_dims + k_max - 1:n_dims + k_max - 1 + c - 2] = True
+        if kinds[j] == LinearKind.LOGISTIC3:
+            free[j, extra_column(n_dims, free.shape[1])] = True
     return free
 
 

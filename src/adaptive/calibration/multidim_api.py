@@ -80,8 +80,8 @@ def _check_items(values, ids, model):
     problems = []
     for j, (iid, m) in enumerate(zip(ids, models)):
         seen = np.unique(values[~np.isnan(values[:, j]), j])
-        if m == "2pl" and observed_max[j] > 1:
-            problems.append(f"item {iid!r}: response {observed_max[j]} but 2pl items are 0/1 (use 'graded' or "
+        if m in ("2pl", "3pl") and observed_max[j] > 1:
+            problems.append(f"item {iid!r}: response {observed_max[j]} but {m} items are 0/1 (use 'graded' or "
                             "'gpcm')")
         elif seen.size < 2:
             problems.append(f"item {iid!r}: {'no responses' if seen.size == 0 else f'every response is {seen[0]:g}'}"
@@ -94,6 +94,13 @@ def _check_items(values, ids, model):
     return models, n_cat
 
 
+def _check_c_prior(models, c_prior):
+    if "3pl" in models and c_prior is None:
+        raise CalibrationError("multidimensional 3pl items need a prior on the lower asymptote c: give priors='3pl' "
+                               "(Beta(6, 16)) or priors={'c': 'beta(a, b)'}; without one c drifts to 0 or to the "
+                               "item's proportion correct")
+
+
 def _warn_unconverged(state, tol):
     if not state.converged:
         warnings.warn(ConvergenceWarning(
@@ -103,10 +110,11 @@ def _warn_unconverged(state, tol):
 
 def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bounds=(-6.0, 6.0), tol=1e-4,
                  max_iter=2000, accelerate="squarem", progress=None, correlated=True,
-                 integration="auto") -> MultidimResult:
+                 integration="auto", c_prior=None) -> MultidimResult:
     """Fit the model (see :mod:`adaptive.calibration.multidim`) and return a :class:`MultidimResult`."""
     started = time.perf_counter()
     models, n_cat = _check_items(values, ids, model)
+    _check_c_prior(models, c_prior)
     pattern, factor_names, exploratory = factor_pattern(1 if factors is None else factors, ids)
     n_dims = len(factor_names)
     if any(m == "nominal" for m in models) and n_dims > 1:
@@ -129,7 +137,8 @@ def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bo
         if not 100 <= points <= 100_000:
             raise CalibrationError(f"quadrature={points}: quasi-Monte Carlo EM takes 100 to 100,000 points "
                                    f"(default {QMC_POINTS})")
-        problem = QMCProblem(values, kinds, n_cat, phi0, free, points, n_dims, np.eye(n_dims), corr_free)
+        problem = QMCProblem(values, kinds, n_cat, phi0, free, points, n_dims, np.eye(n_dims), corr_free,
+                             c_prior=c_prior)
         described = (f"quasi-Monte Carlo EM on {problem.z.shape[0]} scrambled Sobol points (seed 1) mapped to "
                      "N(0, Σ)")
     else:
@@ -139,7 +148,7 @@ def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bo
                                    f"{n_dims} dimensions; use 3 to 201 points and at most 200,000 nodes "
                                    f"(mirt's defaults: {default_points(n_dims)} per dimension)")
         nodes = product_grid(n_dims, points, bounds)
-        problem = LinearProblem(values, kinds, n_cat, phi0, free, nodes, np.eye(n_dims), corr_free)
+        problem = LinearProblem(values, kinds, n_cat, phi0, free, nodes, np.eye(n_dims), corr_free, c_prior=c_prior)
         described = (f"EM on a product grid {' x '.join([str(points)] * n_dims)} = {nodes.shape[0]} nodes on "
                      f"[{bounds[0]:g}, {bounds[1]:g}]")
     settings = EMSettings(tol=tol, max_iter=max_iter, accelerate=accelerate)
@@ -159,7 +168,7 @@ def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bo
 
 
 def fit_bifactor(values, ids, person_ids, model, specific, *, quadrature=None, bounds=(-6.0, 6.0), tol=1e-4,
-                 max_iter=2000, accelerate="squarem", progress=None) -> MultidimResult:
+                 max_iter=2000, accelerate="squarem", progress=None, c_prior=None) -> MultidimResult:
     """A bifactor model (general factor ``G`` plus the specific factors named in ``specific``, one label per item,
     None or "" for items on G only) by EM with dimension reduction (:mod:`.bifactor`)."""
     from .bifactor import BifactorProblem
@@ -180,6 +189,7 @@ def fit_bifactor(values, ids, person_ids, model, specific, *, quadrature=None, b
         raise CalibrationError(f"bifactor: specific factors {lonely[:5]} have fewer than 2 items; a specific factor "
                                "needs at least 2 (better 3 or more)")
     models, n_cat = _check_items(values, ids, model)
+    _check_c_prior(models, c_prior)
     if any(m == "nominal" for m in models):
         raise CalibrationError("the nominal model is unidimensional: it cannot load on a bifactor structure")
     points = 21 if quadrature is None else int(quadrature)
@@ -188,7 +198,7 @@ def fit_bifactor(values, ids, person_ids, model, specific, *, quadrature=None, b
     pattern = np.column_stack([np.ones(len(ids), dtype=bool), spec >= 0])
     phi0, kinds = start_values(values, models, n_cat, pattern, False)
     problem = BifactorProblem(values, kinds, n_cat, phi0, free_mask(kinds, n_cat, pattern), spec, len(names), points,
-                              bounds)
+                              bounds, c_prior=c_prior)
     state = run_em(problem, EMSettings(tol=tol, max_iter=max_iter, accelerate=accelerate), progress=progress)
     _warn_unconverged(state, tol)
     phi2, _ = problem.params.unpack(state.x)

@@ -35,9 +35,9 @@ class QMCProblem(LinearProblem):
 
     integration = "qmc"
 
-    def __init__(self, values, kind, n_cat, phi0, free, n_points, n_dims, sigma0, corr_free, seed=1):
+    def __init__(self, values, kind, n_cat, phi0, free, n_points, n_dims, sigma0, corr_free, seed=1, c_prior=None):
         self.z = sobol_normal(n_points, n_dims, seed)
-        super().__init__(values, kind, n_cat, phi0, free, self.z, sigma0, corr_free)
+        super().__init__(values, kind, n_cat, phi0, free, self.z, sigma0, corr_free, c_prior=c_prior)
 
     def nodes_for(self, sigma) -> np.ndarray:
         return self.z @ np.linalg.cholesky(sigma).T
@@ -60,7 +60,7 @@ class QMCProblem(LinearProblem):
     def em_map(self, x, stats: EStep):
         phi, sigma = self.params.unpack(x)
         nodes = self.nodes_for(sigma)
-        phi = ItemMStep(self.kind, self.n_cat, self.params.free, nodes).run(phi, stats.counts)
+        phi = ItemMStep(self.kind, self.n_cat, self.params.free, nodes, self.c_prior).run(phi, stats.counts)
         if self.expanded:
             self.nodes = nodes
             phi = self._expand_and_reduce(phi, stats.group_mass[0])

@@ -7,6 +7,7 @@ log-probability is a function of linear predictors ``s_k · θ + d_k``. Four kin
 kind           response function (logistic metric, no 1.7, slope-intercept)           internal vector ``phi``
 =============  =====================================================================  ============================
 logistic       ``P(x = 1) = expit(a·θ + d)`` (M2PL)                                    ``[a_1..a_K, d]``
+logistic3      ``P(x = 1) = c + (1 - c) expit(a·θ + d)`` (M3PL)                        ``[a_1..a_K, d, logit c]``
 graded         ``P(x ≥ k) = expit(a·θ + d_k)``, ``d_1 > d_2 > ..`` (MGRM)              ``[a_1..a_K, d_1..d_{C-1}]``
 gpcm           ``P(x = k) ∝ exp(k a·θ + d_k)``, ``d_0 = 0`` (MGPCM)                    ``[a_1..a_K, d_1..d_{C-1}]``
 nominal        ``P(x = k) ∝ exp(α_k θ + c_k)``, ``α_0 = c_0 = 0`` (Bock 1972; K = 1)   ``[α_{C-1}, c_1..c_{C-1},
@@ -33,7 +34,7 @@ from scipy.special import log_expit
 from ._terms import LOG_ZERO
 
 __all__ = ["LinearKind", "KIND_OF_MODEL", "n_internal", "log_prob", "prob_jacobian", "information", "score",
-           "information_weight",
+           "information_weight", "extra_column",
            "nominal_to_mirt", "nominal_from_mirt"]
 
 
@@ -42,20 +43,22 @@ class LinearKind(IntEnum):
     GRADED = 1
     GPCM = 2
     NOMINAL = 3
+    LOGISTIC3 = 4
 
 
 #: model names (as calibrate and banks write them) -> kind
-KIND_OF_MODEL = {"2pl": LinearKind.LOGISTIC, "graded": LinearKind.GRADED, "gpcm": LinearKind.GPCM,
-                 "nominal": LinearKind.NOMINAL}
+KIND_OF_MODEL = {"2pl": LinearKind.LOGISTIC, "3pl": LinearKind.LOGISTIC3, "graded": LinearKind.GRADED,
+                 "gpcm": LinearKind.GPCM, "nominal": LinearKind.NOMINAL}
 
 
 def n_internal(n_dims: int, k_max: int) -> int:
     """Width of ``phi`` for items of at most ``k_max`` categories on ``n_dims`` abilities."""
-    return n_dims + (k_max - 1) + max(k_max - 2, 0)
+    return n_dims + (k_max - 1) + max(k_max - 2, 1)
 
 
-def _extra_start(n_dims: int, p: int) -> int:
-    """Column of α_1 (nominal items) in a ``phi`` of width ``p = K + (k_max - 1) + (k_max - 2)``."""
+def extra_column(n_dims: int, p: int) -> int:
+    """Column of α_1 (nominal items) or of ``logit c`` (M3PL items) in a ``phi`` of width
+    ``p = K + (k_max - 1) + max(k_max - 2, 1)``."""
     return n_dims + (p - n_dims + 1) // 2
 
 
@@ -93,7 +96,7 @@ def _softmax_slopes(kind, phi, n_dims, c):
     if kind == LinearKind.NOMINAL:
         s = np.zeros((phi.shape[0], c, n_dims))
         s[:, c - 1] = a
-        extra = _extra_start(n_dims, phi.shape[1])
+        extra = extra_column(n_dims, phi.shape[1])
         s[:, 1:c - 1, 0] = phi[:, extra:extra + c - 2]
         return s
     return np.arange(c)[None, :, None] * a[:, None, :]
@@ -123,6 +126,16 @@ def _graded_logp(eta):
     return np.where(np.isnan(out), -np.inf, out)
 
 
+def _three_pl(ph, th, n_dims):
+    """M3PL pieces: ``z``, ``σ(z)``, ``c`` and ``log P_0, log P_1`` ``(m, Q)``."""
+    z = _dot(ph[:, :n_dims], th) + ph[:, None, n_dims]
+    gamma = ph[:, extra_column(n_dims, ph.shape[1])][:, None]
+    log_c, log_1c = log_expit(gamma), log_expit(-gamma)
+    log_p1 = np.logaddexp(log_c, log_1c + log_expit(z))
+    log_p0 = log_1c + log_expit(-z)
+    return z, np.exp(log_expit(z)), np.exp(log_c), log_p0, log_p1
+
+
 def _pad(out, logp, rows, c):
     out[rows, :, :c] = logp
     out[rows, :, c:] = LOG_ZERO
@@ -144,9 +157,11 @@ def log_prob(kind, n_cat, phi, theta) -> np.ndarray:
         if kd == LinearKind.GRADED:
             eta = _dot(ph[:, :n_dims], th)[:, :, None] + ph[:, None, n_dims:n_dims + c - 1]
             _pad(out, _graded_logp(eta), rows, c)
+        elif kd == LinearKind.LOGISTIC3:
+            _, _, _, log_p0, log_p1 = _three_pl(ph, th, n_dims)
+            _pad(out, np.stack([log_p0, log_p1], axis=2), rows, 2)
         else:
-            z = _slopes_dot(_softmax_slopes(kd, ph, n_dims, c), th) + _intercepts(ph, n_dims, c)[:,
-                                                                                                                 None]
+            z = _slopes_dot(_softmax_slopes(kd, ph, n_dims, c), th) + _intercepts(ph, n_dims, c)[:, None]
             _pad(out, _log_softmax(z), rows, c)
     return out
 
@@ -167,6 +182,16 @@ def prob_jacobian(kind, n_cat, phi, theta):
     for kd, c, rows in _groups(kind, n_cat):
         ph, th = phi[rows], _nodes_of(theta, rows)
         m = ph.shape[0]
+        if kd == LinearKind.LOGISTIC3:
+            _, sig, cc, log_p0, log_p1 = _three_pl(ph, th, n_dims)
+            base = (1.0 - cc) * sig * (1.0 - sig)          # ∂P_1/∂z
+            d1 = np.zeros((m, th.shape[1], p))
+            d1[:, :, :n_dims] = base[..., None] * th
+            d1[:, :, n_dims] = base
+            d1[:, :, extra_column(n_dims, p)] = cc * (1.0 - cc) * (1.0 - sig)  # ∂P_1/∂logit c
+            prob[rows, :, 0], prob[rows, :, 1] = np.exp(log_p0), np.exp(log_p1)
+            jac[rows, :, 1], jac[rows, :, 0] = d1, -d1
+            continue
         if kd == LinearKind.GRADED:
             eta = _dot(ph[:, :n_dims], th)[:, :, None] + ph[:, None, n_dims:n_dims + c - 1]
             ps = np.exp(log_expit(eta))                    # P*_1..P*_{C-1}
@@ -184,7 +209,7 @@ def prob_jacobian(kind, n_cat, phi, theta):
             dz = np.zeros((m, th.shape[1], c, p))
             if kd == LinearKind.NOMINAL:
                 dz[:, :, c - 1, :n_dims] = th
-                extra = _extra_start(n_dims, p)
+                extra = extra_column(n_dims, p)
                 for k in range(1, c - 1):
                     dz[:, :, k, extra + k - 1] = th[:, :, 0]
             else:
@@ -210,6 +235,13 @@ def _category_scores(kind, n_cat, phi, theta):
     for kd, c, rows in _groups(kind, n_cat):
         ph, th = phi[rows], _nodes_of(theta, rows)
         a = ph[:, :n_dims]
+        if kd == LinearKind.LOGISTIC3:
+            _, sig, cc, log_p0, log_p1 = _three_pl(ph, th, n_dims)
+            p1 = np.exp(log_p1)
+            prob[rows, :, 0], prob[rows, :, 1] = np.exp(log_p0), p1
+            dlog[rows, :, 0] = -sig[..., None] * a[:, None, :]                                   # ∂log P_0
+            dlog[rows, :, 1] = ((1.0 - cc) * sig * (1.0 - sig) / p1)[..., None] * a[:, None, :]  # ∂log P_1
+            continue
         if kd == LinearKind.GRADED:
             eta = _dot(a, th)[:, :, None] + ph[:, None, n_dims:n_dims + c - 1]
             ps = np.exp(log_expit(eta))
@@ -243,7 +275,7 @@ def information(kind, n_cat, phi, theta) -> np.ndarray:
 def information_weight(kind, n_cat, phi, theta) -> np.ndarray:
     """``w (I, Q)`` with ``I_j(θ) = w_j(θ) a_j a_jᵀ``: every kind but the nominal depends on θ through ``a·θ`` only,
     so its information matrix has rank one -- ``P(1 - P)`` (logistic), ``Σ_k (P*_k Q*_k - P*_{k+1} Q*_{k+1})² / P_k``
-    (graded), the variance of the category under ``P`` (GPCM)."""
+    (graded), the variance of the category under ``P`` (GPCM), ``((1 - c) σ (1 - σ))² / (P_0 P_1)`` (M3PL)."""
     theta = _as_nodes(theta)
     phi = np.asarray(phi, dtype=float)
     n_dims = theta.shape[2]
@@ -254,7 +286,10 @@ def information_weight(kind, n_cat, phi, theta) -> np.ndarray:
         if kd == LinearKind.NOMINAL:
             raise ValueError("nominal items have no rank-one information: use information()")
         lin = _dot(ph[:, :n_dims], th)
-        if kd == LinearKind.LOGISTIC:
+        if kd == LinearKind.LOGISTIC3:
+            _, sig, cc, log_p0, log_p1 = _three_pl(ph, th, n_dims)
+            out[rows] = ((1.0 - cc) * sig * (1.0 - sig)) ** 2 / np.exp(log_p0 + log_p1)
+        elif kd == LinearKind.LOGISTIC:
             p = np.exp(log_expit(lin + ph[:, None, n_dims]))
             out[rows] = p * (1.0 - p)
         elif kd == LinearKind.GRADED:

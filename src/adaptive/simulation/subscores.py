@@ -30,6 +30,7 @@ import numpy as np
 from ..bank.multidim import MultidimBank
 from ..cat.multidim import MultidimDesign, run_mcat
 from ..exceptions import DesignError
+from ..irt.linear import n_internal
 from ..scoring.multidim import map_vector
 from ..tables import Table
 
@@ -82,7 +83,7 @@ def domain_bank(bank, correlation: float, one_factor: bool = False) -> MultidimB
     if not names or np.any(arr.domain < 0):
         raise DesignError("every item needs a content domain (the bank's blueprint domains become the factors)")
     k = 1 if one_factor else len(names)
-    phi = np.zeros((arr.n_items, k + 1))
+    phi = np.zeros((arr.n_items, n_internal(k, 2)))
     phi[np.arange(arr.n_items), 0 if one_factor else arr.domain] = arr.a
     phi[:, k] = -arr.a * arr.thresholds[:, 0]
     cov = np.eye(k) if one_factor else np.full((k, k), correlation) + (1 - correlation) * np.eye(k)
@@ -125,8 +126,8 @@ def subscore_study(bank, n: int = 2000, correlation: float = 0.8, length: int = 
     for q in range(k):
         cols = np.flatnonzero(arr.domain == q)
         one = MultidimBank([bank.ids[j] for j in cols], ["2pl"] * cols.size,
-                           np.column_stack([arr.a[cols], -arr.a[cols] * arr.thresholds[cols, 0]]),
-                           np.full(cols.size, 2))
+                           np.column_stack([arr.a[cols], -arr.a[cols] * arr.thresholds[cols, 0],
+                                            np.zeros(cols.size)]), np.full(cols.size, 2))
         vals = np.where(given[:, cols], answers[:, cols], np.nan)
         sub[:, q] = map_vector(one, vals)[0][:, 0]
     total = uni.theta[:, 0]
