@@ -195,6 +195,8 @@ def test_qmc_fit_scores_by_qmc_eap_and_refuses_ses():
     assert eap.theta.shape == (50, 4) and np.corrcoef(eap.theta.ravel(), mode.theta.ravel())[0, 1] > 0.98
     with pytest.raises(CalibrationError, match="quasi-Monte Carlo"):
         fit.standard_errors()
+    with pytest.raises(CalibrationError, match="quasi-Monte Carlo"):
+        fit.m2()
 
 
 def test_m3pl_recovery_with_a_prior_on_c():

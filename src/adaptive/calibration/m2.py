@@ -211,6 +211,9 @@ def m2_multidim(result) -> M2Result:
         raise CalibrationError("M2 here is for dichotomous (2pl) items fitted with factors=; this fit has "
                                f"{sorted(set(result.models))} items" + (" (bifactor)" if not isinstance(
                                    problem, LinearProblem) else ""))
+    if getattr(problem, "integration", "grid") == "qmc":
+        raise CalibrationError("M2 is computed on the fit's product grid; this fit used quasi-Monte Carlo EM (more "
+                               "than 3 factors): refit with integration='grid' (up to 5 factors) for M2")
     x = problem.values
     if not np.isfinite(x).all():
         raise CalibrationError("M2 needs complete data (every person answered every item); with missing responses "
