@@ -89,8 +89,10 @@ def test_optimality_criteria_follow_their_definitions(bank, rule, include_prior,
 
 @pytest.mark.parametrize("rule", RULES)
 def test_every_rule_gives_the_same_test_in_batch_and_live(bank, answers, rule):
+    domains = {i: ("F1" if k < 150 else "F2") for k, i in enumerate(bank.item_ids)}
     design = MultidimDesign(rule=rule, min_items=5, max_items=12, se_target=0.45, include_prior=rule == "a_rule",
-                            randomesque=2)
+                            randomesque=2, exposure={"C001": 0.5, "C151": 0.5, "C002": 0.7}, domains=domains,
+                            domain_min={"F1": 3, "F2": 3})
     batch = run_mcat(bank, design, answers[:6], rng=11)
     for n in range(6):
         # the batch drew its randomesque choices from one stream for all sessions; replaying live with the same
@@ -146,3 +148,30 @@ def test_bad_design_and_bad_answers_are_refused(bank):
     with pytest.raises(SessionStateError, match="not a category"):
         live.answer(first, 2)
     assert live.items == () and live.next_item() == first  # nothing recorded
+
+
+def test_domain_minima_are_met_and_hold_back_the_stop(bank, answers):
+    domains = {i: ("F1" if k < 150 else "F2") for k, i in enumerate(bank.item_ids)}
+    fixed = run_mcat(bank, MultidimDesign(min_items=12, max_items=12, domains=domains, domain_min={"F2": 9}),
+                     answers[:40])
+    assert ((fixed.given >= 150).sum(axis=1) >= 9).all()
+    early = run_mcat(bank, MultidimDesign(min_items=1, max_items=60, se_target=0.6, domains=domains,
+                                          domain_min={"F1": 6, "F2": 6}), answers[:40])
+    assert ((early.given[:, :] >= 150).sum(axis=1) >= 6).all() and (((early.given >= 0) & (early.given < 150)).sum(
+        axis=1) >= 6).all()
+    with pytest.raises(DesignError, match="domain_min"):
+        MultidimSession(bank, MultidimDesign(max_items=10, domains=domains, domain_min={"F1": 6, "F2": 6}))
+
+
+def test_sympson_hetter_sets_items_aside(bank, answers):
+    """The D-rule's first item is item 1 for everyone; with k = 0.3 about 30% of the tests start with it (the
+    other 70% set it aside for the whole test), with k = 0 it is never given."""
+    st = run_mcat(bank, MultidimDesign(min_items=5, max_items=5, exposure={"C001": 0.3}), answers, rng=4)
+    share = (st.given[:, 0] == 0).mean()
+    assert 0.2 < share < 0.4  # binomial(200, 0.3): 3.1 SDs either side
+    assert ((st.given == 0).sum(axis=1) <= 1).all()
+    assert (st.given[~(st.given[:, 0] == 0)] != 0).all()  # set aside: never given later in that test
+    none = run_mcat(bank, MultidimDesign(min_items=5, max_items=5, exposure={"C001": 0.0}), answers[:30], rng=4)
+    assert not (none.given == 0).any()
+    with pytest.raises(DesignError, match="exposure"):
+        MultidimSession(bank, MultidimDesign(exposure={"C001": 1.5}))

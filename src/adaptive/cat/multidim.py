@@ -20,8 +20,10 @@ that of a candidate item,
 
 Ties go to the lowest item index (``argmax``), as R's ``which.max``: with no item given and no prior term,
 every item's information matrix is singular in two or more dimensions, so the D-rule's first item is item 1,
-as in mirtCAT. Eligibility: items not yet given, not an enemy of one given, and whose content domain has not
-reached its maximum; ``randomesque`` picks uniformly among the best k.
+as in mirtCAT. Eligibility: items not yet given, not an enemy of one given, not set aside by Sympson–Hetter, and
+whose content domain has not reached its maximum; when the slots left are only enough for the domains' minima,
+only items of domains below their minimum. ``randomesque`` picks uniformly among the best k. The SE, trace and
+determinant stops wait until every domain has its minimum.
 
 Estimation after every answer: MAP with the prior N(μ, Σ) (default) or EAP on the product grid
 (:mod:`adaptive.scoring.multidim`). Stopping: ``max_items``; after ``min_items``, the SE of every dimension at
@@ -48,8 +50,10 @@ STOP_LABELS = ("running", "max_items", "se_target", "trace_target", "det_target"
 
 @dataclass(frozen=True)
 class MultidimDesign:
-    """An MCAT design (see the module docstring). ``domains``: ``{item id: domain}``; ``domain_max``:
-    ``{domain: most items}``; ``enemies``: sets of item ids of which a test holds at most one."""
+    """An MCAT design (see the module docstring). ``domains``: ``{item id: domain}``; ``domain_max`` /
+    ``domain_min``: ``{domain: most / fewest items}``; ``enemies``: sets of item ids of which a test holds at most
+    one; ``exposure``: Sympson–Hetter parameters ``{item id: k in [0, 1]}`` (an item the rule selects is given with
+    probability k, else it is set aside for that test and the next best is taken; 1 for items not named)."""
 
     rule: str = "d_rule"
     include_prior: bool = False
@@ -65,7 +69,9 @@ class MultidimDesign:
     randomesque: int = 1
     domains: dict = field(default_factory=dict)
     domain_max: dict = field(default_factory=dict)
+    domain_min: dict = field(default_factory=dict)
     enemies: tuple = ()
+    exposure: dict = field(default_factory=dict)
 
     def check(self, bank) -> None:
         k = bank.n_dims
@@ -91,9 +97,24 @@ class MultidimDesign:
             if v is not None and not v > 0:
                 raise DesignError(f"field {name!r}: must be positive, got {v!r}")
         ids = set(bank.item_ids)
-        unknown = sorted(set(self.domains) - ids) + sorted({i for s in self.enemies for i in s} - ids)
+        unknown = (sorted(set(self.domains) - ids) + sorted({i for s in self.enemies for i in s} - ids)
+                   + sorted(set(self.exposure) - ids))
         if unknown:
-            raise DesignError(f"fields 'domains'/'enemies': items {unknown[:5]} are not in the bank")
+            raise DesignError(f"fields 'domains'/'enemies'/'exposure': items {unknown[:5]} are not in the bank")
+        bad_k = {i: k for i, k in self.exposure.items() if not 0.0 <= float(k) <= 1.0}
+        if bad_k:
+            raise DesignError(f"field 'exposure': Sympson-Hetter parameters must be in [0, 1]; got {bad_k}")
+        names = set(self.domains.values())
+        for dom, low in self.domain_min.items():
+            pool = sum(1 for d in self.domains.values() if d == dom)
+            if dom not in names:
+                raise DesignError(f"field 'domain_min': {dom!r} is not a domain of the design's 'domains'")
+            if not 0 <= int(low) <= min(pool, int(self.domain_max.get(dom, self.max_items))):
+                raise DesignError(f"field 'domain_min': {dom!r} needs {low} items but has {pool} in the bank and a "
+                                  f"maximum of {self.domain_max.get(dom, self.max_items)}")
+        if sum(int(v) for v in self.domain_min.values()) > self.max_items:
+            raise DesignError(f"field 'domain_min': the minima add up to {sum(self.domain_min.values())}, more than "
+                              f"max_items {self.max_items}")
 
 
 @dataclass
@@ -107,6 +128,7 @@ class MultidimBatch:
     cov: np.ndarray
     n_given: np.ndarray
     stop_reason: np.ndarray
+    blocked: np.ndarray | None = None
 
     @property
     def active(self) -> np.ndarray:
@@ -138,6 +160,10 @@ class _Compiled:
         for iid, dom in design.domains.items():
             self.domain[index[iid]] = labels.index(dom)
         self.domain_max = np.array([int(design.domain_max.get(d, design.max_items)) for d in labels])
+        self.domain_min = np.array([int(design.domain_min.get(d, 0)) for d in labels])
+        self.sh = np.ones(len(bank))
+        for iid, k in design.exposure.items():
+            self.sh[index[iid]] = float(k)
         self.enemy_groups = [np.array([index[i] for i in s]) for s in design.enemies]
         #: every item's information matrix has rank one (no nominal items): the fast criteria apply
         self.rank_one = not bool(np.any(bank.kind == LinearKind.NOMINAL))
@@ -147,16 +173,36 @@ def new_batch(comp: _Compiled, n: int) -> MultidimBatch:
     n_items = len(comp.bank)
     return MultidimBatch(given=np.full((n, comp.design.max_items), -1), answers=np.full((n, n_items), np.nan),
                          theta=np.tile(comp.mean, (n, 1)), cov=np.tile(comp.cov, (n, 1, 1)),
-                         n_given=np.zeros(n, dtype=int), stop_reason=np.zeros(n, dtype=int))
+                         n_given=np.zeros(n, dtype=int), stop_reason=np.zeros(n, dtype=int),
+                         blocked=np.zeros((n, n_items), dtype=bool))
+
+
+def _domain_counts(comp: _Compiled, answered) -> np.ndarray:
+    onehot = (comp.domain[:, None] == np.arange(comp.domain_max.size)[None, :]).astype(float)
+    return answered.astype(float) @ onehot  # (n, D) items given per domain
+
+
+def minima_met(comp: _Compiled, state: MultidimBatch) -> np.ndarray:
+    """``(N,)`` whether every domain has its minimum number of items."""
+    if not comp.domain_min.any():
+        return np.ones(state.theta.shape[0], dtype=bool)
+    return np.asarray((_domain_counts(comp, ~np.isnan(state.answers)) >= comp.domain_min[None, :]).all(axis=1))
 
 
 def _eligible(comp: _Compiled, state: MultidimBatch, rows) -> np.ndarray:
     ok = np.isnan(state.answers[rows])
+    if state.blocked is not None:
+        ok &= ~state.blocked[rows]
     if (comp.domain >= 0).any():
-        onehot = (comp.domain[:, None] == np.arange(comp.domain_max.size)[None, :]).astype(float)
-        counts = (~ok).astype(float) @ onehot  # items given per domain
+        counts = _domain_counts(comp, ~np.isnan(state.answers[rows]))
         full = counts >= comp.domain_max[None, :]
         ok &= ~np.where(comp.domain[None, :] >= 0, full[:, np.maximum(comp.domain, 0)], False)
+        if comp.domain_min.any():  # when the slots left are only enough for the minima, only those domains
+            short = np.maximum(comp.domain_min[None, :] - counts, 0)
+            left = comp.design.max_items - state.n_given[rows]
+            must = short.sum(axis=1) >= left
+            needed = np.where(comp.domain[None, :] >= 0, short[:, np.maximum(comp.domain, 0)] > 0, False)
+            ok &= ~must[:, None] | needed
     for grp in comp.enemy_groups:
         hit = ~np.isnan(state.answers[rows][:, grp]).all(axis=1)
         ok[np.ix_(hit, grp)] = False
@@ -272,14 +318,34 @@ def select(comp: _Compiled, state: MultidimBatch, rng: np.random.Generator) -> n
     ok = _eligible(comp, state, rows)
     values = np.where(ok, values, -np.inf)
     kr = comp.design.randomesque
-    if kr == 1:
-        best = np.argmax(values, axis=1)
-    else:
-        order = np.argsort(-values, axis=1, kind="stable")[:, :kr]
-        n_ok = np.minimum(ok.sum(axis=1), kr)
-        pick = (rng.random(rows.size) * np.maximum(n_ok, 1)).astype(int)
-        best = order[np.arange(rows.size), pick]
-    best = np.where(ok.any(axis=1), best, -1)
+    pend = np.arange(rows.size)
+    best = np.full(rows.size, -1)
+    while pend.size:
+        v, o = values[pend], ok[pend]
+        if kr == 1:
+            pick = np.argmax(v, axis=1)
+        else:
+            order = np.argsort(-v, axis=1, kind="stable")[:, :kr]
+            n_ok = np.minimum(o.sum(axis=1), kr)
+            pick = order[np.arange(pend.size), (rng.random(pend.size) * np.maximum(n_ok, 1)).astype(int)]
+        pick = np.where(o.any(axis=1), pick, -1)
+        best[pend] = pick
+        # Sympson-Hetter: a selected item is given with probability k, else set aside for this test
+        live = pick >= 0
+        if comp.sh.min() >= 1.0 or not live.any():
+            break
+        refused = np.zeros(pend.size, dtype=bool)
+        refused[live] = rng.random(int(live.sum())) >= comp.sh[pick[live]]
+        if not refused.any():
+            break
+        back = pend[refused]
+        items = pick[refused]
+        if state.blocked is not None:
+            state.blocked[rows[back], items] = True
+        values[back, items] = -np.inf
+        ok[back, items] = False
+        best[back] = -1
+        pend = back
     out[rows] = best
     return out
 
@@ -305,7 +371,7 @@ def stop(comp: _Compiled, state: MultidimBatch, exhausted=None) -> None:
     d = comp.design
     active = state.active
     reason = np.zeros_like(state.stop_reason)
-    ready = state.n_given >= d.min_items
+    ready = (state.n_given >= d.min_items) & minima_met(comp, state)
     if d.det_target is not None:
         reason = np.where(ready & (np.linalg.det(state.cov) <= d.det_target), 4, reason)
     if d.trace_target is not None:
