@@ -175,3 +175,30 @@ def test_sympson_hetter_sets_items_aside(bank, answers):
     assert not (none.given == 0).any()
     with pytest.raises(DesignError, match="exposure"):
         MultidimSession(bank, MultidimDesign(exposure={"C001": 1.5}))
+
+
+def test_pretest_items_are_given_unscored_before_the_earliest_stop(bank, answers):
+    pretest = tuple(bank.item_ids[k] for k in (5, 40, 160, 200, 250))
+    design = MultidimDesign(min_items=6, max_items=20, se_target=0.5, pretest=pretest, pretest_count=2)
+    st = run_mcat(bank, design, answers[:40], rng=7)
+    pre_idx = [bank.item_ids.index(i) for i in pretest]
+    assert (st.n_pretest == 2).all()
+    assert (~np.isnan(st.pretest_answers[:, pre_idx])).sum(axis=1).tolist() == [2] * 40
+    assert not np.isin(st.given, pre_idx).any()           # never scored
+    np.testing.assert_array_equal(np.isnan(st.answers[:, pre_idx]), True)
+    # the scored estimate is the one without them: the same tests replayed with the pretest answers removed
+    plain = run_mcat(bank, MultidimDesign(min_items=6, max_items=20, se_target=0.5), answers[:40], rng=7)
+    np.testing.assert_allclose(st.theta, plain.theta, atol=1e-12)
+    # live: the same items in the same order, pretest included
+    for n in range(3):
+        one = run_mcat(bank, design, answers[n:n + 1], rng=9)
+        live = MultidimSession(bank, design, rng=9)
+        order = []
+        while (item := live.next_item()) is not None:
+            order.append(item)
+            live.answer(item, int(answers[n, bank.item_ids.index(item)]))
+        assert live.items == tuple(bank.item_ids[j] for j in one.given[0, :one.n_given[0]])
+        assert set(live.pretest_items) <= set(pretest) and len(live.pretest_items) == 2
+        assert order.index(live.pretest_items[-1]) < 6 + 2  # before the earliest possible stop
+    with pytest.raises(DesignError, match="pretest_count"):
+        MultidimSession(bank, MultidimDesign(pretest=pretest, pretest_count=6))

@@ -40,81 +40,12 @@ import numpy as np
 from ..exceptions import DesignError, SessionStateError
 from ..irt.linear import LinearKind, information, information_weight, log_prob
 from ..scoring.multidim import eap_vector, map_vector
+from .multidim_design import RULES, MultidimDesign
 
 __all__ = ["MultidimDesign", "MultidimBatch", "MultidimSession", "RULES", "select", "record", "stop", "run_mcat",
            "criterion_values"]
 
-RULES = ("d_rule", "t_rule", "a_rule", "e_rule", "w_rule", "kl")
 STOP_LABELS = ("running", "max_items", "se_target", "trace_target", "det_target", "pool_exhausted")
-
-
-@dataclass(frozen=True)
-class MultidimDesign:
-    """An MCAT design (see the module docstring). ``domains``: ``{item id: domain}``; ``domain_max`` /
-    ``domain_min``: ``{domain: most / fewest items}``; ``enemies``: sets of item ids of which a test holds at most
-    one; ``exposure``: Sympson–Hetter parameters ``{item id: k in [0, 1]}`` (an item the rule selects is given with
-    probability k, else it is set aside for that test and the next best is taken; 1 for items not named)."""
-
-    rule: str = "d_rule"
-    include_prior: bool = False
-    estimator: str = "map"
-    prior_mean: tuple | None = None
-    prior_cov: tuple | None = None
-    min_items: int = 1
-    max_items: int = 30
-    se_target: float | None = None
-    trace_target: float | None = None
-    det_target: float | None = None
-    weights: tuple | None = None
-    randomesque: int = 1
-    domains: dict = field(default_factory=dict)
-    domain_max: dict = field(default_factory=dict)
-    domain_min: dict = field(default_factory=dict)
-    enemies: tuple = ()
-    exposure: dict = field(default_factory=dict)
-
-    def check(self, bank) -> None:
-        k = bank.n_dims
-        if self.rule not in RULES:
-            raise DesignError(f"field 'rule': {self.rule!r} is not an MCAT rule; use one of {', '.join(RULES)}")
-        if self.estimator not in ("map", "eap"):
-            raise DesignError(f"field 'estimator': {self.estimator!r}; use 'map' or 'eap'")
-        if not 1 <= self.min_items <= self.max_items <= len(bank):
-            raise DesignError(f"fields 'min_items'/'max_items': need 1 <= {self.min_items} <= {self.max_items} <= "
-                              f"{len(bank)} (the bank's items)")
-        if self.prior_mean is not None and np.shape(self.prior_mean) != (k,):
-            raise DesignError(f"field 'prior_mean': give {k} numbers, one per factor {list(bank.factor_names)}")
-        if self.prior_cov is not None:
-            cov = np.asarray(self.prior_cov, dtype=float)
-            if cov.shape != (k, k) or not np.allclose(cov, cov.T) or np.any(np.linalg.eigvalsh(cov) <= 0):
-                raise DesignError(f"field 'prior_cov': give a symmetric positive definite {k} x {k} matrix")
-        if self.weights is not None and (np.shape(self.weights) != (k,) or np.any(np.asarray(self.weights) < 0)):
-            raise DesignError(f"field 'weights': give {k} non-negative numbers")
-        if self.randomesque < 1:
-            raise DesignError("field 'randomesque': at least 1")
-        for name in ("se_target", "trace_target", "det_target"):
-            v = getattr(self, name)
-            if v is not None and not v > 0:
-                raise DesignError(f"field {name!r}: must be positive, got {v!r}")
-        ids = set(bank.item_ids)
-        unknown = (sorted(set(self.domains) - ids) + sorted({i for s in self.enemies for i in s} - ids)
-                   + sorted(set(self.exposure) - ids))
-        if unknown:
-            raise DesignError(f"fields 'domains'/'enemies'/'exposure': items {unknown[:5]} are not in the bank")
-        bad_k = {i: k for i, k in self.exposure.items() if not 0.0 <= float(k) <= 1.0}
-        if bad_k:
-            raise DesignError(f"field 'exposure': Sympson-Hetter parameters must be in [0, 1]; got {bad_k}")
-        names = set(self.domains.values())
-        for dom, low in self.domain_min.items():
-            pool = sum(1 for d in self.domains.values() if d == dom)
-            if dom not in names:
-                raise DesignError(f"field 'domain_min': {dom!r} is not a domain of the design's 'domains'")
-            if not 0 <= int(low) <= min(pool, int(self.domain_max.get(dom, self.max_items))):
-                raise DesignError(f"field 'domain_min': {dom!r} needs {low} items but has {pool} in the bank and a "
-                                  f"maximum of {self.domain_max.get(dom, self.max_items)}")
-        if sum(int(v) for v in self.domain_min.values()) > self.max_items:
-            raise DesignError(f"field 'domain_min': the minima add up to {sum(self.domain_min.values())}, more than "
-                              f"max_items {self.max_items}")
 
 
 @dataclass
@@ -129,6 +60,12 @@ class MultidimBatch:
     n_given: np.ndarray
     stop_reason: np.ndarray
     blocked: np.ndarray | None = None
+    #: pretest: positions (in items given, scored and unscored) of each test's unscored items, the items chosen
+    #: for it, how many it has had, and their answers (N, I; NaN elsewhere)
+    pretest_at: np.ndarray | None = None
+    pretest_items: np.ndarray | None = None
+    n_pretest: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+    pretest_answers: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
     @property
     def active(self) -> np.ndarray:
@@ -161,6 +98,7 @@ class _Compiled:
             self.domain[index[iid]] = labels.index(dom)
         self.domain_max = np.array([int(design.domain_max.get(d, design.max_items)) for d in labels])
         self.domain_min = np.array([int(design.domain_min.get(d, 0)) for d in labels])
+        self.pretest = np.array([index[i] for i in design.pretest], dtype=int)
         self.sh = np.ones(len(bank))
         for iid, k in design.exposure.items():
             self.sh[index[iid]] = float(k)
@@ -169,9 +107,18 @@ class _Compiled:
         self.rank_one = not bool(np.any(bank.kind == LinearKind.NOMINAL))
 
 
-def new_batch(comp: _Compiled, n: int) -> MultidimBatch:
+def new_batch(comp: _Compiled, n: int, rng=None) -> MultidimBatch:
     n_items = len(comp.bank)
-    return MultidimBatch(given=np.full((n, comp.design.max_items), -1), answers=np.full((n, n_items), np.nan),
+    m = comp.design.pretest_count
+    at = items = None
+    if m:
+        rng = np.random.default_rng(rng)
+        slots = comp.design.min_items + m - 1  # positions 0..slots-1: all of them before the earliest stop
+        at = np.sort(np.argsort(rng.random((n, max(slots, m))), axis=1)[:, :m], axis=1)
+        items = comp.pretest[np.argsort(rng.random((n, comp.pretest.size)), axis=1)[:, :m]]
+    return MultidimBatch(pretest_at=at, pretest_items=items, n_pretest=np.zeros(n, dtype=int),
+                         pretest_answers=np.full((n, n_items), np.nan),
+given=np.full((n, comp.design.max_items), -1), answers=np.full((n, n_items), np.nan),
                          theta=np.tile(comp.mean, (n, 1)), cov=np.tile(comp.cov, (n, 1, 1)),
                          n_given=np.zeros(n, dtype=int), stop_reason=np.zeros(n, dtype=int),
                          blocked=np.zeros((n, n_items), dtype=bool))
@@ -191,6 +138,7 @@ def minima_met(comp: _Compiled, state: MultidimBatch) -> np.ndarray:
 
 def _eligible(comp: _Compiled, state: MultidimBatch, rows) -> np.ndarray:
     ok = np.isnan(state.answers[rows])
+    ok[:, comp.pretest] = False
     if state.blocked is not None:
         ok &= ~state.blocked[rows]
     if (comp.domain >= 0).any():
@@ -350,6 +298,27 @@ def select(comp: _Compiled, state: MultidimBatch, rng: np.random.Generator) -> n
     return out
 
 
+def pretest_due(comp: _Compiled, state: MultidimBatch) -> np.ndarray:
+    """``(N,)`` the pretest item each active test gives next (-1 where the next item is scored)."""
+    out = np.full(state.theta.shape[0], -1)
+    if not comp.design.pretest_count or state.pretest_at is None or state.pretest_items is None:
+        return out
+    m = comp.design.pretest_count
+    owed = state.active & (state.n_pretest < m)
+    rows = np.flatnonzero(owed)
+    k = state.n_pretest[rows]
+    now = state.pretest_at[rows, k] == state.n_given[rows] + k
+    out[rows[now]] = state.pretest_items[rows[now], k[now]]
+    return out
+
+
+def record_pretest(state: MultidimBatch, items: np.ndarray, answers: np.ndarray) -> None:
+    """Keep the answers to pretest ``items`` (one per session, -1 = none); θ̂ is not touched."""
+    rows = np.flatnonzero(items >= 0)
+    state.pretest_answers[rows, items[rows]] = answers[rows]
+    state.n_pretest[rows] += 1
+
+
 def record(comp: _Compiled, state: MultidimBatch, items: np.ndarray, answers: np.ndarray) -> None:
     """Record ``answers`` to ``items`` (one per session, -1 = none) and update θ̂ and its covariance."""
     rows = np.flatnonzero(items >= 0)
@@ -402,8 +371,15 @@ def run_mcat(bank, design: MultidimDesign, responses, rng=None) -> MultidimBatch
             return full[rows, items]
     if n is None:
         raise DesignError("with a callable responder, use MultidimSession or pass a full matrix")
-    state = new_batch(comp, n)
+    state = new_batch(comp, n, rng)
     while state.active.any():
+        due = pretest_due(comp, state)
+        if (due >= 0).any():
+            rows = np.flatnonzero(due >= 0)
+            ans = np.full(n, np.nan)
+            ans[rows] = answer(rows, due[rows])
+            record_pretest(state, due, ans)
+            continue
         items = select(comp, state, rng)
         exhausted = state.active & (items < 0)
         ans = np.full(n, np.nan)
@@ -419,9 +395,10 @@ class MultidimSession:
 
     def __init__(self, bank, design: MultidimDesign, rng=None):
         self._comp = _Compiled(bank, design)
-        self._state = new_batch(self._comp, 1)
         self._rng = np.random.default_rng(rng)
+        self._state = new_batch(self._comp, 1, self._rng)
         self._pending: int | None = None
+        self._pending_pretest = False
 
     @property
     def finished(self) -> bool:
@@ -432,6 +409,10 @@ class MultidimSession:
         if self.finished:
             return None
         if self._pending is None:
+            due = int(pretest_due(self._comp, self._state)[0])
+            if due >= 0:
+                self._pending, self._pending_pretest = due, True
+                return self._comp.bank.item_ids[due]
             j = int(select(self._comp, self._state, self._rng)[0])
             if j < 0:
                 stop(self._comp, self._state, np.array([True]))
@@ -448,6 +429,10 @@ class MultidimSession:
             raise SessionStateError(f"item {item_id!r}: answer {category!r} is not a category 0.."
                                     f"{self._comp.bank.n_cat[self._pending] - 1}; the answer was not recorded")
         items = np.array([self._pending])
+        if self._pending_pretest:
+            record_pretest(self._state, items, np.array([float(c)]))
+            self._pending, self._pending_pretest = None, False
+            return
         record(self._comp, self._state, items, np.array([float(c)]))
         self._pending = None
         stop(self._comp, self._state)
@@ -463,6 +448,14 @@ class MultidimSession:
     @property
     def items(self) -> tuple:
         return tuple(self._comp.bank.item_ids[j] for j in self._state.given[0, :self._state.n_given[0]])
+
+    @property
+    def pretest_items(self) -> tuple:
+        """The unscored items given so far, in order."""
+        chosen = self._state.pretest_items
+        if chosen is None:
+            return ()
+        return tuple(self._comp.bank.item_ids[j] for j in chosen[0, :int(self._state.n_pretest[0])])
 
     @property
     def stop_reason(self) -> str:
