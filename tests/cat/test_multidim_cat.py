@@ -202,3 +202,25 @@ def test_pretest_items_are_given_unscored_before_the_earliest_stop(bank, answers
         assert order.index(live.pretest_items[-1]) < 6 + 2  # before the earliest possible stop
     with pytest.raises(DesignError, match="pretest_count"):
         MultidimSession(bank, MultidimDesign(pretest=pretest, pretest_count=6))
+
+
+def test_kl_criterion_is_the_sum_of_kullback_leibler_divergences(bank):
+    """KL for vector θ: Σ over the 5 x 5 points θ̂ ± 3/√n of KL(P(θ̂) || P(θ)), with 2PL probabilities in closed
+    form (independent of adaptive.irt.linear)."""
+    comp = _Compiled(bank, MultidimDesign(rule="kl"))
+    state = new_batch(comp, 3)
+    rng = np.random.default_rng(6)
+    state.theta[:] = rng.normal(size=(3, 2))
+    state.answers[0, :4] = 1.0
+    got = criterion_values(comp, state, np.arange(3))
+    a, d = bank.phi[:, :2], bank.phi[:, 2]
+    grid = np.linspace(-1, 1, 5)
+    for n in range(3):
+        used = max(int((~np.isnan(state.answers[n])).sum()), 1)
+        p_hat = 1 / (1 + np.exp(-(a @ state.theta[n] + d)))
+        want = np.zeros(300)
+        for u in grid:
+            for v in grid:
+                p = 1 / (1 + np.exp(-(a @ (state.theta[n] + 3 / np.sqrt(used) * np.array([u, v])) + d)))
+                want += p_hat * np.log(p_hat / p) + (1 - p_hat) * np.log((1 - p_hat) / (1 - p))
+        np.testing.assert_allclose(got[n], want, rtol=1e-9, atol=1e-12)

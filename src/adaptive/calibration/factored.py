@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from ..irt.linear import grid_of
 from .layout import IndicatorLayout
 
 __all__ = ["FactoredEStep"]
@@ -41,7 +42,7 @@ class FactoredEStep:
         self.groups = []  # (dims, rows, layout, nodes embedded in K dimensions)
         for dims in sorted(set(keys)):
             rows = np.flatnonzero([k == dims for k in keys])
-            sub = np.stack(np.meshgrid(*([self.axis] * len(dims)), indexing="ij"), axis=-1).reshape(-1, len(dims))
+            sub = grid_of(self.axis, len(dims))
             nodes = np.zeros((sub.shape[0], self.n_dims))
             nodes[:, list(dims)] = sub
             layout = IndicatorLayout(values[:, rows], n_cat[rows], zeros, 1, nodes.shape[0], dtype)

@@ -24,9 +24,17 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import logsumexp
 
-from ..irt.linear import KIND_OF_MODEL, LinearKind, extra_column, log_prob, n_internal, prob_jacobian
+from ..irt.linear import (
+    KIND_OF_MODEL,
+    LinearKind,
+    extra_column,
+    log_mvn_weights,
+    log_prob,
+    n_internal,
+    prob_jacobian,
+    product_grid,
+)
 from .em import EStep
 from .factored import FactoredEStep
 from .layout import IndicatorLayout
@@ -38,22 +46,6 @@ __all__ = ["LinearProblem", "product_grid", "DEFAULT_POINTS", "MAX_PRODUCT_DIMS"
 DEFAULT_POINTS = {1: 61, 2: 31, 3: 15, 4: 9, 5: 7}
 #: the most dimensions integrated on a product grid
 MAX_PRODUCT_DIMS = 5
-
-
-def product_grid(n_dims: int, points: int, bounds=(-6.0, 6.0)) -> np.ndarray:
-    """``(points**n_dims, n_dims)`` nodes of the rectangular product grid (last dimension fastest)."""
-    axis = np.linspace(float(bounds[0]), float(bounds[1]), int(points))
-    mesh = np.meshgrid(*([axis] * n_dims), indexing="ij")
-    return np.stack([m.ravel() for m in mesh], axis=1)
-
-
-def log_mvn_weights(nodes: np.ndarray, cov: np.ndarray, mean=None) -> np.ndarray:
-    """Log of the N(mean, cov) density at ``nodes`` normalized to sum 1 over them ``(Q,)``."""
-    centred = nodes if mean is None else nodes - np.asarray(mean)[None, :]
-    chol = np.linalg.cholesky(cov)
-    z = np.linalg.solve(chol, centred.T)
-    lw = -0.5 * np.einsum("kq,kq->q", z, z)
-    return lw - logsumexp(lw)
 
 
 class _Params:

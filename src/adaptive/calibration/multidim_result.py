@@ -3,7 +3,6 @@ or ``model="nominal"``)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -15,6 +14,7 @@ from ..irt.linear import LinearKind
 from ..tables import Table
 from .bifactor import BifactorProblem
 from .multidim import LinearProblem
+from .result import InformationCriteria
 from .rotation import Rotation, rotate_loadings
 
 __all__ = ["MultidimResult", "MultidimStandardErrors", "standardized_loadings"]
@@ -55,7 +55,7 @@ class MultidimStandardErrors(Table):
 
 
 @dataclass(frozen=True, eq=False)
-class MultidimResult:
+class MultidimResult(InformationCriteria):
     """A fitted multidimensional (or nominal) model.
 
     Attributes
@@ -113,14 +113,6 @@ class MultidimResult:
     @property
     def n_parameters(self) -> int:
         return int(self.problem.params.n_free)
-
-    @property
-    def aic(self) -> float:
-        return -2.0 * self.loglik + 2.0 * self.n_parameters
-
-    @property
-    def bic(self) -> float:
-        return -2.0 * self.loglik + self.n_parameters * math.log(self.n_persons)
 
     @cached_property
     def bank(self) -> MultidimBank:

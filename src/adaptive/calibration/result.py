@@ -48,8 +48,22 @@ class FittedModel:
         return self.problem.posterior(self.log_prob(), self.latent)
 
 
+class InformationCriteria:
+    """AIC and BIC of a fit with ``loglik``, ``n_parameters`` and ``n_persons``."""
+
+    loglik: float
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.loglik + 2.0 * self.n_parameters  # type: ignore[attr-defined]
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.loglik + self.n_parameters * math.log(self.n_persons)  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True, eq=False)
-class CalibrationResult:
+class CalibrationResult(InformationCriteria):
     """What :func:`adaptive.calibrate` returns (immutable; derived quantities are computed on first use).
 
     Attributes
@@ -110,15 +124,6 @@ class CalibrationResult:
                                    "parameters alone); run adaptive.calibrate on the data")
         phi, latent = self._problem.params.unpack(self._state.x)
         return FittedModel(self._problem, self._state.x, phi, latent)
-
-    # ------------------------------------------------------------------ information criteria
-    @property
-    def aic(self) -> float:
-        return -2.0 * self.loglik + 2.0 * self.n_parameters
-
-    @property
-    def bic(self) -> float:
-        return -2.0 * self.loglik + self.n_parameters * math.log(self.n_persons)
 
     # ------------------------------------------------------------------ parameters
     def item_parameters(self, item_id: str) -> dict:

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..exceptions import DesignError, SessionStateError
-from ..irt.linear import LinearKind, information, information_weight, log_prob
+from ..irt.linear import LinearKind, grid_of, information, information_weight, log_prob
 from ..scoring.multidim import eap_vector, map_vector
 from .multidim_design import RULES, MultidimDesign
 
@@ -243,16 +243,22 @@ def _rank_one_values(comp, theta, given, rule):
 
 
 def _kl_values(comp, state, rows):
+    """KL information of every item between θ̂ and the 5^K points of θ̂ ± 3/√n, summed; sessions in blocks so
+    that a block's ``(I, n·5^K, C)`` log-probabilities stay a few million numbers."""
     bank = comp.bank
     k = bank.n_dims
     n_used = np.maximum((~np.isnan(state.answers[rows])).sum(axis=1), 1)
-    offsets = np.stack(np.meshgrid(*([np.linspace(-1, 1, 5)] * k), indexing="ij"), axis=-1).reshape(-1, k)
+    offsets = grid_of(np.linspace(-1.0, 1.0, 5), k)                           # (G, K)
+    theta = state.theta[rows]
     out = np.empty((len(rows), len(bank)))
-    for r, (t, n) in enumerate(zip(state.theta[rows], n_used)):
-        pts = t[None, :] + offsets * 3.0 / np.sqrt(n)
-        lp_hat = log_prob(bank.kind, bank.n_cat, bank.phi, t[None, :])[:, 0]   # (I, C)
-        lp = log_prob(bank.kind, bank.n_cat, bank.phi, pts)                  # (I, G, C)
-        out[r] = np.einsum("ic,igc->i", np.exp(lp_hat), lp_hat[:, None, :] - lp)
+    per = max(1, 4_000_000 // (len(bank) * offsets.shape[0] * int(bank.n_cat.max())))
+    for lo in range(0, len(rows), per):
+        t, n = theta[lo:lo + per], n_used[lo:lo + per]
+        pts = t[:, None, :] + offsets[None, :, :] * (3.0 / np.sqrt(n))[:, None, None]  # (b, G, K)
+        lp_hat = log_prob(bank.kind, bank.n_cat, bank.phi, t)                          # (I, b, C)
+        lp = log_prob(bank.kind, bank.n_cat, bank.phi, pts.reshape(-1, k)).reshape(
+            len(bank), t.shape[0], offsets.shape[0], -1)                               # (I, b, G, C)
+        out[lo:lo + per] = np.einsum("ibc,ibgc->bi", np.exp(lp_hat), lp_hat[:, :, None, :] - lp)
     return out
 
 

@@ -29,12 +29,12 @@ from __future__ import annotations
 from enum import IntEnum
 
 import numpy as np
-from scipy.special import log_expit
+from scipy.special import log_expit, logsumexp
 
 from ._terms import LOG_ZERO
 
 __all__ = ["LinearKind", "KIND_OF_MODEL", "n_internal", "log_prob", "prob_jacobian", "information", "score",
-           "information_weight", "extra_column",
+           "information_weight", "extra_column", "grid_of", "product_grid", "log_mvn_weights",
            "nominal_to_mirt", "nominal_from_mirt"]
 
 
@@ -314,6 +314,26 @@ def score(kind, n_cat, phi, theta, category) -> np.ndarray:
     idx = np.asarray(category, dtype=np.intp)
     idx = np.broadcast_to(idx[:, None] if idx.ndim == 1 else idx, dlog.shape[:2])
     return np.take_along_axis(dlog, idx[:, :, None, None], axis=2)[:, :, 0, :]
+
+
+def grid_of(axis, n_dims: int) -> np.ndarray:
+    """``(len(axis)**n_dims, n_dims)``: the product of ``axis`` with itself (last dimension fastest)."""
+    mesh = np.meshgrid(*([np.asarray(axis, dtype=float)] * n_dims), indexing="ij")
+    return np.stack([m.ravel() for m in mesh], axis=1)
+
+
+def product_grid(n_dims: int, points: int, bounds=(-6.0, 6.0)) -> np.ndarray:
+    """``(points**n_dims, n_dims)`` nodes of the rectangular product grid on ``bounds`` (last dimension fastest)."""
+    return grid_of(np.linspace(float(bounds[0]), float(bounds[1]), int(points)), n_dims)
+
+
+def log_mvn_weights(nodes: np.ndarray, cov: np.ndarray, mean=None) -> np.ndarray:
+    """Log of the N(mean, cov) density at ``nodes`` normalized to sum 1 over them ``(Q,)``."""
+    centred = nodes if mean is None else nodes - np.asarray(mean)[None, :]
+    chol = np.linalg.cholesky(cov)
+    z = np.linalg.solve(chol, centred.T)
+    lw = -0.5 * np.einsum("kq,kq->q", z, z)
+    return lw - logsumexp(lw)
 
 
 def nominal_to_mirt(phi, n_cat):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..exceptions import ScoringError
-from ..irt.linear import information, log_prob, score
+from ..irt.linear import information, log_mvn_weights, log_prob, product_grid, score
 from ..tables import Table
 
 __all__ = ["VectorEstimates", "estimate_vector", "map_vector", "eap_vector"]
@@ -66,7 +66,6 @@ def _check(bank, values):
 def eap_vector(bank, values, points=None, prior_mean=None, prior_cov=None, bounds=(-6.0, 6.0)):
     """EAP ``(theta, cov)`` on the product grid (see the module docstring)."""
     from ..calibration.layout import IndicatorLayout
-    from ..calibration.multidim import log_mvn_weights, product_grid
 
     k = bank.n_dims
     mean = bank.latent_mean if prior_mean is None else np.asarray(prior_mean, dtype=float)
