@@ -449,8 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--factors", type=factors_arg, default=None, metavar="K|FILE.json",
                    help="multidimensional: K factors (exploratory) or a JSON {factor: [item ids]} (confirmatory); "
                         "--quadrature then counts points per dimension, mirt's defaults unless given (default: none)")
-    c.add_argument("--bifactor", metavar="FILE.json", help="bifactor model: a JSON {item id: specific factor} "
-                   "(default: none)")
+    c.add_argument("--bifactor", metavar="FILE.json", help="bifactor model: a JSON {item id: specific factor}; with "
+                   "--factors FILE.json, a two-tier model whose general factors are those (default: none)")
     c.add_argument("--rotate", choices=["oblimin", "geomin", "varimax"], default="oblimin",
                    help="rotation of an exploratory --factors K fit (default: oblimin)")
     c.set_defaults(func=cmd_calibrate)

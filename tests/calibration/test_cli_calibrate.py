@@ -108,6 +108,23 @@ def test_cli_confirmatory_and_exploratory_fits(tmp_path, capsys):
     assert "geomin loadings" in capsys.readouterr().out
 
 
+def test_cli_two_tier_fit(tmp_path, capsys):
+    """--factors FILE.json names the general tier, --bifactor FILE.json the specific factors."""
+    _data_2d(tmp_path)
+    (tmp_path / "s.json").write_text('{"Q0": "case1", "Q1": "case1", "Q5": "case1", "Q6": "case1", '
+                                     '"Q2": "case2", "Q3": "case2", "Q7": "case2", "Q8": "case2"}')
+    assert main(["calibrate", str(tmp_path / "x.csv"), "--factors", str(tmp_path / "f.json"), "--bifactor",
+                 str(tmp_path / "s.json"), "--no-se", "--quiet", "--out", str(tmp_path / "b.json")]) == 0
+    assert "two-tier (2 general factors) EM" in capsys.readouterr().out
+    from adaptive.bank.multidim import MultidimBank
+
+    bank = MultidimBank.read_json(tmp_path / "b.json")
+    assert bank.factor_names == ("coding", "billing", "case1", "case2") and 0.2 < bank.latent_cov[0, 1] < 0.6
+    assert main(["calibrate", str(tmp_path / "x.csv"), "--factors", "2", "--bifactor", str(tmp_path / "s.json"),
+                 "--quiet"]) != 0
+    assert "general factors of a two-tier model" in capsys.readouterr().err
+
+
 def test_cli_multidimensional_mistakes_get_one_line(tmp_path, capsys):
     _data_2d(tmp_path)
     data = str(tmp_path / "x.csv")

@@ -28,9 +28,12 @@ IDS = [f"I{j}" for j in range(6)]
     ({"model": "nominal", "factors": 2}, "nominal model is unidimensional"),
     ({"bifactor": ["A"] * 3}, "bifactor lists 3 labels for 6 items"),
     ({"bifactor": [None] * 6}, "no item names a specific factor"),
-    ({"bifactor": ["G"] * 6}, "'G' names the general factor"),
+    ({"bifactor": ["G"] * 6}, r"\['G'\] names a general factor"),
+    ({"bifactor": ["A"] * 3 + ["B"] * 3, "factors": {f"G{q}": IDS for q in range(4)}}, "at most 3 are integrated"),
+    ({"bifactor": ["A"] * 3 + ["B"] * 3, "factors": {"G1": IDS, "G2": IDS}, "quadrature": 60},
+     "at most 200,000 nodes in the 3 dimensions"),
     ({"bifactor": ["A"] + [None] * 5}, "fewer than 2 items"),
-    ({"bifactor": ["A"] * 6, "factors": 2}, "not both"),
+    ({"bifactor": ["A"] * 6, "factors": 2}, "names the general factors of a two-tier model"),
 ])
 def test_calibration_refuses_bad_settings(kwargs, match):
     with pytest.raises(CalibrationError, match=match):

@@ -140,7 +140,9 @@ def calibrate(responses, model="2pl", quadrature=None, priors=None, fixed=None, 
         fits Bock's nominal response model. ``integration``: ``"auto"`` (a product grid up to 3 factors,
         quasi-Monte Carlo EM with 4,096 Sobol points beyond; the result's ``integration`` says which), ``"grid"``
         (up to 5 factors) or ``"qmc"``. ``bifactor``: one specific-factor label per item (None: general factor
-        only) -- a bifactor model with dimension reduction (21 points per dimension by default). All return a
+        only) -- a bifactor model with dimension reduction (21 points per dimension by default); with
+        ``factors={general factor: [item ids]}`` as well, a two-tier model (Cai 2010): up to 3 correlated general
+        factors (correlations estimated unless ``correlated=False``) and the orthogonal specific factors. All return a
         :class:`~adaptive.calibration.multidim_result.MultidimResult`.
 
     Returns
@@ -173,10 +175,12 @@ def calibrate(responses, model="2pl", quadrature=None, priors=None, fixed=None, 
         if quadrature is not None and not isinstance(quadrature, (int, np.integer)):
             raise CalibrationError("with factors=, quadrature is the number of points per dimension")
         if bifactor is not None:
-            if factors is not None:
-                raise CalibrationError("give factors= or bifactor=, not both")
+            if factors is not None and not isinstance(factors, dict):
+                raise CalibrationError("with bifactor=, factors= names the general factors of a two-tier model as "
+                                       "{general factor: [item ids]}; leave it out for one general factor 'G'")
             return fit_bifactor(values, ids, person_ids, model, bifactor, quadrature=quadrature, bounds=bounds,
-                                tol=tol, max_iter=max_iter, accelerate=accelerate, progress=progress, c_prior=c_prior)
+                                tol=tol, max_iter=max_iter, accelerate=accelerate, progress=progress, c_prior=c_prior,
+                                general=factors, correlated=correlated)
         return fit_multidim(values, ids, person_ids, model, factors, quadrature=quadrature, bounds=bounds, tol=tol,
                             max_iter=max_iter, accelerate=accelerate, progress=progress, correlated=correlated,
                             integration=integration, c_prior=c_prior)

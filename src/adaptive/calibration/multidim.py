@@ -40,7 +40,8 @@ from .factored import FactoredEStep
 from .layout import IndicatorLayout
 from .starts import start_values as unidimensional_starts
 
-__all__ = ["LinearProblem", "product_grid", "DEFAULT_POINTS", "MAX_PRODUCT_DIMS", "log_mvn_weights"]
+__all__ = ["LinearProblem", "latent_mstep", "latent_score", "product_grid", "DEFAULT_POINTS", "MAX_PRODUCT_DIMS",
+           "log_mvn_weights"]
 
 #: mirt's default quadrature points per dimension, by number of dimensions
 DEFAULT_POINTS = {1: 61, 2: 31, 3: 15, 4: 9, 5: 7}
@@ -285,22 +286,7 @@ class LinearProblem(ObservedInformation):
 
     def mstep_latent(self, sigma, mass):
         """The free correlations that maximize ``Σ_q mass_q log w_q(Σ)`` (normalized grid weights)."""
-        pairs = self.params.corr_pairs
-        if pairs[0].size == 0:
-            return sigma
-        nodes, total = self.nodes, float(mass.sum())
-
-        def objective(r):
-            """Minus the per-person expected log weight and its gradient (None outside the PD matrices)."""
-            try:
-                lw = log_mvn_weights(nodes, r)
-                inv = np.linalg.inv(r)
-            except np.linalg.LinAlgError:
-                return None
-            m = ((mass - total * np.exp(lw))[:, None] * nodes).T @ nodes / total
-            return -float(mass @ lw) / total, -(inv @ m @ inv)[pairs]
-
-        return newton_correlations(sigma, pairs, objective)
+        return latent_mstep(self.nodes, sigma, self.params.corr_pairs, mass)
 
     def em_map(self, x, stats: EStep):
         phi, sigma = self.params.unpack(x)
@@ -351,14 +337,37 @@ class LinearProblem(ObservedInformation):
             raise FloatingPointError("non-finite likelihood")
         phi, sigma = self.params.unpack(x)
         out = [self.item_gradient(phi, stats.counts).ravel()[self.params.free_idx]]
-        pairs = self.params.corr_pairs
-        if pairs[0].size:
-            mass = stats.group_mass[0]
-            lw = log_mvn_weights(self.nodes, sigma)
-            m = ((mass - mass.sum() * np.exp(lw))[:, None] * self.nodes).T @ self.nodes
-            inv = np.linalg.inv(sigma)
-            out.append(2.0 * (0.5 * inv @ m @ inv)[pairs])
+        if self.params.corr_pairs[0].size:
+            out.append(latent_score(self.nodes, sigma, self.params.corr_pairs, stats.group_mass[0]))
         return np.concatenate(out)
+
+
+def latent_mstep(nodes, sigma, pairs, mass):
+    """The correlations ``pairs`` of ``sigma`` that maximize ``Σ_q mass_q log w_q(Σ)``, the expected complete-data
+    log-likelihood of the N(0, Σ) weights at ``nodes`` normalized over them (the EM step for the latent part)."""
+    if pairs[0].size == 0:
+        return sigma
+    total = float(mass.sum())
+
+    def objective(r):
+        """Minus the per-person expected log weight and its gradient (None outside the PD matrices)."""
+        try:
+            lw = log_mvn_weights(nodes, r)
+            inv = np.linalg.inv(r)
+        except np.linalg.LinAlgError:
+            return None
+        m = ((mass - total * np.exp(lw))[:, None] * nodes).T @ nodes / total
+        return -float(mass @ lw) / total, -(inv @ m @ inv)[pairs]
+
+    return newton_correlations(sigma, pairs, objective)
+
+
+def latent_score(nodes, sigma, pairs, mass) -> np.ndarray:
+    """The marginal score in the correlations ``pairs`` (Fisher's identity, at the E-step's grid mass)."""
+    lw = log_mvn_weights(nodes, sigma)
+    m = ((mass - mass.sum() * np.exp(lw))[:, None] * nodes).T @ nodes
+    inv = np.linalg.inv(sigma)
+    return (inv @ m @ inv)[pairs]
 
 
 def newton_correlations(sigma, pairs, objective):

@@ -18,6 +18,8 @@ __all__ = ["fit_multidim", "fit_bifactor", "factor_pattern", "MAX_FACTORS", "QMC
 
 #: the most factors calibrate() estimates (product grids up to 5, quasi-Monte Carlo EM up to this)
 MAX_FACTORS = 10
+#: the most general factors of a two-tier model (each specific factor is integrated on a (G + 1)-dimensional grid)
+MAX_GENERAL = 3
 #: quasi-Monte Carlo points (a power of two, as Sobol sequences need; mirt's QMCEM uses 5000)
 QMC_POINTS = 4096
 
@@ -168,9 +170,11 @@ def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bo
 
 
 def fit_bifactor(values, ids, person_ids, model, specific, *, quadrature=None, bounds=(-6.0, 6.0), tol=1e-4,
-                 max_iter=2000, accelerate="squarem", progress=None, c_prior=None) -> MultidimResult:
+                 max_iter=2000, accelerate="squarem", progress=None, c_prior=None, general=None,
+                 correlated=True) -> MultidimResult:
     """A bifactor model (general factor ``G`` plus the specific factors named in ``specific``, one label per item,
-    None or "" for items on G only) by EM with dimension reduction (:mod:`.bifactor`)."""
+    None or "" for items on the general factors only) or, with ``general={name: [item ids]}``, a two-tier model
+    with those correlated general factors, by EM with dimension reduction (:mod:`.bifactor`)."""
     from .bifactor import BifactorProblem
 
     started = time.perf_counter()
@@ -181,8 +185,17 @@ def fit_bifactor(values, ids, person_ids, model, specific, *, quadrature=None, b
     names = [str(v) for v in dict.fromkeys(v for v in labels if v not in (None, ""))]
     if not names:
         raise CalibrationError("bifactor: no item names a specific factor")
-    if "G" in names:
-        raise CalibrationError("bifactor: 'G' names the general factor; call the specific factors otherwise")
+    if general is None:
+        g_pattern, g_names = np.ones((len(ids), 1), dtype=bool), ("G",)
+    else:
+        g_pattern, g_names, _ = factor_pattern(general, ids)
+        if len(g_names) > MAX_GENERAL:
+            raise CalibrationError(f"two-tier: {len(g_names)} general factors; at most {MAX_GENERAL} are integrated "
+                                   "on a product grid with each specific factor")
+    clash = sorted(set(g_names) & set(names))
+    if clash:
+        raise CalibrationError(f"bifactor: {clash[:5]} name{'s' if len(clash) == 1 else ''} a general factor; call "
+                               "the specific factors otherwise")
     spec = np.array([names.index(str(v)) if v not in (None, "") else -1 for v in labels])
     lonely = [n for q, n in enumerate(names) if (spec == q).sum() < 2]
     if lonely:
@@ -192,21 +205,25 @@ def fit_bifactor(values, ids, person_ids, model, specific, *, quadrature=None, b
     _check_c_prior(models, c_prior)
     if any(m == "nominal" for m in models):
         raise CalibrationError("the nominal model is unidimensional: it cannot load on a bifactor structure")
-    points = 21 if quadrature is None else int(quadrature)
-    if not 3 <= points <= 101:
-        raise CalibrationError(f"quadrature={points}: use 3 to 101 points per dimension (21 is the default)")
-    pattern = np.column_stack([np.ones(len(ids), dtype=bool), spec >= 0])
+    n_general = len(g_names)
+    default = 21 if n_general == 1 else 11 if n_general == 2 else 7
+    points = default if quadrature is None else int(quadrature)
+    if not 3 <= points <= 101 or points ** (n_general + 1) > 200_000:
+        raise CalibrationError(f"quadrature={points}: use 3 to 101 points per dimension and at most 200,000 nodes in "
+                               f"the {n_general + 1} dimensions of a general-and-specific grid ({default} is the "
+                               "default)")
+    pattern = np.column_stack([g_pattern, spec >= 0])
     phi0, kinds = start_values(values, models, n_cat, pattern, False)
     problem = BifactorProblem(values, kinds, n_cat, phi0, free_mask(kinds, n_cat, pattern), spec, len(names), points,
-                              bounds, c_prior=c_prior)
+                              bounds, c_prior=c_prior, n_general=n_general, correlated=correlated)
     state = run_em(problem, EMSettings(tol=tol, max_iter=max_iter, accelerate=accelerate), progress=progress)
     _warn_unconverged(state, tol)
     phi2, _ = problem.params.unpack(state.x)
-    k = 1 + len(names)
+    kind_name = "bifactor" if general is None else f"two-tier ({n_general} general factors)"
     return MultidimResult(
-        item_ids=tuple(ids), person_ids=tuple(person_ids), factor_names=("G", *names), models=tuple(models),
-        kind=kinds, n_cat=n_cat, phi=problem.full_phi(phi2), latent_cov=np.eye(k), loglik=float(state.loglik),
-        n_iter=state.n_iter, converged=state.converged, exploratory=False,
-        integration=(f"bifactor EM with dimension reduction: {len(names)} two-dimensional grids of {points} x {points} "
-                     f"nodes on [{bounds[0]:g}, {bounds[1]:g}]"),
+        item_ids=tuple(ids), person_ids=tuple(person_ids), factor_names=(*g_names, *names), models=tuple(models),
+        kind=kinds, n_cat=n_cat, phi=problem.full_phi(phi2), latent_cov=problem.full_cov(state.x),
+        loglik=float(state.loglik), n_iter=state.n_iter, converged=state.converged, exploratory=False,
+        integration=(f"{kind_name} EM with dimension reduction: {len(names)} {n_general + 1}-dimensional grids of "
+                     f"{' x '.join([str(points)] * (n_general + 1))} nodes on [{bounds[0]:g}, {bounds[1]:g}]"),
         elapsed=time.perf_counter() - started, problem=problem, x=state.x)
