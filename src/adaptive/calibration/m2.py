@@ -1,21 +1,28 @@
-"""Limited-information goodness of fit: Maydeu-Olivares & Joe's M2 for dichotomous unidimensional models.
+"""Limited-information goodness of fit: Maydeu-Olivares & Joe's M2 (dichotomous items) and its collapsed form
+M2* (Cai & Hansen 2013; the ``Mord`` moments of Maydeu-Olivares & Joe 2006) for polytomous items.
 
-With ``n`` items, the first- and second-order margins ``π₂ = (P(x_i = 1), P(x_i = x_j = 1), i < j)`` (``s = n +
-n(n-1)/2`` of them) are compared with their sample proportions ``p₂`` (Maydeu-Olivares & Joe 2005, 2006):
+With ``n`` items scored ``0..C_j - 1``, the first- and second-order moments ``π₂ = (E[x_i], E[x_i x_j], i < j)``
+(``s = n + n(n-1)/2`` of them) are compared with their sample means ``p₂``:
 
 ``M2 = N (p₂ - π₂)ᵀ C₂ (p₂ - π₂)``, ``C₂ = Ξ₂⁻¹ - Ξ₂⁻¹ Δ₂ (Δ₂ᵀ Ξ₂⁻¹ Δ₂)⁻¹ Δ₂ᵀ Ξ₂⁻¹``
 
-with ``Ξ₂`` the model covariance of the margins (moments up to order four, by quadrature) and ``Δ₂ = ∂π₂/∂γ``
-(central differences in the free parameters; ``C₂`` projects out their span, so the parameterization does not
-matter). ``df = s - q``. Also reported: RMSEA₂ ``sqrt(max(M2 - df, 0) / ((N - 1) df))`` with its 90% interval
-``sqrt(λ / (N df))`` at the noncentralities λ where the noncentral χ² puts M2 at its 95th and 5th percentiles
-(mirt's two conventions, kept so the numbers agree), SRMSR (the root mean squared residual correlation over
-item pairs), and CFI and TLI against the independence model (intercepts only), all as mirt's ``M2()`` reports
-them.
+with ``Ξ₂`` the model covariance of the moments (mixed moments up to order four: by local independence
+``E[Π x_j^m_j | θ] = Π E[x_j^m_j | θ]``, integrated over the latent distribution) and ``Δ₂ = ∂π₂/∂γ`` (central
+differences in the free parameters; ``C₂`` projects out their span, so the parameterization does not matter).
+``df = s - q``. For 0/1 items these moments are the univariate and bivariate margins, and the statistic is M2;
+with more categories it is M2*, mirt's default for polytomous items (``M2()``, ``type = "M2*"``), whose df may
+run out when items have many categories (then it is refused, as mirt does).
 
-The margins and moments are integrals over N(0, 1) on the calibration's grid (61 points on [-6, 6] by default,
-as mirt). Complete data only: with missing responses the sample margins of different pairs come from different
-persons and the statistic's distribution changes; the function refuses them.
+Also reported: RMSEA₂ ``sqrt(max(M2 - df, 0) / ((N - 1) df))`` with its 90% interval ``sqrt(λ / (N df))`` at the
+noncentralities λ where the noncentral χ² puts M2 at its 95th and 5th percentiles (mirt's two conventions, kept
+so the numbers agree), SRMSR (the root mean squared residual correlation of item scores over item pairs), and CFI
+and TLI against the independence model (each item its own category proportions, no latent trait), as mirt's
+``M2()`` reports them.
+
+The moments are integrals over N(0, 1) on the calibration's grid (61 points on [-6, 6] by default, as mirt), or
+over the fitted N(0, Σ) on a multidimensional fit's product grid. Missing data: refused. With missing responses
+the sample moments of different pairs come from different persons, and the statistic's distribution changes;
+compute it on the complete cases or on a form without planned missingness.
 """
 
 from __future__ import annotations
@@ -25,14 +32,13 @@ from itertools import combinations
 
 import numpy as np
 from scipy.optimize import brentq
-from scipy.special import expit
 from scipy.stats import chi2, ncx2, norm
 
 from ..exceptions import CalibrationError
 
 __all__ = ["M2Result", "m2_statistic", "m2_multidim", "MAX_ITEMS"]
 
-#: the most items M2 is computed for (60 items: 1,830 margins, about 4 s)
+#: the most items M2 is computed for (60 items: 1,830 moments, about 5 s)
 MAX_ITEMS = 60
 
 
@@ -48,9 +54,12 @@ class M2Result:
     srmsr: float
     cfi: float
     tli: float
+    #: "M2" (0/1 items: univariate and bivariate margins) or "M2*" (polytomous: first and second moments)
+    type: str = "M2"
 
     def __repr__(self) -> str:
-        return (f"M2Result(M2 = {self.statistic:.4f}, df = {self.df}, p = {self.p_value:.4g}; RMSEA {self.rmsea:.4f} "
+        return (f"M2Result({self.type} = {self.statistic:.4f}, df = {self.df}, p = {self.p_value:.4g}; "
+                f"RMSEA {self.rmsea:.4f} "
                 f"[{self.rmsea_ci[0]:.4f}, {self.rmsea_ci[1]:.4f}], SRMSR {self.srmsr:.4f}, CFI {self.cfi:.4f}, "
                 f"TLI {self.tli:.4f})")
 
@@ -58,44 +67,47 @@ class M2Result:
 def _moment_sets(n: int):
     sets = [(i,) for i in range(n)] + list(combinations(range(n), 2))
     ind = np.zeros((len(sets), n))
-    for k, st in enumerate(sets):  # the s margins as item indicators
+    for k, st in enumerate(sets):  # the s moments as item indicators
         ind[k, list(st)] = 1.0
     return sets, ind
 
 
-def _model(prob_fn, params, weights):
-    """``(P(x = 1) (n, Q), weights (Q,))``: ``prob_fn`` returns the probabilities, or both (weights that depend
-    on the parameters, e.g. on latent correlations)."""
+def _conditional_moments(prob_fn, params, weights):
+    """``(log E[x | θ], log E[x² | θ]) (n, Q)`` and the weights for category probabilities ``prob_fn(params) ->
+    (n, Q, C)`` (or ``(probabilities, weights)`` when the weights depend on the parameters, e.g. correlations)."""
     out = prob_fn(params)
-    return out if isinstance(out, tuple) else (out, weights)
+    p, weights = out if isinstance(out, tuple) else (out, weights)
+    score = np.arange(p.shape[2], dtype=float)
+    m1 = np.clip(p @ score, 1e-300, None)
+    m2 = np.clip(p @ score ** 2, 1e-300, None)
+    return np.log(m1), np.log(m2), weights
 
 
 def _pi2(prob_fn, params, weights, ind):
-    """π₂ for item probabilities ``prob_fn(params) -> (n, Q)``: E[Π x] over each margin's items."""
-    p, weights = _model(prob_fn, params, weights)
-    return np.exp(ind @ np.log(np.clip(p, 1e-300, 1.0))) @ weights
+    """π₂: E[Π x] over each moment's items."""
+    log1, _, weights = _conditional_moments(prob_fn, params, weights)
+    return np.exp(ind @ log1) @ weights
 
 
-def _margins(prob_fn, params, grid, weights, ind):
-    """π₂ and Ξ₂ for item probabilities ``prob_fn(params) -> (n, Q)``."""
-    p, weights = _model(prob_fn, params, weights)
-    p = np.clip(p, 1e-300, 1.0)
-    logp = np.log(p)  # (n, Q)
-    pi2 = np.exp(ind @ logp) @ weights
-    s = ind.shape[0]
+def _moments(prob_fn, params, weights, ind):
+    """π₂, Ξ₂ and the items' marginal E[x²] for the model ``prob_fn(params)``."""
+    log1, log2, weights = _conditional_moments(prob_fn, params, weights)
+    pi2 = np.exp(ind @ log1) @ weights
+    s, n = ind.shape
     joint = np.empty((s, s))
-    block = max(1, 2_000_000 // max(s * ind.shape[1], 1))  # rows per block: a few million cells at a time
-    for start in range(0, s, block):  # the items of each product of two margins, block by block
-        union = np.maximum(ind[start:start + block, None, :], ind[None, :, :])
-        joint[start:start + block] = (np.exp(union.reshape(-1, ind.shape[1]) @ logp) @ weights).reshape(-1, s)
-    return pi2, joint - np.outer(pi2, pi2)
+    block = max(1, 2_000_000 // max(s * n, 1))  # rows per block: a few million cells at a time
+    for start in range(0, s, block):  # each product of two moments: an item in both enters squared
+        power = (ind[start:start + block, None, :] + ind[None, :, :]).reshape(-1, n)
+        logm = (power == 1) @ log1 + (power == 2) @ log2
+        joint[start:start + block] = (np.exp(logm) @ weights).reshape(-1, s)
+    return pi2, joint - np.outer(pi2, pi2), np.exp(log2) @ weights
 
 
-def _m2_core(x, prob_fn, params, grid, weights):
+def _m2_core(x, prob_fn, params, weights):
     n_persons, n = x.shape
     sets, ind = _moment_sets(n)
-    observed = np.array([np.mean(np.prod(x[:, list(st)], axis=1)) for st in sets])
-    pi2, xi = _margins(prob_fn, params, grid, weights, ind)
+    observed = np.concatenate([x.mean(axis=0), [np.mean(x[:, i] * x[:, j]) for i, j in sets[n:]]])
+    pi2, xi, square = _moments(prob_fn, params, weights, ind)
     q = params.size
     delta = np.zeros((len(sets), q))
     h = 1e-5
@@ -105,85 +117,110 @@ def _m2_core(x, prob_fn, params, grid, weights):
         down[j] -= h
         delta[:, j] = (_pi2(prob_fn, up, weights, ind) - _pi2(prob_fn, down, weights, ind)) / (2 * h)
     xi_inv = np.linalg.inv(xi)
-    mid = np.linalg.inv(delta.T @ xi_inv @ delta)
+    try:
+        mid = np.linalg.inv(delta.T @ xi_inv @ delta)
+    except np.linalg.LinAlgError:
+        raise CalibrationError("the first and second moments do not identify the model's parameters (Δ₂ is rank "
+                               "deficient): M2 is not defined for this model") from None
     c2 = xi_inv - xi_inv @ delta @ mid @ delta.T @ xi_inv
     e = observed - pi2
-    return float(n_persons * e @ c2 @ e), len(sets) - q, observed, pi2
+    return float(n_persons * e @ c2 @ e), len(sets) - q, observed, pi2, square
+
+
+def _srmsr(x, observed, pi2, square) -> float:
+    """Root mean squared residual correlation of the item scores over item pairs."""
+    n = x.shape[1]
+    o1, oij, pi1, pij = observed[:n], observed[n:], pi2[:n], pi2[n:]
+    i, j = np.triu_indices(n, 1)  # the order of combinations(range(n), 2)
+    o_var = (x ** 2).mean(axis=0) - o1 ** 2
+    m_var = square - pi1 ** 2
+    r_obs = (oij - o1[i] * o1[j]) / np.sqrt(o_var[i] * o_var[j])
+    r_mod = (pij - pi1[i] * pi1[j]) / np.sqrt(m_var[i] * m_var[j])
+    return float(np.sqrt(np.mean((r_obs - r_mod) ** 2)))
+
+
+def _check_data(x, n_cat):
+    if not np.isfinite(x).all():
+        raise CalibrationError("M2 needs complete data (every person answered every item); with missing responses "
+                               "the moments of different pairs come from different persons: compute it on the "
+                               "complete cases")
+    n = x.shape[1]
+    if n < 3:
+        raise CalibrationError("M2 needs at least 3 items (with 2 there are no degrees of freedom)")
+    if n > MAX_ITEMS:
+        raise CalibrationError(f"M2 on {n} items means {n + n * (n - 1) // 2} moments and a covariance matrix of "
+                               f"their fourth-order moments; at most {MAX_ITEMS} items are done here. Compute it on "
+                               "a section of the form (a subset of the columns and of the bank), or use S-X2")
+    bad = np.flatnonzero(((x < 0) | (x >= n_cat[None, :]) | (x != np.round(x))).any(axis=0))
+    if bad.size:
+        raise CalibrationError(f"responses of item column {int(bad[0])} are not the categories 0..{n_cat[bad[0]] - 1} "
+                               "of its model")
 
 
 def m2_statistic(bank, responses, *, grid=(-6.0, 6.0, 61)) -> M2Result:
-    """M2 of ``bank``'s dichotomous items (1PL, 2PL or 3PL, the model's free parameters as estimated) on complete
-    0/1 ``responses (N, n)`` in the bank's item order; see the module docstring."""
+    """M2 (dichotomous items) or M2* (any polytomous item) of ``bank``'s unidimensional items, the model's free
+    parameters as estimated, on complete ``responses (N, n)`` in the bank's item order; see the module
+    docstring."""
     from ..irt.arrays import theta_grid
+    from ..irt.mixed import from_irt, internal_log_prob
+    from ..irt.registry import model_spec
 
     x = np.asarray(responses, dtype=float)
     arr = bank.compile()
     if x.ndim != 2 or x.shape[1] != arr.n_items:
         raise CalibrationError(f"responses have shape {x.shape}; give (N, {arr.n_items}) in the bank's item order")
-    if not np.isfinite(x).all():
-        raise CalibrationError("M2 needs complete data (every person answered every item); with missing responses "
-                               "the margins of different pairs come from different persons")
-    if not np.isin(x, (0.0, 1.0)).all() or np.any(arr.n_cat != 2):
-        raise CalibrationError("M2 here is for dichotomous items with 0/1 responses")
-    models = {it.model for it in bank.items}
-    if not models <= {"rasch", "1pl", "2pl", "3pl"}:
-        raise CalibrationError(f"M2 supports rasch, 1pl, 2pl and 3pl banks; this one has {sorted(models)}")
-    n = arr.n_items
-    if n < 3:
-        raise CalibrationError("M2 needs at least 3 items (with 2 there are no degrees of freedom)")
-    if n > MAX_ITEMS:
-        raise CalibrationError(f"M2 on {n} items means {n + n * (n - 1) // 2} margins and a covariance matrix of "
-                               f"their fourth-order moments; at most {MAX_ITEMS} items are done here. Compute it on "
-                               "a section of the form (a subset of the columns and of the bank), or use S-X2")
+    _check_data(x, arr.n_cat)
     pts = theta_grid(grid)
     w = norm.pdf(pts)
     w /= w.sum()
-    slope_common = models <= {"rasch", "1pl"}
-    guess = "3pl" in models
-    a, b, c = arr.a.copy(), arr.thresholds[:, 0].copy(), arr.c.copy()
-
-    def unpack(v):
-        if slope_common:
-            return np.full(n, v[0]), v[1:1 + n], np.zeros(n)
-        return v[:n], v[n:2 * n], (v[2 * n:3 * n] if guess else np.zeros(n))
+    specs = [model_spec(it.model) for it in bank.items]
+    width = max(sp.n_internal(int(c)) for sp, c in zip(specs, arr.n_cat))
+    phi0 = from_irt(arr.family, arr.n_cat, arr.a, arr.thresholds, arr.c, arr.d, width)
+    free = np.array([sp.free_internal(int(c), width) for sp, c in zip(specs, arr.n_cat)])
+    common = np.array([sp.slope == "common" for sp in specs])
+    n_free = int(free.sum())
 
     def prob(v):
-        aa, bb, cc = unpack(v)
-        return cc[:, None] + (1 - cc[:, None]) * expit(aa[:, None] * (pts[None, :] - bb[:, None]))
+        phi = phi0.copy()
+        phi[free] = v[:n_free]
+        phi[common, 0] = v[n_free:]  # the one slope the 1PL items share (no entry when there are none)
+        return np.exp(internal_log_prob(arr.family, arr.n_cat, phi, pts))
 
-    params = (np.concatenate([[a[0]], b]) if slope_common else
-              np.concatenate([a, b] + ([c] if guess else [])))
-    return _m2_result(x, prob, params, pts, w)
+    params = np.concatenate([phi0[free], phi0[common, 0][:1]])
+    return _m2_result(x, prob, params, w, arr.n_cat)
 
 
-def _m2_result(x, prob, params, pts, w) -> M2Result:
-    """M2, its df and p-value, RMSEA with its interval, SRMSR, CFI and TLI for the model ``prob(params)``."""
-    n = x.shape[1]
-    stat, df, observed, pi2 = _m2_core(x, prob, params, pts, w)
+def _m2_result(x, prob, params, w, n_cat) -> M2Result:
+    """M2 or M2*, its df and p-value, RMSEA with its interval, SRMSR, CFI and TLI for the model ``prob(params)``."""
+    stat, df, observed, pi2, square = _m2_core(x, prob, params, w)
     if df < 1:
-        raise CalibrationError(f"the model has {params.size} parameters for {df + params.size} margins: no degrees "
-                               "of freedom left for M2")
-    # the independence model: each item its own proportion, no slope
-    p_obs = x.mean(axis=0)
-    null_stat, null_df, _, _ = _m2_core(x, lambda v: np.repeat(expit(v)[:, None], len(pts), axis=1),
-                                        np.log(p_obs / (1 - p_obs)), pts, w)
+        raise CalibrationError(f"the model has {params.size} parameters for {df + params.size} moments: no degrees "
+                               "of freedom left for M2 (polytomous items with many categories use up the first and "
+                               "second moments; collapse categories or compute it on more items)")
+    # the independence model: each item its own category proportions, no latent trait
+    k_max = int(n_cat.max())
+    observed_p = np.stack([(x == c).mean(axis=0) for c in range(k_max)], axis=1)
+    has = np.arange(k_max)[None, 1:] < n_cat[:, None]
+    logits0 = np.log(np.clip(observed_p[:, 1:], 1e-12, None) / np.clip(observed_p[:, :1], 1e-12, None))[has]
+
+    def null_prob(v):
+        logits = np.full((x.shape[1], k_max), -np.inf)
+        logits[:, 0] = 0.0
+        logits[:, 1:][has] = v
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        return np.repeat(p[:, None, :], w.size, axis=1)
+
+    null_stat, null_df, *_ = _m2_core(x, null_prob, logits0, w)
     n_persons = x.shape[0]
     rmsea = float(np.sqrt(max(stat - df, 0.0) / ((n_persons - 1) * df)))
     ci = tuple(_rmsea_bound(stat, df, n_persons, q) for q in (0.95, 0.05))
-    # residual correlations of each item pair
-    pi1, pij = pi2[:n], pi2[n:]
-    o1, oij = observed[:n], observed[n:]
-    res = []
-    for k, (i, j) in enumerate(combinations(range(n), 2)):
-        r_obs = (oij[k] - o1[i] * o1[j]) / np.sqrt(o1[i] * (1 - o1[i]) * o1[j] * (1 - o1[j]))
-        r_mod = (pij[k] - pi1[i] * pi1[j]) / np.sqrt(pi1[i] * (1 - pi1[i]) * pi1[j] * (1 - pi1[j]))
-        res.append(r_obs - r_mod)
-    srmsr = float(np.sqrt(np.mean(np.square(res))))
     d_null = max(null_stat - null_df, 0.0)
     cfi = float(1.0 - max(stat - df, 0.0) / max(d_null, stat - df, 1e-12))
     tli = float((null_stat / null_df - stat / df) / (null_stat / null_df - 1.0))
     return M2Result(statistic=stat, df=int(df), p_value=float(chi2.sf(stat, df)), rmsea=rmsea,
-                    rmsea_ci=(float(ci[0]), float(ci[1])), srmsr=srmsr, cfi=cfi, tli=tli)
+                    rmsea_ci=(float(ci[0]), float(ci[1])), srmsr=_srmsr(x, observed, pi2, square), cfi=cfi,
+                    tli=tli, type="M2" if k_max <= 2 else "M2*")
 
 
 def _rmsea_bound(stat: float, df: int, n_persons: int, prob: float) -> float:
@@ -199,33 +236,31 @@ def _rmsea_bound(stat: float, df: int, n_persons: int, prob: float) -> float:
 
 
 def m2_multidim(result) -> M2Result:
-    """M2 of a multidimensional fit of dichotomous (M2PL) items (:class:`~adaptive.calibration.multidim_result.
-    MultidimResult`, confirmatory or exploratory) on its complete data: margins integrated on the fit's product
-    grid with the fitted N(0, Σ) weights; the free parameters (slopes, intercepts and the estimated correlations)
-    are those of the fit, so Δ₂ has a column for each correlation too."""
+    """M2 (M2PL items) or M2* (multidimensional graded or GPCM items) of a multidimensional fit
+    (:class:`~adaptive.calibration.multidim_result.MultidimResult`, confirmatory or exploratory) on its complete
+    data: moments integrated on the fit's product grid with the fitted N(0, Σ) weights; the free parameters
+    (slopes, intercepts and the estimated correlations) are those of the fit, so Δ₂ has a column for each
+    correlation too."""
+    from ..irt.linear import LinearKind, log_prob
     from .multidim import LinearProblem, log_mvn_weights
 
     problem = result.problem
-    if not isinstance(problem, LinearProblem) or not np.all(result.n_cat == 2) or any(m != "2pl" for m in
-                                                                                        result.models):
-        raise CalibrationError("M2 here is for dichotomous (2pl) items fitted with factors=; this fit has "
-                               f"{sorted(set(result.models))} items" + (" (bifactor)" if not isinstance(
-                                   problem, LinearProblem) else ""))
+    if not isinstance(problem, LinearProblem):
+        raise CalibrationError("M2 is computed on a product grid of the factors; a bifactor or two-tier fit "
+                               "integrates by dimension reduction and has none")
+    if np.any(result.kind == LinearKind.NOMINAL):
+        raise CalibrationError("M2* needs ordered item scores; the nominal model's categories have no order")
     if getattr(problem, "integration", "grid") == "qmc":
         raise CalibrationError("M2 is computed on the fit's product grid; this fit used quasi-Monte Carlo EM (more "
                                "than 3 factors): refit with integration='grid' (up to 5 factors) for M2")
     x = problem.values
-    if not np.isfinite(x).all():
-        raise CalibrationError("M2 needs complete data (every person answered every item); with missing responses "
-                               "the margins of different pairs come from different persons")
-    n = x.shape[1]
-    if n > MAX_ITEMS:
-        raise CalibrationError(f"M2 on {n} items: at most {MAX_ITEMS} are done here; compute it on a section")
-    nodes, k = problem.nodes, result.n_dims
+    _check_data(x, result.n_cat)
+    nodes = problem.nodes
 
     def prob(v):
         phi, sigma = problem.params.unpack(v)
-        return expit(nodes @ phi[:, :k].T + phi[:, k]).T, np.exp(log_mvn_weights(nodes, sigma))
+        probs = np.exp(log_prob(result.kind, result.n_cat, phi, nodes))  # (n, Q, C)
+        return probs, np.exp(log_mvn_weights(nodes, sigma))
 
     weights = np.exp(log_mvn_weights(nodes, result.latent_cov))
-    return _m2_result(x, prob, np.array(result.x, dtype=float), nodes, weights)
+    return _m2_result(x, prob, np.array(result.x, dtype=float), weights, result.n_cat)

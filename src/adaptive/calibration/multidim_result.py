@@ -167,8 +167,8 @@ class MultidimResult(InformationCriteria):
                                       correlations=corr, names=names, covariance=cov)
 
     def m2(self):
-        """Maydeu-Olivares & Joe's M2 with RMSEA, SRMSR, CFI and TLI for 2pl items on complete data
-        (:func:`adaptive.calibration.m2.m2_multidim`)."""
+        """Maydeu-Olivares & Joe's M2 (M2PL items) or M2* (graded, GPCM) with RMSEA, SRMSR, CFI and TLI on
+        complete data (:func:`adaptive.calibration.m2.m2_multidim`)."""
         from .m2 import m2_multidim
 
         return m2_multidim(self)

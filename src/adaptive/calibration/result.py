@@ -201,8 +201,8 @@ class CalibrationResult(InformationCriteria):
         return person_fit(self, **kwargs)
 
     def m2(self):
-        """Maydeu-Olivares & Joe's M2 with RMSEA, SRMSR, CFI and TLI (dichotomous, unidimensional, complete data);
-        see :mod:`adaptive.calibration.m2`."""
+        """Maydeu-Olivares & Joe's M2 (0/1 items) or Cai & Hansen's M2* (polytomous items) with RMSEA, SRMSR, CFI
+        and TLI, on complete data; see :mod:`adaptive.calibration.m2`."""
         from .m2 import m2_statistic
 
         layout = self.fitted.problem.layout
