@@ -2,8 +2,11 @@
 
 * ``eap``: the posterior mean and covariance on a product grid of ``points`` per dimension on [-6, 6] (mirt's
   scoring default: 61 / 61 / 31 points for 1 / 2 / 3 dimensions), prior N(μ, Σ) at the nodes, normalized; beyond
-  3 dimensions by quasi-Monte Carlo (``points`` scrambled Sobol points drawn from the prior, default 8,192);
-  persons in blocks so that no block holds more than a few million posterior weights. The
+  3 dimensions by adaptive quasi-Monte Carlo importance sampling: each person's ``points`` scrambled Sobol points
+  (default 2,048) drawn from N(θ̂_MAP, 1.5² C_MAP), the normal approximation to the posterior widened, weighted
+  by prior × likelihood / proposal. Points drawn from the prior instead would leave few near the posterior of a
+  candidate far from the mean (at θ = 2 on six CMCS domains, SEs off by 0.03 with 8,192 of them).
+  Persons in blocks so that no block holds more than a few million posterior weights. The
   likelihood at every node is the calibration E-step's product (:class:`~adaptive.calibration.layout.
   IndicatorLayout`).
 * ``map``: the posterior mode by Fisher scoring, ``θ ← θ + (Σ_j I_j(θ) + Σ⁻¹)⁻¹ (Σ_j ∇log P_j(x_j|θ) −
@@ -70,14 +73,10 @@ def eap_vector(bank, values, points=None, prior_mean=None, prior_cov=None, bound
     k = bank.n_dims
     mean = bank.latent_mean if prior_mean is None else np.asarray(prior_mean, dtype=float)
     cov = bank.latent_cov if prior_cov is None else np.asarray(prior_cov, dtype=float)
-    if k > 3:  # quasi-Monte Carlo: Sobol points drawn from the prior, equal weights
-        from ..calibration.qmc import sobol_normal
-
-        nodes = sobol_normal(points or 8192, k) @ np.linalg.cholesky(cov).T + mean[None, :]
-        lw = np.full((1, nodes.shape[0]), -np.log(nodes.shape[0]))
-    else:
-        nodes = product_grid(k, points or _EAP_POINTS.get(k, 7), bounds)
-        lw = log_mvn_weights(nodes, cov, mean)[None, :]
+    if k > 3:
+        return _adaptive_qmc(bank, values, points or 2048, mean, cov)
+    nodes = product_grid(k, points or _EAP_POINTS.get(k, 7), bounds)
+    lw = log_mvn_weights(nodes, cov, mean)[None, :]
     logp = log_prob(bank.kind, bank.n_cat, bank.phi, nodes)
     n = values.shape[0]
     theta, post_cov = np.empty((n, k)), np.empty((n, k, k))
@@ -91,6 +90,36 @@ def eap_vector(bank, values, points=None, prior_mean=None, prior_cov=None, bound
         m = post @ nodes
         theta[lo:lo + block] = m
         post_cov[lo:lo + block] = np.einsum("nq,qkl->nkl", post, outer) - m[:, :, None] * m[:, None, :]
+    return theta, post_cov
+
+
+def _adaptive_qmc(bank, values, points, mean, cov, widen=1.5):
+    """EAP ``(theta, cov)`` by importance sampling around each person's MAP (see the module docstring)."""
+    from ..calibration.qmc import sobol_normal
+
+    z = sobol_normal(points, bank.n_dims)                                # (M, K)
+    m, k = z.shape
+    mode, approx = map_vector(bank, values, mean, cov)
+    chol = widen * np.linalg.cholesky(approx)                            # (N, K, K)
+    prec = np.linalg.inv(cov)
+    given = _Given(bank, values)
+    n = values.shape[0]
+    theta, post_cov = np.empty((n, k)), np.empty((n, k, k))
+    block = max(1, 2_000_000 // max(m * given.width, 1))
+    for lo in range(0, n, block):
+        rows = np.arange(lo, min(lo + block, n))
+        pts = mode[rows, None, :] + np.einsum("nkl,ml->nmk", chol[rows], z)  # (B, M, K)
+        flat = pts.reshape(-1, k)
+        sub = given.take(np.repeat(rows, m))
+        c = flat - mean
+        log_w = (sub.loglik(flat) - 0.5 * np.einsum("nk,kl,nl->n", c, prec, c)).reshape(rows.size, m)
+        log_w += 0.5 * (z ** 2).sum(axis=1)[None, :]                         # minus log proposal (its det cancels)
+        w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
+        w /= w.sum(axis=1, keepdims=True)
+        mu = np.einsum("nm,nmk->nk", w, pts)
+        d = pts - mu[:, None, :]
+        theta[rows] = mu
+        post_cov[rows] = np.einsum("nm,nmk,nml->nkl", w, d, d)
     return theta, post_cov
 
 
