@@ -57,7 +57,7 @@ def load_bank(path: str | Path) -> ItemBank:
 
 def _exam_inputs(args):
     pool = pool_path(args.pool)
-    bank = load_bank(args.bank) if args.bank else ItemBank.from_json(pool / "bank.json")
+    bank = load_bank(args.bank if args.bank else pool)
     if args.design:
         design = ExamDesign.load(args.design)
     elif args.bank and Path(args.bank).is_dir() and (Path(args.bank) / "design.json").exists():
@@ -81,11 +81,22 @@ def _report(session, design) -> str:
     report = session.domain_report()
     if report:
         levels = {"above": "above the standard", "near": "near the standard", "below": "below the standard"}
-        lines += ["", "performance by content area (each from the candidate's own answers in it; a guide for study, "
-                  "not a second decision)"]
-        rows = [[d.domain, str(d.n_items), levels.get(d.level or "", d.level or "-"),
-                 "-" if d.theta is None else f"{d.theta:.2f} ({d.se:.2f})"] for d in report]
-        lines.append(_table(["content area", "items", "level", "theta (SE)"], rows))
+        alone = ["-" if d.theta is None else f"{d.theta:.2f} ({d.se:.2f})" for d in report]
+        if report[0].subscore is None:
+            lines += ["", "performance by content area (each from the candidate's own answers in it; a guide for "
+                      "study, not a second decision)"]
+            rows = [[d.domain, str(d.n_items), levels.get(d.level or "", d.level or "-"), a]
+                    for d, a in zip(report, alone)]
+            lines.append(_table(["content area", "items", "level", "theta (SE)"], rows))
+        else:
+            lines += ["", "performance by content area: domain subscores, each estimated from all scored answers "
+                      "through the correlations between domains (a guide for study, not a second decision)"]
+            rows = [[d.domain, str(d.n_items), levels.get(d.level or "", d.level or "-"),
+                     "-" if d.scaled_subscore is None else f"{d.scaled_subscore:.0f} ({d.scaled_subscore_se:.0f})",
+                     f"{d.subscore:.2f} ({d.subscore_se:.2f})", f"{d.reliability:.2f}", a]
+                    for d, a in zip(report, alone)]
+            lines.append(_table(["content area", "items", "level", "subscore (SE)", "theta (SE)", "reliability",
+                                 "domain alone"], rows))
     return "\n".join(lines)
 
 

@@ -112,7 +112,7 @@ def _bundled_cmcs():
     from .cat import ExamDesign
 
     pool = pool_path("cmcs")
-    return ItemBank.from_json(pool / "bank.json"), ExamDesign.load(pool / "design.json")
+    return ItemBank.load(pool), ExamDesign.load(pool / "design.json")
 
 
 def _print_eligibility(e: dict, as_json: bool) -> None:

@@ -9,6 +9,7 @@ axe-core finds no serious or critical accessibility violation on any screen. Scr
 saved in the test's temporary folder.
 """
 
+import math
 import os
 import re
 import shutil
@@ -171,9 +172,14 @@ def test_a_candidate_takes_the_cmcs_exam_from_a_launch_code(browser, server, cmc
     assert f"Scaled score{round(stored['scaled_score'])} " in facts
     levels = {"above": "Above the standard", "near": "Near the standard", "below": "Below the standard",
               "too few items": "Too few questions to judge"}
+    half_up = lambda v: int(math.floor(v + 0.5))  # noqa: E731 -- JavaScript's Math.round
     for k, d in enumerate(stored["domains"]):
         cells = rows.nth(k).locator("td").all_text_contents()
-        assert cells == [d["domain"], str(d["n_items"]), levels[d["level"]]]
+        # the bundled pool has a subscore model: each area's scaled subscore ± SE and its reliability
+        assert cells == [d["domain"], str(d["n_items"]), levels[d["level"]],
+                         f"{half_up(d['scaled_subscore'])} ± {half_up(d['scaled_subscore_se'])}",
+                         f"{d['reliability']:.2f}"]
+    assert "A subscore estimates your skill" in page.inner_text("#result")
     _axe(page, "result")
     page.screenshot(path=str(tmp_path / "result.png"), full_page=True)
     # the same code cannot start a second attempt

@@ -323,14 +323,17 @@ def test_the_score_report_has_domains_and_no_theta_unless_the_design_allows(desk
     assert not {"theta", "se", "p_pass"} & set(res)
     assert [x["domain"] for x in res["domains"]] == ["ICD-10-CM", "CPT", "HCPCS Level II", "Modifiers",
                                                      "Documentation", "Compliance"]
-    assert all(set(x) == {"domain", "n_items", "level"} for x in res["domains"])
+    # the bundled pool has a subscore model: each domain's scaled subscore, its SE and reliability, no θ
+    assert all(set(x) == {"domain", "n_items", "level", "scaled_subscore", "scaled_subscore_se", "reliability"}
+               for x in res["domains"])
     assert all(x["level"] in {"above", "near", "below", "too few items"} for x in res["domains"])
+    assert all(0 < x["reliability"] < 1 and 100 <= x["scaled_subscore"] <= 400 for x in res["domains"])
     d2, _ = desk(practice=True, **{"report.show_theta": True, "report.show_probability": True})
     s = d2.start()
     _finish(d2, s, cmcs_bank, np.random.default_rng(3))
     res = d2.result(s["session_id"], s["token"])
     assert {"theta", "se", "p_pass"} <= set(res)
-    assert all({"theta", "se"} <= set(x) for x in res["domains"])
+    assert all({"theta", "se", "subscore", "subscore_se"} <= set(x) for x in res["domains"])
 
 
 def test_one_code_launched_at_once_from_many_devices_runs_one_attempt(desk):

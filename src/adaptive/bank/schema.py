@@ -12,7 +12,7 @@ from collections import Counter
 from contextvars import ContextVar
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
@@ -24,6 +24,7 @@ from ..textfiles import read_text
 from .compile import compile_items
 from .constants import ModelName, Status
 from .parts import _FROZEN, ItemContent, ParameterRecord, Provenance
+from .subscores import SubscoreModel, subscore_problems
 from .table import gc_paused, read_table, write_table
 
 __all__ = ["Item", "ItemBank", "ItemContent", "Provenance", "Blueprint", "BlueprintDomain", "canonical_fingerprint"]
@@ -269,6 +270,18 @@ def _cross_item_problems(records: list[dict], blueprint: Blueprint | None) -> li
     return problems
 
 
+def _subscore_model(raw, items) -> tuple[list[str], SubscoreModel | None]:
+    """The subscore model, validated once, with its own problems and those that tie it to the items (when these
+    are valid)."""
+    if raw is None:
+        return [], None
+    try:
+        model = raw if isinstance(raw, SubscoreModel) else SubscoreModel.model_validate(raw)
+    except ValidationError as err:
+        return _format_pydantic(err, lambda loc: ("subscores, ", loc), SubscoreModel), None
+    return ([] if items is None else subscore_problems(model, items)), model
+
+
 def _format_pydantic(err: ValidationError, prefix_of, model: type[BaseModel]) -> list[str]:
     """Turn pydantic errors into one line per problem, naming the item and field."""
     out = []
@@ -301,6 +314,8 @@ class ItemBank(BaseModel):
                            description="D in exp(-D a (theta - b)); 1.0 logistic, 1.702 normal-ogive")
     blueprint: Blueprint | None = None
     items: list[Item] = Field(min_length=1)
+    subscores: SubscoreModel | None = Field(None, description="the items calibrated with each content domain as "
+                                            "a factor: domain subscores in the candidate's report")
 
     def __init__(self, /, **data: Any):
         with gc_paused():
@@ -331,9 +346,12 @@ class ItemBank(BaseModel):
                 problems += _format_pydantic(err, lambda loc: ("blueprint, ", loc), Blueprint)
                 bp = None
             problems += _cross_item_problems(dicts, bp)
+            sub_problems, subscores = _subscore_model(data.get("subscores"), validated if not problems else None)
+            problems += sub_problems
             if problems:
                 raise BankValidationError(problems)
-            data = {**data, "items": validated}  # each item validated once: pydantic keeps model instances
+            # each item validated once: pydantic keeps model instances
+            data = {**data, "items": validated} | ({"subscores": subscores} if subscores is not None else {})
         token = _CHECKED.set(isinstance(records, list))  # cross-item checks done above: once is enough
         items_token = _ITEMS_CHECKED.set(isinstance(records, list))
         try:
@@ -354,6 +372,7 @@ class ItemBank(BaseModel):
             return self
         # a bank validated without __init__ (model_validate, or nested in another model)
         problems = _cross_item_problems([it.model_dump() for it in self.items], self.blueprint)
+        problems += subscore_problems(self.subscores, self.items)
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -378,6 +397,13 @@ class ItemBank(BaseModel):
             return self.items[self.index[item_id]]
         except KeyError:
             raise KeyError(f"item {item_id!r} is not in bank {self.name!r}") from None
+
+    def with_subscores(self, model, method: Literal["eap", "map"] = "eap") -> ItemBank:
+        """This bank with a subscore model (:mod:`adaptive.bank.subscores`): ``model`` a
+        :class:`~adaptive.bank.multidim.MultidimBank` of these items with a factor per content domain (e.g.
+        ``fit.bank`` of ``calibrate(X, factors={domain: [item ids]})``), or None to drop it."""
+        sub = None if model is None else SubscoreModel.from_bank(model, method)
+        return ItemBank(**{**self.model_dump(exclude={"subscores"}), "subscores": sub})
 
     def fingerprint(self) -> str:
         """Short SHA-256 (16 hex digits) of the bank's canonical JSON: equal banks, equal fingerprints."""
@@ -410,14 +436,25 @@ class ItemBank(BaseModel):
 
     @classmethod
     def load(cls, path: str | Path) -> ItemBank:
-        """Read a bank from ``.json`` or ``.csv``, or from a pool directory's ``bank.json``."""
+        """Read a bank from ``.json`` or ``.csv``, or from a pool directory's ``bank.json`` (with the directory's
+        ``subscores.json``, a :class:`~adaptive.bank.multidim.MultidimBank` by domain, when it has one)."""
         p = Path(path)
+        sub = None
         if p.is_dir():
+            sub = p / "subscores.json"
             p = p / "bank.json"
         if not p.exists():
             raise BankValidationError([f"bank file {str(p)!r} does not exist; give a .json or .csv bank, or a "
                                        "directory holding bank.json"])
-        return cls.from_csv(p) if p.suffix.lower() == ".csv" else cls.from_json(p)
+        bank = cls.from_csv(p) if p.suffix.lower() == ".csv" else cls.from_json(p)
+        if sub is not None and sub.exists():
+            from .multidim import MultidimBank
+
+            try:
+                bank = bank.with_subscores(MultidimBank.read_json(sub))
+            except BankValidationError as err:
+                raise BankValidationError(err.problems, str(sub)) from None
+        return bank
 
     @classmethod
     def from_json(cls, path: str | Path) -> ItemBank:

@@ -14,6 +14,14 @@ but no level.
 
 Caveat (stated on the report): a domain estimate rests on a handful of items, so its SE is large
 and the level is a guide for study, not a second pass/fail decision; "near" is the common outcome.
+
+**Subscores.** When the bank carries a subscore model (:mod:`adaptive.bank.subscores`: the items calibrated
+with each content domain as a correlated factor), each domain also gets its subscore: the domain's θ estimated
+from all of the candidate's scored answers at once (EAP or MAP under the model's N(μ, Σ); a domain borrows
+strength from the correlated others), its SE (posterior SD) and its reliability at this candidate,
+``1 - SE² / σ²`` with σ² the domain's latent variance (the share of the domain's spread among candidates that
+the answers resolve). The level then comes from the subscore and its SE. With a reporting scale the subscore
+and its SE are also given on the scale.
 """
 
 from __future__ import annotations
@@ -39,10 +47,19 @@ class DomainPerformance:
     theta: float | None
     se: float | None
     level: str | None
+    subscore: float | None = None
+    subscore_se: float | None = None
+    reliability: float | None = None
+    scaled_subscore: float | None = None
+    scaled_subscore_se: float | None = None
 
     def to_dict(self) -> dict:
-        return {"domain": self.domain, "n_items": self.n_items, "n_correct": self.n_correct, "theta": self.theta,
-                "se": self.se, "level": self.level}
+        out = {"domain": self.domain, "n_items": self.n_items, "n_correct": self.n_correct, "theta": self.theta,
+               "se": self.se, "level": self.level}
+        if self.subscore is not None:
+            out |= {"subscore": self.subscore, "subscore_se": self.subscore_se, "reliability": self.reliability,
+                    "scaled_subscore": self.scaled_subscore, "scaled_subscore_se": self.scaled_subscore_se}
+        return out
 
 
 def domain_names(bank) -> list[str]:
@@ -79,18 +96,59 @@ def domain_performance(engine, state: BatchState, rows=None) -> list[list[Domain
     rep = d.report
     k = rep.near_se
     cut = ctx.cut
+    sub = _subscores(engine, state, rows, names)
     out = []
     for s in range(n):  # building the per-session lists of dataclasses; the numerics above are vectorized
         report = []
         for j, name in enumerate(names):
             c = s * n_dom + j
             few = count[c] < rep.min_domain_items
+            t, e = (theta[c], se[c]) if sub is None or np.isnan(sub[0][s, j]) else (sub[0][s, j], sub[1][s, j])
             level = None
             if few:
                 level = TOO_FEW
             elif cut is not None:
-                level = ABOVE if theta[c] - k * se[c] > cut else BELOW if theta[c] + k * se[c] < cut else NEAR
+                level = ABOVE if t - k * e > cut else BELOW if t + k * e < cut else NEAR
+            extra = {} if sub is None else dict(zip(
+                ("subscore", "subscore_se", "reliability", "scaled_subscore", "scaled_subscore_se"),
+                (None if np.isnan(v) else float(v) for v in (arr[s, j] for arr in sub))))
             report.append(DomainPerformance(name, int(count[c]), int(correct[c]),
-                                            None if few else float(theta[c]), None if few else float(se[c]), level))
+                                            None if few else float(theta[c]), None if few else float(se[c]), level,
+                                            **extra))
         out.append(report)
     return out
+
+
+def _subscores(engine, state: BatchState, rows, names):
+    """``(subscore, SE, reliability, scaled, scaled SE)``, each ``(n, domains)`` (NaN for a domain the subscore
+    model has no factor for; scaled NaN without a scale), or None when the bank has no subscore model."""
+    model = engine.bank.subscores
+    if model is None:
+        return None
+    from ..scoring.multidim import estimate_vector
+
+    mbank = model.bank
+    column = {iid: j for j, iid in enumerate(mbank.item_ids)}
+    to_sub = np.array([column.get(iid, -1) for iid in engine.bank.ids], dtype=np.int64)
+    seq = state.sequence[rows]
+    scored = (seq >= 0) & ~state.seq_pretest[rows]
+    r_idx, pos = np.nonzero(scored)
+    cols = to_sub[seq[r_idx, pos]]
+    keep = cols >= 0
+    values = np.full((rows.size, len(mbank)), np.nan)
+    values[r_idx[keep], cols[keep]] = state.seq_response[rows][r_idx[keep], pos[keep]]
+    est = estimate_vector(mbank, values, method=model.method)
+    factor = {f: q for q, f in enumerate(mbank.factor_names)}
+    q = np.array([factor.get(nm, -1) for nm in names], dtype=np.int64)
+    has = q >= 0
+    pick = np.where(has, q, 0)
+    theta = np.where(has, est.theta[:, pick], np.nan)
+    se = np.where(has, est.se[:, pick], np.nan)
+    reliability = 1.0 - se ** 2 / np.diag(mbank.latent_cov)[pick]
+    scale = engine.design.scale
+    if scale is None:
+        scaled = scaled_se = np.full_like(theta, np.nan)
+    else:
+        scaled = np.where(has, scale.to_scaled(np.nan_to_num(theta)), np.nan)
+        scaled_se = se * scale.slope
+    return theta, se, reliability, scaled, scaled_se

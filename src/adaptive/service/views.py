@@ -76,7 +76,8 @@ class CandidateViews(DeliveryParts):
 
 def candidate_result(full: dict, design: ExamDesign) -> dict:
     """What a candidate may see of a stored result: P(pass) and θ̂ (overall and per domain) only when the design's
-    ``report`` allows them; per domain the level and the number of scored items."""
+    ``report`` allows them; per domain the level and the number of scored items, and with a subscore model the
+    domain's scaled subscore, its SE and reliability (θ-scale subscores only when ``report.show_theta``)."""
     rep = design.report
     out = {k: full[k] for k in CANDIDATE_RESULT_FIELDS}
     if design.scale is None:  # no reporting scale: no scaled score (and θ̂ only if the report allows it)
@@ -86,5 +87,7 @@ def candidate_result(full: dict, design: ExamDesign) -> dict:
     if rep.show_theta:
         out.update(theta=full["theta"], se=full["se"])
     keep = ("domain", "n_items", "level") + (("theta", "se") if rep.show_theta else ())
-    out["domains"] = [{k: d[k] for k in keep} for d in full.get("domains", [])]
+    sub = ("reliability",) + (("scaled_subscore", "scaled_subscore_se") if design.scale is not None else ()) + (
+        ("subscore", "subscore_se") if rep.show_theta else ())
+    out["domains"] = [{k: d[k] for k in keep + (sub if "subscore" in d else ())} for d in full.get("domains", [])]
     return out

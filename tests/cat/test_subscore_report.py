@@ -1,0 +1,117 @@
+"""Domain subscores in the candidate's report (adaptive.bank.subscores, adaptive.cat.report).
+
+Reference for the subscores: the posterior mean and SD of the six-dimensional θ given the candidate's scored
+answers, under the subscore model's M3PL items and N(0, Σ) prior, by plain Monte Carlo in this file (1,000,000
+prior draws, likelihood weights; the M3PL written out here) -- independent of the engine's importance-sampled
+quasi-Monte Carlo points around the MAP. The third case is a strong candidate (θ = 2), where points drawn from the
+prior would be few near the posterior."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from adaptive.bank import ItemBank
+from adaptive.bank.multidim import MultidimBank
+from adaptive.cat import ExamDesign, Session
+from adaptive.exceptions import BankValidationError
+from adaptive.resources import pool_path
+
+ROOT_POOL = pool_path("cmcs").parents[4] / "item_pools" / "cmcs"
+
+
+@pytest.fixture(scope="module")
+def cmcs():
+    pool = pool_path("cmcs")
+    return ItemBank.load(pool), ExamDesign.load(pool / "design.json")
+
+
+def _run(design, bank, seed, theta):
+    s = Session.start(design, bank, seed=seed)
+    rng = np.random.default_rng(seed)
+    while (item := s.next_item()) is not None:
+        it = bank.items[bank.index[item]]
+        p = it.c + (1 - it.c) / (1 + np.exp(-it.a * (theta - it.b)))
+        s.answer(item, int(rng.random() < p), 60.0)
+    return s
+
+
+def _monte_carlo_posterior(sub: MultidimBank, answers: dict, draws=1_000_000, seed=5):
+    rows = {r["item_id"]: r for r in sub.rows()}
+    k = sub.n_dims
+    rng = np.random.default_rng(seed)
+    theta = rng.multivariate_normal(np.zeros(k), sub.latent_cov, draws)
+    loglik = np.zeros(draws)
+    for iid, x in answers.items():
+        r = rows[iid]
+        z = theta @ np.array([r[f"a{q + 1}"] for q in range(k)]) + r["d"]
+        p = r["g"] + (1 - r["g"]) / (1 + np.exp(-z))
+        loglik += np.log(p if x else 1 - p)
+    w = np.exp(loglik - loglik.max())
+    w /= w.sum()
+    mean = w @ theta
+    sd = np.sqrt(w @ (theta - mean) ** 2)
+    return mean, sd
+
+
+@pytest.mark.parametrize("seed, theta", [(3, -0.4), (4, 0.9), (7, 2.0)])
+def test_subscores_are_the_multidimensional_posterior_of_the_scored_answers(cmcs, seed, theta):
+    bank, design = cmcs
+    sub = bank.subscores.bank
+    s = _run(design, bank, seed, theta)
+    res = s.result()
+    answers = {i: r for i, r, pre in zip(res.items, res.responses, res.pretest, strict=True) if not pre}
+    mean, sd = _monte_carlo_posterior(sub, answers)
+    report = s.domain_report()
+    assert [d.domain for d in report] == list(sub.factor_names)
+    for q, d in enumerate(report):
+        assert d.subscore == pytest.approx(mean[q], abs=0.015)   # 2,048 points around the MAP against 10^6 draws
+        assert d.subscore_se == pytest.approx(sd[q], abs=0.015)
+        assert d.reliability == pytest.approx(1 - d.subscore_se ** 2 / sub.latent_cov[q, q], abs=1e-12)
+        assert d.scaled_subscore == design.scale.to_scaled(d.subscore)
+        assert d.scaled_subscore_se == pytest.approx(d.subscore_se * design.scale.slope)
+        k, cut = design.report.near_se, design.theta_cut
+        if d.n_items >= design.report.min_domain_items:  # the level follows the subscore's interval
+            lo, hi = d.subscore - k * d.subscore_se, d.subscore + k * d.subscore_se
+            assert d.level == ("above" if lo > cut else "below" if hi < cut else "near")
+        assert set(d.to_dict()) >= {"subscore", "subscore_se", "reliability", "scaled_subscore"}
+    # borrowing strength: a subscore is more precise than the domain's answers alone
+    assert all(d.subscore_se < d.se for d in report if d.se is not None)
+
+
+def test_a_bank_without_a_subscore_model_reports_no_subscores(cmcs):
+    bank, design = cmcs
+    plain = bank.with_subscores(None)
+    report = _run(design, plain, 3, 0.0).domain_report()
+    assert all(d.subscore is None and "subscore" not in d.to_dict() for d in report)
+
+
+def test_subscore_model_round_trips_and_loads_from_the_pool_directory(cmcs, tmp_path):
+    bank, _ = cmcs
+    again = ItemBank(**json.loads(bank.to_json()))
+    assert again.fingerprint() == bank.fingerprint()
+    np.testing.assert_array_equal(again.subscores.bank.phi, bank.subscores.bank.phi)
+    # the pool directory and the bundled copy carry the same file
+    assert (pool_path("cmcs") / "subscores.json").read_text() == (ROOT_POOL / "subscores.json").read_text()
+
+
+def test_subscore_models_that_do_not_fit_the_bank_are_refused_by_item_and_field(cmcs, tmp_path):
+    bank, _ = cmcs
+    doc = json.loads((pool_path("cmcs") / "subscores.json").read_text())
+    base = json.loads(bank.with_subscores(None).to_json())
+    cases = [
+        ({**doc, "factors": ["Coding", *doc["factors"][1:]]}, "factor 'Coding': not a content domain"),
+        ({**doc, "items": doc["items"][1:]}, f"operational items ['{doc['items'][0]['item_id']}']"),
+        ({**doc, "items": [*doc["items"], {**doc["items"][0], "item_id": "NEW-1"}]}, "items ['NEW-1'] are not in"),
+        ({**doc, "items": [{**doc["items"][0], "a1": "x"}, *doc["items"][1:]]}, "field 'a1': expected a number"),
+        ({**doc, "method": "ml"}, "subscores, field 'method'"),
+    ]
+    for sub, message in cases:
+        with pytest.raises(BankValidationError, match=re.escape(message)):
+            ItemBank(**{**base, "subscores": sub})
+    (tmp_path / "bank.json").write_text(bank.with_subscores(None).to_json())
+    (tmp_path / "subscores.json").write_text(json.dumps({**doc, "latent_cov": [[2.0]]}))
+    with pytest.raises(BankValidationError) as err:
+        ItemBank.load(tmp_path)
+    assert "subscores.json" in str(err.value)
