@@ -22,7 +22,7 @@ IDS = [f"I{j}" for j in range(6)]
     ({"factors": {"A": IDS[:3], "B": IDS[3:]}, "quadrature": 2}, "use 3 to 201 points"),
     ({"factors": 2, "quadrature": [1, 2]}, "number of points per dimension"),
     ({"factors": 2, "model": "4pl"}, "item 'I0': model '4pl' has no multidimensional form"),
-    ({"factors": 2, "priors": "bilog"}, "the one prior is a beta prior on the M3PL lower asymptote"),
+    ({"factors": 2, "priors": {"b": "normal(0, 1)"}}, "'b' has no multidimensional form"),
     ({"factors": 2, "model": "3pl"}, "need a prior on the lower asymptote"),
     ({"factors": 2, "groups": ["a"] * 200}, "not available with factors="),
     ({"model": "nominal", "factors": 2}, "nominal model is unidimensional"),

@@ -103,6 +103,24 @@ def _free_mask(models, n_cat, p_int):
     return free, tied
 
 
+def _multidim_priors(priors) -> dict:
+    """Priors with factors=: ``a`` (normal or lognormal, every free slope), ``intercept`` (normal, every free
+    intercept), ``c`` (beta, the M3PL lower asymptote)."""
+    try:
+        md = parse_priors(priors)
+    except ValueError as err:
+        raise CalibrationError(str(err)) from None
+    allowed = {"a": ("normal", "lognormal"), "intercept": ("normal",), "c": ("beta",)}
+    for name, prior in md.items():
+        if name not in allowed:
+            raise CalibrationError(f"priors: {name!r} has no multidimensional form; with factors= give priors on 'a' "
+                                   "(each slope), 'intercept' (each intercept) or 'c' (the M3PL lower asymptote)")
+        if prior.kind not in allowed[name]:
+            raise CalibrationError(f"priors: {name} ~ {prior} -- the prior on {name!r} must be "
+                                   f"{' or '.join(allowed[name])}")
+    return md
+
+
 def calibrate(responses, model="2pl", quadrature=None, priors=None, fixed=None, groups=None, *,
               item_ids=None, bounds=(-6.0, 6.0), reference_group=None, estimate_latent=None, tol=1e-4,
               max_iter=2000, accelerate="squarem", progress=None, name="calibrated", method="mml", factors=None,
@@ -165,11 +183,7 @@ def calibrate(responses, model="2pl", quadrature=None, priors=None, fixed=None, 
         if fixed is not None or groups is not None:
             raise CalibrationError("fixed items and groups are not available with factors= or the nominal model yet; "
                                    "calibrate without them")
-        md_priors = parse_priors(priors)
-        if set(md_priors) - {"c"} or ("c" in md_priors and md_priors["c"].kind != "beta"):
-            raise CalibrationError("with factors= the one prior is a beta prior on the M3PL lower asymptote c "
-                                   "(priors='3pl' or {'c': 'beta(6, 16)'}); calibrate without the others")
-        c_prior = (md_priors["c"].p1, md_priors["c"].p2) if "c" in md_priors else None
+        md_priors = _multidim_priors(priors)
         from .multidim_api import fit_bifactor, fit_multidim
 
         if quadrature is not None and not isinstance(quadrature, (int, np.integer)):
@@ -179,11 +193,11 @@ def calibrate(responses, model="2pl", quadrature=None, priors=None, fixed=None, 
                 raise CalibrationError("with bifactor=, factors= names the general factors of a two-tier model as "
                                        "{general factor: [item ids]}; leave it out for one general factor 'G'")
             return fit_bifactor(values, ids, person_ids, model, bifactor, quadrature=quadrature, bounds=bounds,
-                                tol=tol, max_iter=max_iter, accelerate=accelerate, progress=progress, c_prior=c_prior,
+                                tol=tol, max_iter=max_iter, accelerate=accelerate, progress=progress, priors=md_priors,
                                 general=factors, correlated=correlated)
         return fit_multidim(values, ids, person_ids, model, factors, quadrature=quadrature, bounds=bounds, tol=tol,
                             max_iter=max_iter, accelerate=accelerate, progress=progress, correlated=correlated,
-                            integration=integration, c_prior=c_prior)
+                            integration=integration, priors=md_priors)
     priors_d = parse_priors(priors)
     if accelerate not in ("squarem", "none"):
         raise CalibrationError(f"accelerate={accelerate!r}: choose 'squarem' or 'none'")

@@ -45,7 +45,7 @@ class BifactorProblem(ObservedInformation):
     """
 
     def __init__(self, values, kind, n_cat, phi0, free, specific, n_specific, points, bounds=(-6.0, 6.0),
-                 c_prior=None, n_general=1, correlated=True):
+                 priors=None, n_general=1, correlated=True):
         self.kind, self.n_cat = np.asarray(kind), np.asarray(n_cat)
         self.specific = np.asarray(specific)
         self.n_specific = int(n_specific)
@@ -72,9 +72,9 @@ class BifactorProblem(ObservedInformation):
                 continue
             nodes = self.nodes0 if s < 0 else self.nodes2
             layout = IndicatorLayout(self.values[:, rows], self.n_cat[rows], zeros, 1, nodes.shape[0])
-            step = ItemMStep(self.kind[rows], self.n_cat[rows], self.params.free[rows], nodes, c_prior)
+            step = ItemMStep(self.kind[rows], self.n_cat[rows], self.params.free[rows], nodes, priors)
             self.blocks.append((s, rows, layout, nodes, step))
-        self.priors: dict = {}
+        self.priors: dict = dict(priors or {})
         self.expanded = False
 
     def _general_sigma(self, sigma) -> np.ndarray:
@@ -130,7 +130,8 @@ class BifactorProblem(ObservedInformation):
             counts, _ = layout.counts(e.reshape(n, q_g * pts), count_dtype)
             r[rows, :, :counts.shape[2]] = counts
         ll_total = float(log_l.sum())
-        return EStep(ll_total, ll_total, r, joint.sum(axis=0)[None, :])  # group mass: the general grid
+        # group mass: the general grid's
+        return EStep(ll_total, ll_total + self.log_prior(phi), r, joint.sum(axis=0)[None, :])
 
     def em_map(self, x, stats: EStep):
         phi, sigma = self.params.unpack(x)

@@ -38,6 +38,7 @@ from ..irt.linear import (
 from .em import EStep
 from .factored import FactoredEStep
 from .layout import IndicatorLayout
+from .priors import _direct, _logit_scale
 from .starts import start_values as unidimensional_starts
 
 __all__ = ["LinearProblem", "latent_mstep", "latent_score", "product_grid", "DEFAULT_POINTS", "MAX_PRODUCT_DIMS",
@@ -63,6 +64,7 @@ class _Params:
         self.corr_pairs = (iu[0][keep], iu[1][keep])
         self.n_free = self.n_item_free + int(keep.sum())
         cols = np.broadcast_to(np.arange(self.phi0.shape[1]), self.phi0.shape).ravel()[self.free_idx]
+        self.slope_dims = n_dims
         self.slope_entries = np.flatnonzero(cols < n_dims)
         self.intercept_entries = np.flatnonzero(cols >= n_dims)
 
@@ -83,28 +85,17 @@ class ItemMStep:
     """The items' M-step on a set of nodes: Fisher scoring with step halving for all items at once; entries that
     are not ``free`` stay put."""
 
-    def __init__(self, kind, n_cat, free, nodes, c_prior=None):
+    def __init__(self, kind, n_cat, free, nodes, priors=None):
         self.kind, self.n_cat = np.asarray(kind), np.asarray(n_cat)
         self.free = np.asarray(free, dtype=bool)
         self.nodes = np.asarray(nodes, dtype=float)
-        #: Beta(α, β) prior on the lower asymptote c of M3PL items (on γ = logit c), or None
-        self.c_prior = c_prior
+        #: item-parameter priors {"a" | "intercept" | "c": Prior} (see :func:`linear_prior_terms`)
+        self.priors = dict(priors or {})
 
-    def _c_terms(self, phi, rows):
-        """The log prior of the M3PL asymptotes, its gradient and minus its second derivative on γ = logit c:
-        ``(α - 1) log c + (β - 1) log(1 - c)``, ``(α - 1)(1 - c) - (β - 1) c``, ``(α + β - 2) c (1 - c)``."""
-        three = self.kind[rows] == LinearKind.LOGISTIC3
-        if self.c_prior is None or not three.any():
+    def _prior(self, phi, rows):
+        if not self.priors:
             return None
-        col = extra_column(self.nodes.shape[1], phi.shape[1])
-        alpha, beta = self.c_prior
-        gamma = phi[:, col]
-        c = 1.0 / (1.0 + np.exp(-gamma))
-        with np.errstate(divide="ignore"):
-            logp = np.where(three, (alpha - 1) * np.log(c) + (beta - 1) * np.log1p(-c), 0.0)
-        grad = np.where(three, (alpha - 1) * (1 - c) - (beta - 1) * c, 0.0)
-        curv = np.where(three, (alpha + beta - 2) * c * (1 - c), 0.0)
-        return col, logp, grad, curv
+        return linear_prior_terms(self.priors, self.kind[rows], self.free[rows], phi, self.nodes.shape[1])
 
     def gradient(self, phi, r) -> np.ndarray:
         """``(I, p)`` gradient of the expected complete-data log-likelihood (the marginal score at the E-step's
@@ -115,9 +106,9 @@ class ItemMStep:
         with np.errstate(invalid="ignore", divide="ignore"):
             logp = log_prob(self.kind[rows], self.n_cat[rows], phi, self.nodes)
             f = np.einsum("iqc,iqc->i", r, np.where(r > 0, logp, 0.0))
-        prior = self._c_terms(phi, rows)
+        prior = self._prior(phi, rows)
         if prior is not None:
-            f = f + prior[1]
+            f = f + prior[0]
         return np.where(np.isfinite(f), f, -np.inf)
 
     def _grad_fisher(self, phi, r, rows):
@@ -127,11 +118,11 @@ class ItemMStep:
         grad = np.einsum("iqc,iqcp->ip", r * inv_p, jac)
         n_q = r.sum(axis=2)
         fisher = np.einsum("iqcp,iqcs->ips", jac * (n_q[:, :, None] * inv_p)[..., None], jac)
-        prior = self._c_terms(phi, rows)
+        prior = self._prior(phi, rows)
         if prior is not None:
-            col, _, g, curv = prior
-            grad[:, col] += g
-            fisher[:, col, col] += curv
+            _, g, curv = prior
+            grad += g
+            fisher += curv[:, :, None] * np.eye(phi.shape[1])[None]
         return grad, fisher
 
     def run(self, phi, r, max_newton=25, tol=1e-8):
@@ -180,8 +171,49 @@ class ItemMStep:
         return phi
 
 
+def linear_prior_terms(priors, kind, free, phi, n_dims):
+    """Log prior per item ``(I,)``, its gradient ``(I, p)`` and its curvature ``(I, p)`` (minus the second
+    derivative, floored at 0 so that Fisher scoring keeps a positive definite matrix; step halving on the log
+    posterior keeps every step an ascent) in the internal parameters. ``priors``: ``"a"`` normal or lognormal on
+    every free slope, ``"intercept"`` normal on every free intercept, ``"c"`` beta on the M3PL lower asymptote
+    (a density in c, differentiated in logit c); nominal items take none."""
+    n_i, p = phi.shape
+    lp, grad, curv = np.zeros(n_i), np.zeros((n_i, p)), np.zeros((n_i, p))
+    ordinary = np.asarray(kind) != LinearKind.NOMINAL
+
+    def add(rows, col, terms):
+        v, g, h = terms
+        lp[rows] += v
+        grad[rows, col] += g
+        curv[rows, col] += np.maximum(-h, 0.0)
+
+    columns = {"a": range(n_dims), "intercept": range(n_dims, extra_column(n_dims, p))}
+    for name, cols in columns.items():
+        if name in priors:
+            for col in cols:
+                rows = free[:, col] & ordinary
+                add(rows, col, _direct(priors[name], phi[rows, col]))
+    if "c" in priors:
+        col = extra_column(n_dims, p)
+        rows = free[:, col] & (np.asarray(kind) == LinearKind.LOGISTIC3)
+        add(rows, col, _logit_scale(priors["c"], phi[rows, col]))
+    return lp, grad, curv
+
+
 class ObservedInformation:
-    """Observed information of a problem with a ``score(x)`` (the marginal score) method."""
+    """Observed information of a problem with a ``score(x)`` (the marginal score) method, and the log prior of
+    its items (``priors``, ``kind``, ``params.free``)."""
+
+    priors: dict
+    kind: np.ndarray
+    params: _Params
+
+    def log_prior(self, phi) -> float:
+        """The items' log prior (0 without priors): what EM maximizes is the log-likelihood plus this."""
+        if not self.priors:
+            return 0.0
+        n_dims = int(self.params.slope_dims)
+        return float(linear_prior_terms(self.priors, self.kind, self.params.free, phi, n_dims)[0].sum())
 
     def score(self, x) -> np.ndarray:
         raise NotImplementedError
@@ -210,16 +242,15 @@ class LinearProblem(ObservedInformation):
         sigma0 : (K, K) start latent correlation matrix; corr_free : (K, K) bool, the estimated correlations
     """
 
-    def __init__(self, values, kind, n_cat, phi0, free, nodes, sigma0, corr_free, dtype=np.float64, c_prior=None):
+    def __init__(self, values, kind, n_cat, phi0, free, nodes, sigma0, corr_free, dtype=np.float64, priors=None):
         self.kind = np.asarray(kind)
         self.n_cat = np.asarray(n_cat)
         self.nodes = np.asarray(nodes, dtype=float)
         self.n_dims = self.nodes.shape[1]
         self.params = _Params(phi0, free, sigma0, corr_free, self.n_dims)
         self._values = np.asarray(values, dtype=float)
-        self.c_prior = c_prior
         self.n_items = self._values.shape[1]
-        self.priors: dict = {}
+        self.priors: dict = dict(priors or {})
         #: exploratory: Σ = I and PX-EM steps (see :meth:`_expand_and_reduce`)
         self.expanded = False
         pattern = self.params.free[:, :self.n_dims] | (self.params.phi0[:, :self.n_dims] != 0)
@@ -227,12 +258,13 @@ class LinearProblem(ObservedInformation):
         self.factored: FactoredEStep | None = None
         if FactoredEStep.applies(pattern) and axis.size ** self.n_dims == self.nodes.shape[0]:
             self.factored = FactoredEStep(self._values, self.n_cat, pattern, axis, dtype)
-            self.group_steps = [ItemMStep(self.kind[rows], self.n_cat[rows], self.params.free[rows], nodes, c_prior)
+            self.group_steps = [ItemMStep(self.kind[rows], self.n_cat[rows], self.params.free[rows], nodes,
+                                          self.priors)
                                 for _dims, rows, _layout, nodes in self.factored.groups]
         else:
             self.layout = IndicatorLayout(values, n_cat, np.zeros(len(values), dtype=np.intp), 1,
                                           self.nodes.shape[0], dtype)
-            self.items_step = ItemMStep(self.kind, self.n_cat, self.params.free, self.nodes, c_prior)
+            self.items_step = ItemMStep(self.kind, self.n_cat, self.params.free, self.nodes, self.priors)
 
     @property
     def values(self) -> np.ndarray:
@@ -258,14 +290,14 @@ class LinearProblem(ObservedInformation):
                 if not np.all(np.isfinite(logps[-1])):
                     return None
             ll, counts, mass = self.factored.run(logps, lw[0], count_dtype)
-            return EStep(ll, ll, counts, mass[None, :])
+            return EStep(ll, ll + self.log_prior(phi), counts, mass[None, :])
         with np.errstate(invalid="ignore", divide="ignore"):
             logp = self.log_prob(phi)
         if not np.all(np.isfinite(logp)):
             return None
         post, ll = self.layout.posterior(logp, lw, fast=count_dtype == np.float32)
         r, g_mass = self.layout.counts(post, count_dtype)
-        return EStep(ll, ll, r, g_mass)
+        return EStep(ll, ll + self.log_prior(phi), r, g_mass)
 
     # ------------------------------------------------------------------ M-step
     def mstep_items(self, phi, r):

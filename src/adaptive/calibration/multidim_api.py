@@ -96,8 +96,8 @@ def _check_items(values, ids, model):
     return models, n_cat
 
 
-def _check_c_prior(models, c_prior):
-    if "3pl" in models and c_prior is None:
+def _check_c_prior(models, priors):
+    if "3pl" in models and "c" not in priors:
         raise CalibrationError("multidimensional 3pl items need a prior on the lower asymptote c: give priors='3pl' "
                                "(Beta(6, 16)) or priors={'c': 'beta(a, b)'}; without one c drifts to 0 or to the "
                                "item's proportion correct")
@@ -112,11 +112,12 @@ def _warn_unconverged(state, tol):
 
 def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bounds=(-6.0, 6.0), tol=1e-4,
                  max_iter=2000, accelerate="squarem", progress=None, correlated=True,
-                 integration="auto", c_prior=None) -> MultidimResult:
+                 integration="auto", priors=None) -> MultidimResult:
     """Fit the model (see :mod:`adaptive.calibration.multidim`) and return a :class:`MultidimResult`."""
     started = time.perf_counter()
     models, n_cat = _check_items(values, ids, model)
-    _check_c_prior(models, c_prior)
+    priors = dict(priors or {})
+    _check_c_prior(models, priors)
     pattern, factor_names, exploratory = factor_pattern(1 if factors is None else factors, ids)
     n_dims = len(factor_names)
     if any(m == "nominal" for m in models) and n_dims > 1:
@@ -140,7 +141,7 @@ def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bo
             raise CalibrationError(f"quadrature={points}: quasi-Monte Carlo EM takes 100 to 100,000 points "
                                    f"(default {QMC_POINTS})")
         problem = QMCProblem(values, kinds, n_cat, phi0, free, points, n_dims, np.eye(n_dims), corr_free,
-                             c_prior=c_prior)
+                             priors=priors)
         described = (f"quasi-Monte Carlo EM on {problem.z.shape[0]} scrambled Sobol points (seed 1) mapped to "
                      "N(0, Σ)")
     else:
@@ -150,7 +151,7 @@ def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bo
                                    f"{n_dims} dimensions; use 3 to 201 points and at most 200,000 nodes "
                                    f"(mirt's defaults: {default_points(n_dims)} per dimension)")
         nodes = product_grid(n_dims, points, bounds)
-        problem = LinearProblem(values, kinds, n_cat, phi0, free, nodes, np.eye(n_dims), corr_free, c_prior=c_prior)
+        problem = LinearProblem(values, kinds, n_cat, phi0, free, nodes, np.eye(n_dims), corr_free, priors=priors)
         described = (f"EM on a product grid {' x '.join([str(points)] * n_dims)} = {nodes.shape[0]} nodes on "
                      f"[{bounds[0]:g}, {bounds[1]:g}]")
     settings = EMSettings(tol=tol, max_iter=max_iter, accelerate=accelerate)
@@ -170,7 +171,7 @@ def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bo
 
 
 def fit_bifactor(values, ids, person_ids, model, specific, *, quadrature=None, bounds=(-6.0, 6.0), tol=1e-4,
-                 max_iter=2000, accelerate="squarem", progress=None, c_prior=None, general=None,
+                 max_iter=2000, accelerate="squarem", progress=None, priors=None, general=None,
                  correlated=True) -> MultidimResult:
     """A bifactor model (general factor ``G`` plus the specific factors named in ``specific``, one label per item,
     None or "" for items on the general factors only) or, with ``general={name: [item ids]}``, a two-tier model
@@ -202,7 +203,8 @@ def fit_bifactor(values, ids, person_ids, model, specific, *, quadrature=None, b
         raise CalibrationError(f"bifactor: specific factors {lonely[:5]} have fewer than 2 items; a specific factor "
                                "needs at least 2 (better 3 or more)")
     models, n_cat = _check_items(values, ids, model)
-    _check_c_prior(models, c_prior)
+    priors = dict(priors or {})
+    _check_c_prior(models, priors)
     if any(m == "nominal" for m in models):
         raise CalibrationError("the nominal model is unidimensional: it cannot load on a bifactor structure")
     n_general = len(g_names)
@@ -215,7 +217,7 @@ def fit_bifactor(values, ids, person_ids, model, specific, *, quadrature=None, b
     pattern = np.column_stack([g_pattern, spec >= 0])
     phi0, kinds = start_values(values, models, n_cat, pattern, False)
     problem = BifactorProblem(values, kinds, n_cat, phi0, free_mask(kinds, n_cat, pattern), spec, len(names), points,
-                              bounds, c_prior=c_prior, n_general=n_general, correlated=correlated)
+                              bounds, priors=priors, n_general=n_general, correlated=correlated)
     state = run_em(problem, EMSettings(tol=tol, max_iter=max_iter, accelerate=accelerate), progress=progress)
     _warn_unconverged(state, tol)
     phi2, _ = problem.params.unpack(state.x)

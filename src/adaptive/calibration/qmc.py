@@ -35,9 +35,9 @@ class QMCProblem(LinearProblem):
 
     integration = "qmc"
 
-    def __init__(self, values, kind, n_cat, phi0, free, n_points, n_dims, sigma0, corr_free, seed=1, c_prior=None):
+    def __init__(self, values, kind, n_cat, phi0, free, n_points, n_dims, sigma0, corr_free, seed=1, priors=None):
         self.z = sobol_normal(n_points, n_dims, seed)
-        super().__init__(values, kind, n_cat, phi0, free, self.z, sigma0, corr_free, c_prior=c_prior)
+        super().__init__(values, kind, n_cat, phi0, free, self.z, sigma0, corr_free, priors=priors)
 
     def nodes_for(self, sigma) -> np.ndarray:
         return self.z @ np.linalg.cholesky(sigma).T
@@ -55,12 +55,12 @@ class QMCProblem(LinearProblem):
         lw = np.full((1, nodes.shape[0]), -np.log(nodes.shape[0]))
         post, ll = self.layout.posterior(logp, lw, fast=count_dtype == np.float32)
         r, g_mass = self.layout.counts(post, count_dtype)
-        return EStep(ll, ll, r, g_mass)
+        return EStep(ll, ll + self.log_prior(phi), r, g_mass)
 
     def em_map(self, x, stats: EStep):
         phi, sigma = self.params.unpack(x)
         nodes = self.nodes_for(sigma)
-        phi = ItemMStep(self.kind, self.n_cat, self.params.free, nodes, self.c_prior).run(phi, stats.counts)
+        phi = ItemMStep(self.kind, self.n_cat, self.params.free, nodes, self.priors).run(phi, stats.counts)
         if self.expanded:
             self.nodes = nodes
             phi = self._expand_and_reduce(phi, stats.group_mass[0])
