@@ -23,7 +23,8 @@ every item's information matrix is singular in two or more dimensions, so the D-
 as in mirtCAT. Eligibility: items not yet given, not an enemy of one given, not set aside by Sympson–Hetter, and
 whose content domain has not reached its maximum; when the slots left are only enough for the domains' minima,
 only items of domains below their minimum. ``randomesque`` picks uniformly among the best k. The SE, trace and
-determinant stops wait until every domain has its minimum.
+determinant stops wait until every domain has its minimum. With ``content="shadow"`` a shadow test per step
+chooses instead (:mod:`adaptive.cat.multidim_shadow`).
 
 Estimation after every answer: MAP with the prior N(μ, Σ) (default) or EAP on the product grid
 (:mod:`adaptive.scoring.multidim`). Stopping: ``max_items``; after ``min_items``, the SE of every dimension at
@@ -41,6 +42,7 @@ from ..exceptions import DesignError, SessionStateError
 from ..irt.linear import LinearKind, grid_of, information, information_weight, log_prob
 from ..scoring.multidim import eap_vector, map_vector
 from .multidim_design import RULES, MultidimDesign
+from .multidim_shadow import enemy_pairs, shadow_pick
 
 __all__ = ["MultidimDesign", "MultidimBatch", "MultidimSession", "RULES", "select", "record", "stop", "run_mcat",
            "criterion_values"]
@@ -66,6 +68,8 @@ class MultidimBatch:
     pretest_items: np.ndarray | None = None
     n_pretest: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     pretest_answers: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    #: shadow-test steps that fell back to the heuristic (the solver found no test), per session
+    shadow_fallbacks: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
 
     @property
     def active(self) -> np.ndarray:
@@ -103,6 +107,7 @@ class _Compiled:
         for iid, k in design.exposure.items():
             self.sh[index[iid]] = float(k)
         self.enemy_groups = [np.array([index[i] for i in s]) for s in design.enemies]
+        self.pairs = enemy_pairs(self.enemy_groups)
         #: every item's information matrix has rank one (no nominal items): the fast criteria apply
         self.rank_one = not bool(np.any(bank.kind == LinearKind.NOMINAL))
 
@@ -121,7 +126,7 @@ def new_batch(comp: _Compiled, n: int, rng=None) -> MultidimBatch:
 given=np.full((n, comp.design.max_items), -1), answers=np.full((n, n_items), np.nan),
                          theta=np.tile(comp.mean, (n, 1)), cov=np.tile(comp.cov, (n, 1, 1)),
                          n_given=np.zeros(n, dtype=int), stop_reason=np.zeros(n, dtype=int),
-                         blocked=np.zeros((n, n_items), dtype=bool))
+                         blocked=np.zeros((n, n_items), dtype=bool), shadow_fallbacks=np.zeros(n, dtype=int))
 
 
 def _domain_counts(comp: _Compiled, answered) -> np.ndarray:
@@ -270,6 +275,15 @@ def select(comp: _Compiled, state: MultidimBatch, rng: np.random.Generator) -> n
         return out
     values = criterion_values(comp, state, rows)
     ok = _eligible(comp, state, rows)
+    if comp.design.content == "shadow":
+        free = np.isnan(state.answers[rows])
+        free[:, comp.pretest] = False
+        if state.blocked is not None:
+            free &= ~state.blocked[rows]
+        heuristic = np.argmax(np.where(ok, values, -np.inf), axis=1)
+        heuristic = np.where(ok.any(axis=1), heuristic, -1)
+        out[rows] = shadow_pick(comp, state, rows, values, free, rng, heuristic)
+        return out
     values = np.where(ok, values, -np.inf)
     kr = comp.design.randomesque
     pend = np.arange(rows.size)

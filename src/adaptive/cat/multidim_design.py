@@ -42,6 +42,10 @@ class MultidimDesign:
     exposure: dict = field(default_factory=dict)
     pretest: tuple = ()
     pretest_count: int = 0
+    #: "heuristic" (eligibility by domain minima and maxima) or "shadow" (a shadow test per step,
+    #: :mod:`adaptive.cat.multidim_shadow`); seconds one shadow test may take
+    content: str = "heuristic"
+    shadow_time_limit: float = 10.0
 
     def check(self, bank) -> None:
         k = bank.n_dims
@@ -60,6 +64,10 @@ class MultidimDesign:
                 raise DesignError(f"field 'prior_cov': give a symmetric positive definite {k} x {k} matrix")
         if self.weights is not None and (np.shape(self.weights) != (k,) or np.any(np.asarray(self.weights) < 0)):
             raise DesignError(f"field 'weights': give {k} non-negative numbers")
+        if self.content not in ("heuristic", "shadow"):
+            raise DesignError(f"field 'content': {self.content!r}; use 'heuristic' or 'shadow'")
+        if not 0 < self.shadow_time_limit <= 3600:
+            raise DesignError(f"field 'shadow_time_limit': {self.shadow_time_limit!r} seconds; use (0, 3600]")
         if self.randomesque < 1:
             raise DesignError("field 'randomesque': at least 1")
         for name in ("se_target", "trace_target", "det_target"):

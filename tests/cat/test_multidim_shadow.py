@@ -1,0 +1,101 @@
+"""The MCAT shadow test (content="shadow"): against brute-force enumeration of every feasible test, the blueprint
+and enemies kept on every path, and batch = live."""
+
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from adaptive.bank.multidim import MultidimBank
+from adaptive.cat.multidim import MultidimDesign, MultidimSession, _Compiled, criterion_values, new_batch, run_mcat
+from adaptive.exceptions import DesignError
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "multidim"
+SIGMA = [[1.0, 0.5], [0.5, 1.0]]
+
+
+@pytest.fixture(scope="module")
+def bank():
+    return MultidimBank.read_csv(DATA / "cat2d_bank_300.csv", latent_cov=SIGMA)
+
+
+@pytest.fixture(scope="module")
+def answers():
+    return np.loadtxt(DATA / "cat2d_responses_200x300.csv", delimiter=",", skiprows=1)
+
+
+def _small(bank):
+    """Twelve items (C001-C006 on F1, C151-C156 on F2) as their own bank."""
+    idx = list(range(6)) + list(range(150, 156))
+    rows = [r for j, r in enumerate(MultidimBank.rows(bank)) if j in idx]
+    return MultidimBank.from_rows(rows, bank.factor_names, SIGMA)
+
+
+@pytest.mark.parametrize("rule", ["t_rule", "w_rule", "d_rule"])
+def test_the_first_item_is_the_best_free_item_of_the_best_feasible_test(bank, rule):
+    """Brute force: every 6-item test of the 12 that meets F1 in [2, 3], F2 in [3, 4] and at most one of each
+    enemy pair, ranked by the sum of the items' criterion values (include_prior, so the values differ)."""
+    small = _small(bank)
+    domains = {i: ("F1" if i < "C100" else "F2") for i in small.item_ids}
+    enemies = (("C001", "C002"), ("C151", "C003"))
+    design = MultidimDesign(rule=rule, include_prior=True, min_items=6, max_items=6, domains=domains,
+                            domain_min={"F1": 2, "F2": 3}, domain_max={"F1": 3, "F2": 4}, enemies=enemies,
+                            content="shadow")
+    comp = _Compiled(small, design)
+    state = new_batch(comp, 1)
+    values = criterion_values(comp, state, np.array([0]))[0]
+    f1 = np.array([d == "F1" for d in domains.values()])
+    pos = {i: j for j, i in enumerate(small.item_ids)}
+    bad = [(pos[a], pos[b]) for a, b in enemies]
+    best, best_set = -np.inf, None
+    for test in combinations(range(12), 6):
+        n1 = f1[list(test)].sum()
+        if not (2 <= n1 <= 3 and 3 <= 6 - n1 <= 4) or any(a in test and b in test for a, b in bad):
+            continue
+        v = values[list(test)].sum()
+        if v > best + 1e-12:
+            best, best_set = v, test
+    expected = small.item_ids[max(best_set, key=lambda j: values[j])]
+    live = MultidimSession(small, design, rng=1)
+    assert live.next_item() == expected
+
+
+def test_every_path_meets_the_blueprint_and_the_enemies(bank, answers):
+    domains = {i: ("F1" if k < 150 else "F2") for k, i in enumerate(bank.item_ids)}
+    enemies = (("C001", "C151", "C002"), ("C152", "C153"))
+    design = MultidimDesign(rule="d_rule", min_items=10, max_items=10, domains=domains,
+                            domain_min={"F1": 4, "F2": 5}, domain_max={"F1": 5, "F2": 6}, enemies=enemies,
+                            exposure={"C003": 0.5}, content="shadow")
+    st = run_mcat(bank, design, answers[:20], rng=5)
+    f1 = (st.given < 150).sum(axis=1)
+    assert ((4 <= f1) & (f1 <= 5)).all() and (st.n_given == 10).all()
+    for grp in enemies:
+        idx = [bank.item_ids.index(i) for i in grp]
+        assert (np.isin(st.given, idx).sum(axis=1) <= 1).all()
+    assert (st.shadow_fallbacks == 0).all()
+    # the heuristic takes other paths (the shadow test plans the whole test at every step)
+    heur = run_mcat(bank, MultidimDesign(rule="d_rule", min_items=10, max_items=10, domains=domains,
+                                         domain_min={"F1": 4, "F2": 5}, domain_max={"F1": 5, "F2": 6},
+                                         enemies=enemies, exposure={"C003": 0.5}), answers[:20], rng=5)
+    assert not (heur.given == st.given).all()
+
+
+def test_shadow_batch_equals_live(bank, answers):
+    domains = {i: ("F1" if k < 150 else "F2") for k, i in enumerate(bank.item_ids)}
+    design = MultidimDesign(rule="a_rule", min_items=4, max_items=9, se_target=0.5, domains=domains,
+                            domain_min={"F1": 4, "F2": 4}, randomesque=2, content="shadow")
+    for n in range(3):
+        one = run_mcat(bank, design, answers[n:n + 1], rng=3)
+        live = MultidimSession(bank, design, rng=3)
+        while (item := live.next_item()) is not None:
+            live.answer(item, int(answers[n, bank.item_ids.index(item)]))
+        assert live.items == tuple(bank.item_ids[j] for j in one.given[0, :one.n_given[0]])
+        np.testing.assert_allclose(live.theta, one.theta[0], atol=1e-10)
+
+
+def test_shadow_settings_are_checked(bank):
+    with pytest.raises(DesignError, match="field 'content'"):
+        MultidimSession(bank, MultidimDesign(content="milp"))
+    with pytest.raises(DesignError, match="field 'shadow_time_limit'"):
+        MultidimSession(bank, MultidimDesign(content="shadow", shadow_time_limit=0))
