@@ -138,10 +138,7 @@ class MultidimResult(InformationCriteria):
 
     def standard_errors(self) -> MultidimStandardErrors:
         """Standard errors from the observed information (Oakes' identity, by differences of the marginal score:
-        two E-steps per free parameter)."""
-        if getattr(self.problem, "integration", "grid") == "qmc":
-            raise CalibrationError("standard errors are computed on product grids; this fit used quasi-Monte Carlo "
-                                   "EM (more than 3 factors): refit with integration='grid' (up to 5 factors) for SEs")
+        one E-step per free parameter, plus one; on a quasi-Monte Carlo fit, of the QMC log-likelihood's score)."""
         info = self.problem.observed_information(self.x)
         try:
             cov = np.linalg.inv(info)

@@ -7,6 +7,13 @@ the items' M-step is the product-grid one on those nodes, and the latent correla
 ``Σ_q mass_q log φ(θ_q; R)`` over the correlation matrices R (unit diagonal) with the nodes held fixed (the
 Monte Carlo EM update; Wei & Tanner 1990). The log-likelihood is the QMC estimate ``Σ_n log (1/Q) Σ_q L_n(θ_q)``.
 The same ``z`` is used in every cycle (a fixed seed), so the EM map is deterministic and SQUAREM applies.
+
+Standard errors: the QMC log-likelihood is a smooth function of the parameters (the points are fixed), so its
+observed information is taken as for a product grid, by forward differences of the marginal score. The items'
+score is Fisher's identity at the E-step's counts; a correlation's score moves the points: with ``Σ = L Lᵀ``,
+``∂ℓ/∂ρ = Σ_q g_qᵀ (∂L/∂ρ) z_q``, ``g_q = Σ_j Σ_k r_jqk ∂log P_jk(θ_q)/∂θ`` the posterior-weighted θ-score at
+point q, and ``∂L/∂ρ = L Φ(L⁻¹ (∂Σ/∂ρ) L⁻ᵀ)`` (Φ: the lower triangle, diagonal halved; the derivative of the
+Cholesky factor).
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import norm, qmc
 
-from ..irt.linear import log_prob
+from ..irt.linear import category_scores, log_prob
 from .em import EStep
 from .multidim import ItemMStep, LinearProblem, newton_correlations
 
@@ -88,5 +95,28 @@ class QMCProblem(LinearProblem):
         return newton_correlations(sigma, pairs, objective)
 
     def score(self, x) -> np.ndarray:
-        raise NotImplementedError("standard errors are computed on product grids; with quasi-Monte Carlo EM they "
-                                  "are not available yet (fit with integration='grid' and at most 5 factors)")
+        """The marginal score of the QMC log-likelihood (see the module docstring)."""
+        stats = self.estep(x, np.float64)
+        if stats is None:
+            raise FloatingPointError("non-finite likelihood")
+        phi, sigma = self.params.unpack(x)
+        nodes = self.nodes_for(sigma)
+        counts = stats.counts
+        assert isinstance(counts, np.ndarray)
+        step = ItemMStep(self.kind, self.n_cat, self.params.free, nodes, self.priors)
+        out = [step.gradient(phi, counts).ravel()[self.params.free_idx]]
+        pairs = self.params.corr_pairs
+        if pairs[0].size:
+            dlog = category_scores(self.kind, self.n_cat, phi, nodes)           # (I, Q, C, K)
+            g = np.einsum("iqc,iqck->qk", counts[:, :, :dlog.shape[2]], dlog)  # (Q, K)
+            chol = np.linalg.cholesky(sigma)
+            inv = np.linalg.inv(chol)
+            rho = []
+            for a, b in zip(*pairs, strict=True):
+                d_sigma = np.zeros_like(sigma)
+                d_sigma[a, b] = d_sigma[b, a] = 1.0
+                inner = inv @ d_sigma @ inv.T
+                d_chol = chol @ (np.tril(inner, -1) + 0.5 * np.diag(np.diag(inner)))
+                rho.append(float(np.sum(g * (self.z @ d_chol.T))))
+            out.append(np.array(rho))
+        return np.concatenate(out)

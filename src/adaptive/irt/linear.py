@@ -307,6 +307,11 @@ def information_weight(kind, n_cat, phi, theta) -> np.ndarray:
     return out
 
 
+def category_scores(kind, n_cat, phi, theta) -> np.ndarray:
+    """``∂ log P_k(θ_q) / ∂θ`` ``(I, Q, k_max, K)`` for every category."""
+    return _category_scores(kind, n_cat, phi, theta)[1]
+
+
 def score(kind, n_cat, phi, theta, category) -> np.ndarray:
     """``∂ log P_x(θ_q) / ∂θ`` ``(I, Q, K)`` for each item's category ``x`` (``category``: ``(I,)`` ints, or
     ``(I, Q)`` -- one category per item and node, e.g. per person)."""
