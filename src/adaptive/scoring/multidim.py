@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..exceptions import ScoringError
-from ..irt.linear import information, log_mvn_weights, log_prob, product_grid, score
+from ..irt.linear import LinearKind, extra_column, information, log_mvn_weights, log_prob, product_grid, score
 from ..tables import Table
 
 __all__ = ["VectorEstimates", "estimate_vector", "map_vector", "eap_vector"]
@@ -105,14 +105,18 @@ def _adaptive_qmc(bank, values, points, mean, cov, widen=1.5):
     given = _Given(bank, values)
     n = values.shape[0]
     theta, post_cov = np.empty((n, k)), np.empty((n, k, k))
+    dichotomous = bool(np.isin(bank.kind, (LinearKind.LOGISTIC, LinearKind.LOGISTIC3)).all())
     block = max(1, 2_000_000 // max(m * given.width, 1))
     for lo in range(0, n, block):
         rows = np.arange(lo, min(lo + block, n))
         pts = mode[rows, None, :] + np.einsum("nkl,ml->nmk", chol[rows], z)  # (B, M, K)
         flat = pts.reshape(-1, k)
-        sub = given.take(np.repeat(rows, m))
         c = flat - mean
-        log_w = (sub.loglik(flat) - 0.5 * np.einsum("nk,kl,nl->n", c, prec, c)).reshape(rows.size, m)
+        if dichotomous:
+            loglik = _logistic_loglik(bank, given, rows, pts).ravel()
+        else:
+            loglik = given.take(np.repeat(rows, m)).loglik(flat)
+        log_w = (loglik - 0.5 * np.einsum("nk,kl,nl->n", c, prec, c)).reshape(rows.size, m)
         log_w += 0.5 * (z ** 2).sum(axis=1)[None, :]                         # minus log proposal (its det cancels)
         w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
         w /= w.sum(axis=1, keepdims=True)
@@ -121,6 +125,24 @@ def _adaptive_qmc(bank, values, points, mean, cov, widen=1.5):
         theta[rows] = mu
         post_cov[rows] = np.einsum("nm,nmk,nml->nkl", w, d, d)
     return theta, post_cov
+
+
+def _logistic_loglik(bank, given, rows, pts) -> np.ndarray:
+    """``(B, M)`` log-likelihood of persons ``rows`` at their points ``pts (B, M, K)`` for M2PL / M3PL banks:
+    linear predictors of the answered items only, then ``log(c + (1 - c) σ(z))`` or ``log(1 - c) + log σ(-z)``."""
+    k = pts.shape[2]
+    items = given.items[rows]                                            # (B, L)
+    phi = bank.phi[items]                                                # (B, L, p)
+    z = np.einsum("blk,bmk->bml", phi[:, :, :k], pts) + phi[:, None, :, k]
+    right = (given.cat[rows] == 1)[:, None, :]
+    lp = -np.logaddexp(0.0, np.where(right, -z, z))                      # log σ(±z)
+    three = bank.kind[items] == LinearKind.LOGISTIC3
+    if three.any():
+        g = phi[:, :, extra_column(k, phi.shape[2])]                     # logit c
+        log_c, log_1c = -np.logaddexp(0.0, -g), -np.logaddexp(0.0, g)   # log c, log(1 - c)
+        lp3 = np.where(right, np.logaddexp(log_c[:, None, :], log_1c[:, None, :] + lp), log_1c[:, None, :] + lp)
+        lp = np.where(three[:, None, :], lp3, lp)
+    return np.where(given.answered[rows][:, None, :], lp, 0.0).sum(axis=2)
 
 
 def _gather(values):
