@@ -114,6 +114,28 @@ def test_score_wide_and_long_files_agree_with_the_library(tmp_path, capsys):
     np.testing.assert_array_equal(np.isnan(table.for_bank(bank)), np.isnan(x))
 
 
+def test_score_with_subscores_adds_each_domains_subscore(tmp_path, capsys):
+    """--subscores on a pool directory: the library's vector EAP under the pool's subscore model, per domain."""
+    from adaptive.resources import pool_path
+    from adaptive.scoring.multidim import estimate_vector
+
+    bank = ItemBank.load(pool_path("cmcs"))
+    sub = bank.subscores.bank
+    rng = np.random.default_rng(5)
+    x = np.where(rng.random((4, len(bank))) < 0.5, (rng.random((4, len(bank))) < 0.6).astype(float), np.nan)
+    src, out = tmp_path / "x.csv", tmp_path / "est.csv"
+    _write_wide(src, bank.ids, x, ["a", "b", "c", "d"])
+    assert main(["score", str(src), "--bank", str(pool_path("cmcs")), "--subscores", "--out", str(out)]) == 0
+    with out.open() as fh:
+        rows = list(csv.DictReader(fh))
+    expected = estimate_vector(sub, x[:, [bank.index[i] for i in sub.item_ids]])
+    for k, name in enumerate(sub.factor_names):
+        np.testing.assert_allclose([float(r[name]) for r in rows], expected.theta[:, k], rtol=1e-12)
+        np.testing.assert_allclose([float(r[f"{name} SE"]) for r in rows], expected.se[:, k], rtol=1e-12)
+    assert main(["score", str(src), "--bank", str(pool_path("cmcs") / "bank.json"), "--subscores"]) == 2
+    assert "no subscore model" in capsys.readouterr().err
+
+
 def test_score_reports_bad_file_cleanly(tmp_path, capsys):
     bank = ItemBank(items=[{"id": "Q1", "a": 1.0, "b": 0.0}])
     bank_path = tmp_path / "bank.json"

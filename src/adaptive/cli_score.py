@@ -99,6 +99,12 @@ def cmd_score(args) -> int:
             decision = "pass" if passed[n] else "fail"
             r += [f"{scaled[n]:.{scale.decimals}f}", f"{p_pass[n]:.3f}", decision]
             f += [f"{scaled[n]:.{scale.decimals}f}", repr(float(p_pass[n])), decision]
+    if args.subscores:
+        sub_header, sub_rows, sub_full = _subscore_columns(bank, x, args.method)
+        header += sub_header
+        for r, f, sr, sf in zip(rows, full, sub_rows, sub_full, strict=True):
+            r += sr
+            f += sf
     if args.out:
         with open(args.out, "w", newline="") as fh:  # every printed column, at full precision
             w = csv.writer(fh, lineterminator="\n")
@@ -108,6 +114,27 @@ def cmd_score(args) -> int:
     else:
         print(_table(header, rows))
     return 0
+
+
+def _subscore_columns(bank: ItemBank, x: np.ndarray, method: str):
+    """``--subscores``: each domain's subscore and SE from the bank's subscore model (EAP, or MAP with
+    ``--method map``), as printed and as written."""
+    if bank.subscores is None:
+        raise ScoringError("--subscores: the bank has no subscore model; give a pool directory with a subscores.json "
+                           "(or a bank JSON with a 'subscores' field)")
+    from .scoring.multidim import estimate_vector
+
+    sub = bank.subscores.bank
+    values = np.full((x.shape[0], len(sub)), np.nan)
+    for j, iid in enumerate(sub.item_ids):
+        values[:, j] = x[:, bank.index[iid]]
+    est = estimate_vector(sub, values, method="map" if method == "map" else "eap")
+    header = [h for f in sub.factor_names for h in (f, f"{f} SE")]
+    shown = [[f"{v:.3f}" for k in range(sub.n_dims) for v in (est.theta[n, k], est.se[n, k])]
+             for n in range(x.shape[0])]
+    exact = [[repr(float(v)) for k in range(sub.n_dims) for v in (est.theta[n, k], est.se[n, k])]
+             for n in range(x.shape[0])]
+    return header, shown, exact
 
 
 def add_score_command(sub, layout_help: str) -> None:
@@ -124,5 +151,8 @@ def add_score_command(sub, layout_help: str) -> None:
                                                           "converted to θ by the form's TCC and printed")
     s.add_argument("--form", help="the form --raw-cut counts on: a file of item ids, or 'responses' for the file's "
                                   "own items (default: the pool standard's reference form)")
+    s.add_argument("--subscores", action="store_true",
+                   help="add each content domain's subscore and SE from the bank's subscore model (a pool "
+                        "directory's subscores.json) (default: off)")
     s.add_argument("--out", help="write every column to a CSV instead of printing a table")
     s.set_defaults(func=cmd_score)
