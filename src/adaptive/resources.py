@@ -4,7 +4,7 @@ Examples
 --------
 >>> from adaptive.resources import pool_path
 >>> sorted(p.name for p in pool_path("cmcs").iterdir())
-['bank.json', 'design.json', 'standard.json']
+['bank.json', 'design.json', 'standard.json', 'subscores.json']
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import pytest
 import adaptive
 
 
-def _two_factors(rng, n=2000, per=6, corr=0.5):
+def _two_factors(rng, n=1500, per=6, corr=0.5):
     theta = rng.multivariate_normal([0, 0], [[1, corr], [corr, 1]], n)
     a = np.zeros((2 * per, 2))
     a[:per, 0], a[per:, 1] = rng.uniform(1, 2, per), rng.uniform(1, 2, per)
@@ -20,7 +20,7 @@ def _two_factors(rng, n=2000, per=6, corr=0.5):
 @pytest.fixture(scope="module")
 def fits():
     x, ids, spec = _two_factors(np.random.default_rng(71))
-    qmc = adaptive.calibrate(x, model="2pl", item_ids=ids, factors=spec, integration="qmc", quadrature=4096, tol=1e-6)
+    qmc = adaptive.calibrate(x, model="2pl", item_ids=ids, factors=spec, integration="qmc", quadrature=2048, tol=1e-6)
     grid = adaptive.calibrate(x, model="2pl", item_ids=ids, factors=spec, tol=1e-6)
     return qmc, grid
 

@@ -49,7 +49,7 @@ def _brute_force_loglik(x, slopes, intercepts, cov, axis):
 def small_fit():
     """Four dimensions (2 general; 2 specific, each with items of both general factors) on 9 points each: the full
     grid (6,561 nodes) stays small enough for brute force."""
-    x, ids, general, labels, _ = _two_tier_data(np.random.default_rng(31), 1500, [0] * 4 + [1] * 4 + [0] * 4 + [1] * 4)
+    x, ids, general, labels, _ = _two_tier_data(np.random.default_rng(31), 1000, [0] * 4 + [1] * 4 + [0] * 4 + [1] * 4)
     fit = adaptive.calibrate(x, item_ids=ids, model="2pl", factors=general, bifactor=labels, quadrature=9, tol=1e-6)
     return x, fit
 
@@ -85,7 +85,7 @@ def test_two_tier_estimate_is_a_stationary_point_of_the_full_grid_likelihood_wit
     problem, x_full = _full_grid_problem(x, fit)
     assert problem.estep(x_full).loglik == pytest.approx(fit.loglik, abs=1e-3)
     score = problem.score(x_full)
-    assert np.abs(score).max() < 0.05                    # N = 1,500: a per-person score below 3e-5
+    assert np.abs(score).max() < 0.05                    # N = 1,000: a per-person score below 5e-5
     full_se = np.sqrt(np.diag(np.linalg.inv(problem.observed_information(x_full))))
     se = fit.standard_errors()
     mine = np.concatenate([np.nan_to_num(se.slopes)[fit.slopes != 0], se.intercepts[:, 0]])
