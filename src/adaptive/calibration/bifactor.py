@@ -23,8 +23,9 @@ from scipy.special import logsumexp
 
 from ..irt.linear import grid_of, log_mvn_weights, log_prob
 from .em import EStep
+from .latent import latent_mstep, latent_score
 from .layout import IndicatorLayout
-from .multidim import ItemMStep, ObservedInformation, _Params, latent_mstep, latent_score
+from .multidim import ItemMStep, ObservedInformation, _Params
 
 __all__ = ["BifactorProblem"]
 

@@ -260,7 +260,7 @@ def m2_multidim(result) -> M2Result:
     def prob(v):
         phi, sigma = problem.params.unpack(v)
         probs = np.exp(log_prob(result.kind, result.n_cat, phi, nodes))  # (n, Q, C)
-        return probs, np.exp(log_mvn_weights(nodes, sigma))
+        return probs, np.exp(log_mvn_weights(nodes, sigma, problem.params.mean_of(v)))
 
-    weights = np.exp(log_mvn_weights(nodes, result.latent_cov))
+    weights = np.exp(log_mvn_weights(nodes, result.latent_cov, result.latent_mean))
     return _m2_result(x, prob, np.array(result.x, dtype=float), weights, result.n_cat)

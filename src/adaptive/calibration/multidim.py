@@ -37,12 +37,12 @@ from ..irt.linear import (
 )
 from .em import EStep
 from .factored import FactoredEStep
+from .latent import latent_mstep, latent_score
 from .layout import IndicatorLayout
 from .priors import _direct, _logit_scale
 from .starts import start_values as unidimensional_starts
 
-__all__ = ["LinearProblem", "latent_mstep", "latent_score", "product_grid", "DEFAULT_POINTS", "MAX_PRODUCT_DIMS",
-           "log_mvn_weights"]
+__all__ = ["LinearProblem", "product_grid", "DEFAULT_POINTS", "MAX_PRODUCT_DIMS", "log_mvn_weights"]
 
 #: mirt's default quadrature points per dimension, by number of dimensions
 DEFAULT_POINTS = {1: 61, 2: 31, 3: 15, 4: 9, 5: 7}
@@ -51,34 +51,49 @@ MAX_PRODUCT_DIMS = 5
 
 
 class _Params:
-    """The free vector: free entries of ``phi`` (row-major), then the free correlations (upper triangle)."""
+    """The free vector: free entries of ``phi`` (row-major), then the free entries of Σ (upper triangle: the
+    correlations, and the variances where ``corr_free`` marks the diagonal), then the free means."""
 
-    def __init__(self, phi0, free, sigma0, corr_free, n_dims):
+    def __init__(self, phi0, free, sigma0, corr_free, n_dims, mean0=None, mean_free=None):
         self.phi0 = np.array(phi0, dtype=float)
         self.free = np.asarray(free, dtype=bool)
         self.latent0 = np.array(sigma0, dtype=float)
+        self.mean0 = np.zeros(n_dims) if mean0 is None else np.array(mean0, dtype=float)
+        self.mean_free = np.zeros(n_dims, dtype=bool) if mean_free is None else np.asarray(mean_free, dtype=bool)
         self.free_idx = np.flatnonzero(self.free.ravel())
         self.n_item_free = int(self.free_idx.size)
-        iu = np.triu_indices(n_dims, 1)
+        iu = np.triu_indices(n_dims, 0)
         keep = np.asarray(corr_free, dtype=bool)[iu]
         self.corr_pairs = (iu[0][keep], iu[1][keep])
-        self.n_free = self.n_item_free + int(keep.sum())
+        self.n_cov_free = int(keep.sum())
+        self.n_free = self.n_item_free + self.n_cov_free + int(self.mean_free.sum())
         cols = np.broadcast_to(np.arange(self.phi0.shape[1]), self.phi0.shape).ravel()[self.free_idx]
         self.slope_dims = n_dims
         self.slope_entries = np.flatnonzero(cols < n_dims)
         self.intercept_entries = np.flatnonzero(cols >= n_dims)
 
-    def pack(self, phi, sigma) -> np.ndarray:
-        return np.concatenate([phi.ravel()[self.free_idx], sigma[self.corr_pairs]])
+    @property
+    def latent_moments_free(self) -> bool:
+        """Whether means or variances are estimated (a calibration with fixed items)."""
+        return bool(self.mean_free.any() or np.any(self.corr_pairs[0] == self.corr_pairs[1]))
+
+    def pack(self, phi, sigma, mean=None) -> np.ndarray:
+        mu = self.mean0 if mean is None else np.asarray(mean, dtype=float)
+        return np.concatenate([phi.ravel()[self.free_idx], sigma[self.corr_pairs], mu[self.mean_free]])
 
     def unpack(self, x) -> tuple[np.ndarray, np.ndarray]:
         phi = self.phi0.copy()
         phi.ravel()[self.free_idx] = x[:self.n_item_free]
         sigma = self.latent0.copy()
-        rho = x[self.n_item_free:]
+        rho = x[self.n_item_free:self.n_item_free + self.n_cov_free]
         sigma[self.corr_pairs] = rho
         sigma[self.corr_pairs[::-1]] = rho
         return phi, sigma
+
+    def mean_of(self, x) -> np.ndarray:
+        mu = self.mean0.copy()
+        mu[self.mean_free] = x[self.n_item_free + self.n_cov_free:]
+        return mu
 
 
 class ItemMStep:
@@ -242,12 +257,13 @@ class LinearProblem(ObservedInformation):
         sigma0 : (K, K) start latent correlation matrix; corr_free : (K, K) bool, the estimated correlations
     """
 
-    def __init__(self, values, kind, n_cat, phi0, free, nodes, sigma0, corr_free, dtype=np.float64, priors=None):
+    def __init__(self, values, kind, n_cat, phi0, free, nodes, sigma0, corr_free, dtype=np.float64, priors=None,
+                 mean_free=None):
         self.kind = np.asarray(kind)
         self.n_cat = np.asarray(n_cat)
         self.nodes = np.asarray(nodes, dtype=float)
         self.n_dims = self.nodes.shape[1]
-        self.params = _Params(phi0, free, sigma0, corr_free, self.n_dims)
+        self.params = _Params(phi0, free, sigma0, corr_free, self.n_dims, mean_free=mean_free)
         self._values = np.asarray(values, dtype=float)
         self.n_items = self._values.shape[1]
         self.priors: dict = dict(priors or {})
@@ -270,8 +286,8 @@ class LinearProblem(ObservedInformation):
     def values(self) -> np.ndarray:
         return self._values
 
-    def log_weights(self, sigma) -> np.ndarray:
-        return log_mvn_weights(self.nodes, sigma)[None, :]
+    def log_weights(self, sigma, mean=None) -> np.ndarray:
+        return log_mvn_weights(self.nodes, sigma, mean)[None, :]
 
     def log_prob(self, phi) -> np.ndarray:
         return log_prob(self.kind, self.n_cat, phi, self.nodes)
@@ -279,7 +295,7 @@ class LinearProblem(ObservedInformation):
     def estep(self, x, count_dtype=np.float64) -> EStep | None:
         phi, sigma = self.params.unpack(x)
         try:
-            lw = self.log_weights(sigma)
+            lw = self.log_weights(sigma, self.params.mean_of(x))
         except np.linalg.LinAlgError:
             return None  # a correlation matrix that is not positive definite
         if self.factored is not None:
@@ -322,12 +338,16 @@ class LinearProblem(ObservedInformation):
 
     def em_map(self, x, stats: EStep):
         phi, sigma = self.params.unpack(x)
+        mean = self.params.mean_of(x)
         phi = self.mstep_items(phi, stats.counts)
         if self.expanded:
             phi = self._expand_and_reduce(phi, stats.group_mass[0])
+        elif self.params.latent_moments_free:  # fixed items set the scale: means and (co)variances free
+            sigma, mean = latent_mstep(self.nodes, sigma, self.params.corr_pairs, stats.group_mass[0], mean,
+                                       self.params.mean_free)
         else:
             sigma = self.mstep_latent(sigma, stats.group_mass[0])
-        return self.params.pack(phi, sigma)
+        return self.params.pack(phi, sigma, mean)
 
     def _expand_and_reduce(self, phi, mass):
         """PX-EM for the exploratory model (Liu, Rubin & Wu 1998): the latent mean and covariance, free in the
@@ -369,88 +389,10 @@ class LinearProblem(ObservedInformation):
             raise FloatingPointError("non-finite likelihood")
         phi, sigma = self.params.unpack(x)
         out = [self.item_gradient(phi, stats.counts).ravel()[self.params.free_idx]]
-        if self.params.corr_pairs[0].size:
-            out.append(latent_score(self.nodes, sigma, self.params.corr_pairs, stats.group_mass[0]))
+        if self.params.corr_pairs[0].size or self.params.mean_free.any():
+            out.append(latent_score(self.nodes, sigma, self.params.corr_pairs, stats.group_mass[0],
+                                    self.params.mean_of(x), self.params.mean_free))
         return np.concatenate(out)
-
-
-def latent_mstep(nodes, sigma, pairs, mass):
-    """The correlations ``pairs`` of ``sigma`` that maximize ``Σ_q mass_q log w_q(Σ)``, the expected complete-data
-    log-likelihood of the N(0, Σ) weights at ``nodes`` normalized over them (the EM step for the latent part)."""
-    if pairs[0].size == 0:
-        return sigma
-    total = float(mass.sum())
-
-    def objective(r):
-        """Minus the per-person expected log weight and its gradient (None outside the PD matrices)."""
-        try:
-            lw = log_mvn_weights(nodes, r)
-            inv = np.linalg.inv(r)
-        except np.linalg.LinAlgError:
-            return None
-        m = ((mass - total * np.exp(lw))[:, None] * nodes).T @ nodes / total
-        return -float(mass @ lw) / total, -(inv @ m @ inv)[pairs]
-
-    return newton_correlations(sigma, pairs, objective)
-
-
-def latent_score(nodes, sigma, pairs, mass) -> np.ndarray:
-    """The marginal score in the correlations ``pairs`` (Fisher's identity, at the E-step's grid mass)."""
-    lw = log_mvn_weights(nodes, sigma)
-    m = ((mass - mass.sum() * np.exp(lw))[:, None] * nodes).T @ nodes
-    inv = np.linalg.inv(sigma)
-    return (inv @ m @ inv)[pairs]
-
-
-def newton_correlations(sigma, pairs, objective):
-    """Minimize ``objective(R) -> (value, gradient in the correlations at pairs)`` (None outside the positive
-    definite matrices) over the correlations ``pairs`` of ``sigma`` by damped Newton, the Hessian by differences of
-    the analytic gradient; steps of at most 0.2, halved until the objective does not rise."""
-
-    def build(rho):
-        out = sigma.copy()
-        out[pairs] = rho
-        out[pairs[::-1]] = rho
-        return out
-
-    def at(rho):
-        return objective(build(rho))
-
-    rho = sigma[pairs].copy()
-    cur = at(rho)
-    if cur is None:
-        return sigma
-    h = 1e-6
-    for _ in range(50):
-        f, g = cur
-        hess = np.empty((rho.size, rho.size))
-        for j in range(rho.size):
-            e = np.zeros(rho.size)
-            e[j] = h
-            up, down = at(rho + e), at(rho - e)
-            if up is None or down is None:
-                hess = np.eye(rho.size)
-                break
-            hess[:, j] = (up[1] - down[1]) / (2 * h)
-        hess = 0.5 * (hess + hess.T)
-        try:
-            np.linalg.cholesky(hess)
-            step = -np.linalg.solve(hess, g)
-        except np.linalg.LinAlgError:
-            step = -g
-        step /= max(1.0, float(np.abs(step).max()) / 0.2)
-        for _half in range(40):
-            trial = at(np.clip(rho + step, -0.999, 0.999))
-            if trial is not None and trial[0] <= f:
-                break
-            step = step / 2
-        else:
-            break
-        rho = np.clip(rho + step, -0.999, 0.999)
-        cur = trial
-        if np.abs(step).max() < 1e-10:
-            break
-    return build(rho)
 
 
 def start_values(values, models, n_cat, pattern, exploratory):

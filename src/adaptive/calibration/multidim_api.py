@@ -24,9 +24,10 @@ MAX_GENERAL = 3
 QMC_POINTS = 4096
 
 
-def factor_pattern(factors, ids):
+def factor_pattern(factors, ids, exempt=()):
     """``(pattern (I, K) bool, factor names, exploratory)`` from ``factors``: an int K (exploratory) or
-    ``{factor name: [item ids]}`` (confirmatory)."""
+    ``{factor name: [item ids]}`` (confirmatory). Items in ``exempt`` (fixed items, whose loadings come with
+    their parameters) may be left out of every factor."""
     if isinstance(factors, (bool, np.bool_)):
         raise CalibrationError(f"factors={factors!r}: give a number of factors or {{name: [item ids]}}")
     if isinstance(factors, (int, np.integer)):
@@ -56,14 +57,16 @@ def factor_pattern(factors, ids):
         if not members:
             raise CalibrationError(f"factor {name!r} has no items")
         pattern[[lookup[str(m)] for m in members], q] = True
-    lost = [ids[j] for j in np.flatnonzero(~pattern.any(axis=1))]
+    lost = [ids[j] for j in np.flatnonzero(~pattern.any(axis=1)) if ids[j] not in set(exempt)]
     if lost:
         raise CalibrationError(f"items {lost[:5]} load on no factor; name them under a factor or drop the columns")
     return pattern, names, False
 
 
-def _check_items(values, ids, model):
-    """Canonical model names and category counts; a CalibrationError lists every item the data cannot fit."""
+def _check_items(values, ids, model, fixed_cats=None):
+    """Canonical model names and category counts; a CalibrationError lists every item the data cannot fit.
+    ``fixed_cats``: ``{item id: categories}`` of fixed items (their categories need not all be observed)."""
+    fixed_cats = fixed_cats or {}
     names = [model] * len(ids) if isinstance(model, str) else list(model)
     if len(names) != len(ids):
         raise CalibrationError(f"model lists {len(names)} names for {len(ids)} items")
@@ -81,6 +84,12 @@ def _check_items(values, ids, model):
     n_cat = np.maximum(observed_max + 1, 2)
     problems = []
     for j, (iid, m) in enumerate(zip(ids, models)):
+        if iid in fixed_cats:
+            if observed_max[j] >= fixed_cats[iid]:
+                problems.append(f"item {iid!r}: response {observed_max[j]} but the fixed item has categories "
+                                f"0..{fixed_cats[iid] - 1}")
+            n_cat[j] = fixed_cats[iid]
+            continue
         seen = np.unique(values[~np.isnan(values[:, j]), j])
         if m in ("2pl", "3pl") and observed_max[j] > 1:
             problems.append(f"item {iid!r}: response {observed_max[j]} but {m} items are 0/1 (use 'graded' or "
@@ -94,6 +103,76 @@ def _check_items(values, ids, model):
     if problems:
         raise CalibrationError("the data cannot be calibrated as given:\n  " + "\n  ".join(problems))
     return models, n_cat
+
+
+def _fixed_items(fixed, ids) -> dict:
+    """``{item id: (fixed bank, row)}`` for the data's items found in ``fixed`` (a MultidimBank)."""
+    if fixed is None:
+        return {}
+    from ..bank.multidim import MultidimBank
+
+    if not isinstance(fixed, MultidimBank):
+        raise CalibrationError("with factors=, fixed is a MultidimBank (e.g. an earlier fit's .bank, or "
+                               "MultidimBank.read_json(path)) whose factors are named as this model's")
+    row = {iid: j for j, iid in enumerate(fixed.item_ids)}
+    out = {iid: (fixed, row[iid]) for iid in ids if iid in row}
+    nominal = [iid for iid, (b, j) in out.items() if b.models[j] == "nominal"]
+    if nominal:
+        raise CalibrationError(f"fixed items {nominal[:5]} are nominal; fixed-item calibration takes 2pl, 3pl, "
+                               "graded and gpcm items")
+    if not out:
+        raise CalibrationError(f"none of the fixed bank's {len(fixed)} items is a column of the data; fixed-item "
+                               "calibration needs anchor items in the data")
+    return out
+
+
+def _models_with_fixed(model, ids, anchors):
+    if not anchors:
+        return model
+    names = [model] * len(ids) if isinstance(model, str) else list(model)
+    return [b.models[j] if iid in anchors else m for iid, m, (b, j) in
+            zip(ids, names, [anchors.get(i, (None, 0)) for i in ids], strict=True)]
+
+
+def _fixed_pattern(pattern, ids, anchors, factor_names):
+    """The fixed items' loadings: their nonzero slopes, by factor name (the fixed bank's factors must be this
+    model's)."""
+    pattern = pattern.copy()
+    for iid, (b, j) in anchors.items():
+        unknown = [f for f in b.factor_names if f not in factor_names]
+        if unknown:
+            raise CalibrationError(f"fixed bank factors {unknown} are not factors of this model "
+                                   f"{list(factor_names)}; name the factors alike")
+        row = ids.index(iid)
+        pattern[row] = False
+        for q, f in enumerate(b.factor_names):
+            if b.phi[j, q] != 0:
+                pattern[row, factor_names.index(f)] = True
+    return pattern
+
+
+def _fixed_rows(phi0, free, pattern, ids, anchors, factor_names, kinds):
+    """Fixed items: their internal parameters in this model's layout, nothing free. Returns ``(phi0, free,
+    mean_free)`` where ``mean_free`` marks the factors the fixed items load on (their means and variances are
+    estimated; the others stay N(0, 1))."""
+    from ..irt.linear import extra_column
+
+    phi0, free = phi0.copy(), free.copy()
+    k = len(factor_names)
+    for iid, (b, j) in anchors.items():
+        row = ids.index(iid)
+        kb = b.n_dims
+        phi0[row] = 0.0
+        for q, f in enumerate(b.factor_names):
+            phi0[row, factor_names.index(f)] = b.phi[j, q]
+        c = int(b.n_cat[j])
+        phi0[row, k:k + c - 1] = b.phi[j, kb:kb + c - 1]
+        src_extra, dst_extra = extra_column(kb, b.phi.shape[1]), extra_column(k, phi0.shape[1])
+        phi0[row, dst_extra] = b.phi[j, src_extra]
+        free[row] = False
+    is_fixed = np.array([i in anchors for i in ids])
+    mean_free = pattern[is_fixed].any(axis=0)
+    return phi0, free, mean_free
 
 
 def _check_c_prior(models, priors):
@@ -112,13 +191,20 @@ def _warn_unconverged(state, tol):
 
 def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bounds=(-6.0, 6.0), tol=1e-4,
                  max_iter=2000, accelerate="squarem", progress=None, correlated=True,
-                 integration="auto", priors=None) -> MultidimResult:
-    """Fit the model (see :mod:`adaptive.calibration.multidim`) and return a :class:`MultidimResult`."""
+                 integration="auto", priors=None, fixed=None) -> MultidimResult:
+    """Fit the model (see :mod:`adaptive.calibration.multidim`) and return a :class:`MultidimResult`. ``fixed``:
+    a :class:`~adaptive.bank.multidim.MultidimBank` whose items in the data keep its parameters (fixed-item
+    calibration, see :func:`_fixed_rows`)."""
     started = time.perf_counter()
-    models, n_cat = _check_items(values, ids, model)
+    anchors = _fixed_items(fixed, ids)
+    if anchors and (not isinstance(factors, dict)):
+        raise CalibrationError("fixed items with factors= need a confirmatory model {factor: [item ids]} whose "
+                               "factors are the fixed bank's; an exploratory fit has no fixed scale to keep")
+    model = _models_with_fixed(model, ids, anchors)
+    models, n_cat = _check_items(values, ids, model, {i: int(b.n_cat[j]) for i, (b, j) in anchors.items()})
     priors = dict(priors or {})
     _check_c_prior(models, priors)
-    pattern, factor_names, exploratory = factor_pattern(1 if factors is None else factors, ids)
+    pattern, factor_names, exploratory = factor_pattern(1 if factors is None else factors, ids, exempt=anchors)
     n_dims = len(factor_names)
     if any(m == "nominal" for m in models) and n_dims > 1:
         raise CalibrationError("the nominal model is unidimensional here: fit it with factors=1 (or no factors)")
@@ -129,9 +215,18 @@ def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bo
     if not use_qmc and n_dims > MAX_PRODUCT_DIMS:
         raise CalibrationError(f"{n_dims} factors: a product grid holds at most {MAX_PRODUCT_DIMS}; use "
                                "integration='qmc' (the default beyond 3)")
+    mean_free = None
+    if anchors:
+        if use_qmc:
+            raise CalibrationError("fixed items are calibrated on a product grid (up to 5 factors): give "
+                                   "integration='grid'")
+        pattern = _fixed_pattern(pattern, ids, anchors, factor_names)
     phi0, kinds = start_values(values, models, n_cat, pattern, exploratory)
     free = free_mask(kinds, n_cat, pattern)
     corr_free = np.triu(np.ones((n_dims, n_dims), dtype=bool), 1) & bool(correlated and not exploratory)
+    if anchors:
+        phi0, free, mean_free = _fixed_rows(phi0, free, pattern, ids, anchors, factor_names, kinds)
+        corr_free |= np.diag(mean_free)  # a factor the fixed items load on: its mean and variance estimated
     problem: LinearProblem
     if use_qmc:
         from .qmc import QMCProblem
@@ -151,7 +246,8 @@ def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bo
                                    f"{n_dims} dimensions; use 3 to 201 points and at most 200,000 nodes "
                                    f"(mirt's defaults: {default_points(n_dims)} per dimension)")
         nodes = product_grid(n_dims, points, bounds)
-        problem = LinearProblem(values, kinds, n_cat, phi0, free, nodes, np.eye(n_dims), corr_free, priors=priors)
+        problem = LinearProblem(values, kinds, n_cat, phi0, free, nodes, np.eye(n_dims), corr_free, priors=priors,
+                                mean_free=mean_free)
         described = (f"EM on a product grid {' x '.join([str(points)] * n_dims)} = {nodes.shape[0]} nodes on "
                      f"[{bounds[0]:g}, {bounds[1]:g}]")
     settings = EMSettings(tol=tol, max_iter=max_iter, accelerate=accelerate)
@@ -163,11 +259,14 @@ def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bo
     state = run_em(problem, settings, progress=progress)
     _warn_unconverged(state, tol)
     phi, sigma = problem.params.unpack(state.x)
+    if anchors:
+        described += f"; {len(anchors)} fixed items set the scale (latent means and variances estimated)"
     return MultidimResult(
         item_ids=tuple(ids), person_ids=tuple(person_ids), factor_names=factor_names, models=tuple(models),
         kind=kinds, n_cat=n_cat, phi=phi, latent_cov=sigma, loglik=float(state.loglik), n_iter=state.n_iter,
         converged=state.converged, exploratory=exploratory,
-        integration=described, elapsed=time.perf_counter() - started, problem=problem, x=state.x)
+        integration=described, elapsed=time.perf_counter() - started, problem=problem, x=state.x,
+        latent_mean=problem.params.mean_of(state.x))
 
 
 def fit_bifactor(values, ids, person_ids, model, specific, *, quadrature=None, bounds=(-6.0, 6.0), tol=1e-4,

@@ -33,9 +33,10 @@ def standardized_loadings(slopes, cov) -> np.ndarray:
 
 @dataclass(frozen=True)
 class MultidimStandardErrors(Table):
-    """Standard errors (observed information by Oakes' identity): ``slopes (I, K)``, ``intercepts (I, C-1)`` and
-    ``correlations (K, K)``; NaN where a parameter is fixed. ``covariance`` and ``names`` are those of the free
-    parameters."""
+    """Standard errors (observed information by Oakes' identity): ``slopes (I, K)``, ``intercepts (I, C-1)``,
+    ``correlations (K, K)`` (the estimated entries of the latent covariance: correlations, and with fixed items
+    covariances and variances) and ``means (K,)``; NaN where a parameter is fixed. ``covariance`` and ``names``
+    are those of the free parameters."""
 
     key = "item_id"
     item_id: tuple
@@ -44,6 +45,7 @@ class MultidimStandardErrors(Table):
     correlations: np.ndarray
     names: tuple
     covariance: np.ndarray
+    means: np.ndarray | None = None
 
     def columns(self) -> dict:
         cols: dict = {"item_id": list(self.item_id)}
@@ -63,7 +65,8 @@ class MultidimResult(InformationCriteria):
     item_ids, person_ids, factor_names, models : labels
     kind, n_cat : (I,) model kinds (:class:`~adaptive.irt.linear.LinearKind`) and category counts
     phi : (I, p) internal parameters (:mod:`adaptive.irt.linear`)
-    latent_cov : (K, K) latent covariance (means 0, variances 1): off-diagonals are the latent correlations
+    latent_cov : (K, K) latent covariance (means 0, variances 1: off-diagonals are the latent correlations; with
+        fixed items, the estimated covariance of the factors they load on), latent_mean : (K,) means
     loglik : marginal log-likelihood on the quadrature grid; n_iter, converged : EM's report
     exploratory : whether the slopes carry the exploratory identification (rotate before reading them)
     integration : how the latent space was integrated (e.g. ``"product grid 31 x 31 = 961 nodes on [-6, 6]"``)
@@ -85,6 +88,8 @@ class MultidimResult(InformationCriteria):
     elapsed: float
     problem: LinearProblem | BifactorProblem = field(repr=False)
     x: np.ndarray = field(repr=False)
+    #: (K,) latent means (0 unless fixed items set the scale)
+    latent_mean: np.ndarray | None = None
 
     @property
     def n_dims(self) -> int:
@@ -108,7 +113,8 @@ class MultidimResult(InformationCriteria):
 
     @property
     def latent_correlations(self) -> np.ndarray:
-        return self.latent_cov.copy()
+        sd = np.sqrt(np.diag(self.latent_cov))
+        return self.latent_cov / np.outer(sd, sd)
 
     @property
     def n_parameters(self) -> int:
@@ -118,7 +124,7 @@ class MultidimResult(InformationCriteria):
     def bank(self) -> MultidimBank:
         """The items as a :class:`~adaptive.bank.multidim.MultidimBank` (scoring, CAT, CSV in mirt's columns)."""
         return MultidimBank(item_ids=self.item_ids, models=self.models, phi=self.phi, n_cat=self.n_cat,
-                            factor_names=self.factor_names, latent_cov=self.latent_cov)
+                            factor_names=self.factor_names, latent_cov=self.latent_cov, latent_mean=self.latent_mean)
 
     def nominal_parameters(self) -> dict:
         """mirt's nominal parameterization of the nominal items: ``{"a1", "ak" (I, C), "d" (I, C)}``."""
@@ -154,14 +160,18 @@ class MultidimResult(InformationCriteria):
             phi_se = self.problem.full_phi(phi_se, fill=np.nan)
         k = self.n_dims
         corr = np.full((k, k), np.nan)
-        corr[params.corr_pairs] = se[params.n_item_free:]
-        corr[params.corr_pairs[::-1]] = se[params.n_item_free:]
+        cov_se = se[params.n_item_free:params.n_item_free + params.n_cov_free]
+        corr[params.corr_pairs] = cov_se
+        corr[params.corr_pairs[::-1]] = cov_se
+        means = np.full(k, np.nan)
+        if params.mean_free.size == k:
+            means[params.mean_free] = se[params.n_item_free + params.n_cov_free:]
         k_max = int(self.n_cat.max())
         ints = phi_se[:, k:k + k_max - 1].copy()
         ints[np.arange(k_max - 1)[None, :] >= (self.n_cat - 1)[:, None]] = np.nan
         names = tuple(f"{i} a{d + 1}" for i in self.item_ids for d in range(k))
         return MultidimStandardErrors(item_id=self.item_ids, slopes=phi_se[:, :k], intercepts=ints,
-                                      correlations=corr, names=names, covariance=cov)
+                                      correlations=corr, names=names, covariance=cov, means=means)
 
     def m2(self):
         """Maydeu-Olivares & Joe's M2 (M2PL items) or M2* (graded, GPCM) with RMSEA, SRMSR, CFI and TLI on
@@ -186,5 +196,10 @@ class MultidimResult(InformationCriteria):
         if self.n_dims > 1:
             lines.append("latent correlations:")
             for i, name in enumerate(self.factor_names):
-                lines.append(f"  {name:>8} " + " ".join(f"{v:7.3f}" for v in self.latent_cov[i]))
+                lines.append(f"  {name:>8} " + " ".join(f"{v:7.3f}" for v in self.latent_correlations[i]))
+        if self.latent_mean is not None and np.any(self.latent_mean != 0):
+            sd = np.sqrt(np.diag(self.latent_cov))
+            lines.append("latent means and SDs (the scale of the fixed items): " + ", ".join(
+                f"{name} {m:.3f} ({v:.3f})" for name, m, v in zip(self.factor_names, self.latent_mean, sd,
+                                                                  strict=True)))
         return "\n".join(lines)

@@ -23,7 +23,8 @@ from scipy.stats import norm, qmc
 
 from ..irt.linear import category_scores, log_prob
 from .em import EStep
-from .multidim import ItemMStep, LinearProblem, newton_correlations
+from .latent import newton_correlations
+from .multidim import ItemMStep, LinearProblem
 
 __all__ = ["QMCProblem", "sobol_normal"]
 
