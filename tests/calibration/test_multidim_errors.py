@@ -24,7 +24,7 @@ IDS = [f"I{j}" for j in range(6)]
     ({"factors": 2, "model": "4pl"}, "item 'I0': model '4pl' has no multidimensional form"),
     ({"factors": 2, "priors": {"b": "normal(0, 1)"}}, "'b' has no multidimensional form"),
     ({"factors": 2, "model": "3pl"}, "need a prior on the lower asymptote"),
-    ({"factors": 2, "groups": ["a"] * 200}, "not available with factors="),
+    ({"factors": 2, "groups": ["a", "b"] * 100}, "need a confirmatory model on a product grid"),
     ({"model": "nominal", "factors": 2}, "nominal model is unidimensional"),
     ({"bifactor": ["A"] * 3}, "bifactor lists 3 labels for 6 items"),
     ({"bifactor": [None] * 6}, "no item names a specific factor"),

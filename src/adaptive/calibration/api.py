@@ -141,7 +141,9 @@ def calibrate(responses, model="2pl", quadrature=None, priors=None, fixed=None, 
         the latent mean and SD are then estimated, as in FIPC with multiple EM cycles updating the prior). With
         ``factors={name: [ids]}``: a :class:`~adaptive.bank.multidim.MultidimBank` with factors of the same names
         (the fixed items need not be listed in ``factors``; their loadings come with them); the means, variances
-        and correlations of the factors they load on are estimated (product grids only).
+        and correlations of the factors they load on are estimated (product grids only). ``groups`` with
+        ``factors={...}``: the reference group is N(0, R); every other group's means, variances and correlations
+        are estimated (``fit.groups``).
     groups : (N,) labels -- multiple-group calibration with all items shared (anchors); the reference
         group (``reference_group``, default the first label in sorted order) is N(0, 1), the others'
         means and SDs are estimated. Give group-specific items separate columns.
@@ -183,9 +185,9 @@ def calibrate(responses, model="2pl", quadrature=None, priors=None, fixed=None, 
     if method != "mml":
         raise CalibrationError(f"method={method!r}: use 'mml' (marginal ML, every model) or 'cml' (Rasch)")
     if factors is not None or bifactor is not None or _names_nominal(model):
-        if groups is not None or (fixed is not None and (bifactor is not None or factors is None)):
-            raise CalibrationError("groups (and fixed items with bifactor= or the nominal model) are not available "
-                                   "with factors= yet; calibrate without them")
+        if (groups is not None or fixed is not None) and (bifactor is not None or factors is None):
+            raise CalibrationError("fixed items and groups are not available with bifactor= or the nominal model "
+                                   "yet; calibrate without them")
         md_priors = _multidim_priors(priors)
         from .multidim_api import fit_bifactor, fit_multidim
 
@@ -200,7 +202,8 @@ def calibrate(responses, model="2pl", quadrature=None, priors=None, fixed=None, 
                                 general=factors, correlated=correlated)
         return fit_multidim(values, ids, person_ids, model, factors, quadrature=quadrature, bounds=bounds, tol=tol,
                             max_iter=max_iter, accelerate=accelerate, progress=progress, correlated=correlated,
-                            integration=integration, priors=md_priors, fixed=fixed)
+                            integration=integration, priors=md_priors, fixed=fixed, groups=groups,
+                            reference_group=reference_group)
     priors_d = parse_priors(priors)
     if accelerate not in ("squarem", "none"):
         raise CalibrationError(f"accelerate={accelerate!r}: choose 'squarem' or 'none'")

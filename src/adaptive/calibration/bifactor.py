@@ -25,7 +25,8 @@ from ..irt.linear import grid_of, log_mvn_weights, log_prob
 from .em import EStep
 from .latent import latent_mstep, latent_score
 from .layout import IndicatorLayout
-from .multidim import ItemMStep, ObservedInformation, _Params
+from .mparams import _Params
+from .multidim import ItemMStep, ObservedInformation
 
 __all__ = ["BifactorProblem"]
 

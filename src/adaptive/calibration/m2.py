@@ -248,6 +248,8 @@ def m2_multidim(result) -> M2Result:
     if not isinstance(problem, LinearProblem):
         raise CalibrationError("M2 is computed on a product grid of the factors; a bifactor or two-tier fit "
                                "integrates by dimension reduction and has none")
+    if problem.params.n_groups > 1:
+        raise CalibrationError("M2 here is for one group; compute it for each group's own fit")
     if np.any(result.kind == LinearKind.NOMINAL):
         raise CalibrationError("M2* needs ordered item scores; the nominal model's categories have no order")
     if getattr(problem, "integration", "grid") == "qmc":

@@ -39,6 +39,7 @@ from .em import EStep
 from .factored import FactoredEStep
 from .latent import latent_mstep, latent_score
 from .layout import IndicatorLayout
+from .mparams import _Params
 from .priors import _direct, _logit_scale
 from .starts import start_values as unidimensional_starts
 
@@ -48,52 +49,6 @@ __all__ = ["LinearProblem", "product_grid", "DEFAULT_POINTS", "MAX_PRODUCT_DIMS"
 DEFAULT_POINTS = {1: 61, 2: 31, 3: 15, 4: 9, 5: 7}
 #: the most dimensions integrated on a product grid
 MAX_PRODUCT_DIMS = 5
-
-
-class _Params:
-    """The free vector: free entries of ``phi`` (row-major), then the free entries of Σ (upper triangle: the
-    correlations, and the variances where ``corr_free`` marks the diagonal), then the free means."""
-
-    def __init__(self, phi0, free, sigma0, corr_free, n_dims, mean0=None, mean_free=None):
-        self.phi0 = np.array(phi0, dtype=float)
-        self.free = np.asarray(free, dtype=bool)
-        self.latent0 = np.array(sigma0, dtype=float)
-        self.mean0 = np.zeros(n_dims) if mean0 is None else np.array(mean0, dtype=float)
-        self.mean_free = np.zeros(n_dims, dtype=bool) if mean_free is None else np.asarray(mean_free, dtype=bool)
-        self.free_idx = np.flatnonzero(self.free.ravel())
-        self.n_item_free = int(self.free_idx.size)
-        iu = np.triu_indices(n_dims, 0)
-        keep = np.asarray(corr_free, dtype=bool)[iu]
-        self.corr_pairs = (iu[0][keep], iu[1][keep])
-        self.n_cov_free = int(keep.sum())
-        self.n_free = self.n_item_free + self.n_cov_free + int(self.mean_free.sum())
-        cols = np.broadcast_to(np.arange(self.phi0.shape[1]), self.phi0.shape).ravel()[self.free_idx]
-        self.slope_dims = n_dims
-        self.slope_entries = np.flatnonzero(cols < n_dims)
-        self.intercept_entries = np.flatnonzero(cols >= n_dims)
-
-    @property
-    def latent_moments_free(self) -> bool:
-        """Whether means or variances are estimated (a calibration with fixed items)."""
-        return bool(self.mean_free.any() or np.any(self.corr_pairs[0] == self.corr_pairs[1]))
-
-    def pack(self, phi, sigma, mean=None) -> np.ndarray:
-        mu = self.mean0 if mean is None else np.asarray(mean, dtype=float)
-        return np.concatenate([phi.ravel()[self.free_idx], sigma[self.corr_pairs], mu[self.mean_free]])
-
-    def unpack(self, x) -> tuple[np.ndarray, np.ndarray]:
-        phi = self.phi0.copy()
-        phi.ravel()[self.free_idx] = x[:self.n_item_free]
-        sigma = self.latent0.copy()
-        rho = x[self.n_item_free:self.n_item_free + self.n_cov_free]
-        sigma[self.corr_pairs] = rho
-        sigma[self.corr_pairs[::-1]] = rho
-        return phi, sigma
-
-    def mean_of(self, x) -> np.ndarray:
-        mu = self.mean0.copy()
-        mu[self.mean_free] = x[self.n_item_free + self.n_cov_free:]
-        return mu
 
 
 class ItemMStep:
@@ -255,15 +210,17 @@ class LinearProblem(ObservedInformation):
     values : (N, I) float, NaN = missing; kind, n_cat : (I,) :class:`~adaptive.irt.linear.LinearKind` codes and
         category counts; phi0, free : (I, p) start values and the estimated entries; nodes : (Q, K) grid;
         sigma0 : (K, K) start latent correlation matrix; corr_free : (K, K) bool, the estimated correlations
+        (diagonal: variances), or ``(G, K, K)`` per group; mean_free : (K,) or (G, K) the estimated means;
+        groups : (N,) group codes 0..G-1 (0 the reference group) and n_groups : G (:mod:`.mparams`)
     """
 
     def __init__(self, values, kind, n_cat, phi0, free, nodes, sigma0, corr_free, dtype=np.float64, priors=None,
-                 mean_free=None):
+                 mean_free=None, groups=None, n_groups=1):
         self.kind = np.asarray(kind)
         self.n_cat = np.asarray(n_cat)
         self.nodes = np.asarray(nodes, dtype=float)
         self.n_dims = self.nodes.shape[1]
-        self.params = _Params(phi0, free, sigma0, corr_free, self.n_dims, mean_free=mean_free)
+        self.params = _Params(phi0, free, sigma0, corr_free, self.n_dims, mean_free=mean_free, n_groups=n_groups)
         self._values = np.asarray(values, dtype=float)
         self.n_items = self._values.shape[1]
         self.priors: dict = dict(priors or {})
@@ -272,14 +229,14 @@ class LinearProblem(ObservedInformation):
         pattern = self.params.free[:, :self.n_dims] | (self.params.phi0[:, :self.n_dims] != 0)
         axis = np.unique(self.nodes[:, 0])
         self.factored: FactoredEStep | None = None
-        if FactoredEStep.applies(pattern) and axis.size ** self.n_dims == self.nodes.shape[0]:
+        if n_groups == 1 and FactoredEStep.applies(pattern) and axis.size ** self.n_dims == self.nodes.shape[0]:
             self.factored = FactoredEStep(self._values, self.n_cat, pattern, axis, dtype)
             self.group_steps = [ItemMStep(self.kind[rows], self.n_cat[rows], self.params.free[rows], nodes,
                                           self.priors)
                                 for _dims, rows, _layout, nodes in self.factored.groups]
         else:
-            self.layout = IndicatorLayout(values, n_cat, np.zeros(len(values), dtype=np.intp), 1,
-                                          self.nodes.shape[0], dtype)
+            codes = np.zeros(len(values), dtype=np.intp) if groups is None else np.asarray(groups, dtype=np.intp)
+            self.layout = IndicatorLayout(values, n_cat, codes, n_groups, self.nodes.shape[0], dtype)
             self.items_step = ItemMStep(self.kind, self.n_cat, self.params.free, self.nodes, self.priors)
 
     @property
@@ -293,9 +250,10 @@ class LinearProblem(ObservedInformation):
         return log_prob(self.kind, self.n_cat, phi, self.nodes)
 
     def estep(self, x, count_dtype=np.float64) -> EStep | None:
-        phi, sigma = self.params.unpack(x)
+        phi, _ = self.params.unpack(x)
+        sigmas, means = self.params.latents(x)
         try:
-            lw = self.log_weights(sigma, self.params.mean_of(x))
+            lw = np.vstack([self.log_weights(sg, mu) for sg, mu in zip(sigmas, means, strict=True)])
         except np.linalg.LinAlgError:
             return None  # a correlation matrix that is not positive definite
         if self.factored is not None:
@@ -332,22 +290,21 @@ class LinearProblem(ObservedInformation):
             grad[rows] = step.gradient(phi[rows], counts)
         return grad
 
-    def mstep_latent(self, sigma, mass):
-        """The free correlations that maximize ``Σ_q mass_q log w_q(Σ)`` (normalized grid weights)."""
-        return latent_mstep(self.nodes, sigma, self.params.corr_pairs, mass)
-
     def em_map(self, x, stats: EStep):
-        phi, sigma = self.params.unpack(x)
-        mean = self.params.mean_of(x)
+        phi, _ = self.params.unpack(x)
+        sigmas, means = self.params.latents(x)
         phi = self.mstep_items(phi, stats.counts)
         if self.expanded:
             phi = self._expand_and_reduce(phi, stats.group_mass[0])
-        elif self.params.latent_moments_free:  # fixed items set the scale: means and (co)variances free
-            sigma, mean = latent_mstep(self.nodes, sigma, self.params.corr_pairs, stats.group_mass[0], mean,
-                                       self.params.mean_free)
-        else:
-            sigma = self.mstep_latent(sigma, stats.group_mass[0])
-        return self.params.pack(phi, sigma, mean)
+            return self.params.pack(phi, sigmas, means)
+        for q in range(self.params.n_groups):
+            pairs, mass = self.params.group_pairs[q], stats.group_mass[q]
+            if self.params.group_moments_free(q):  # fixed items or a focal group: means and (co)variances free
+                sigmas[q], means[q] = latent_mstep(self.nodes, sigmas[q], pairs, mass, means[q],
+                                                   self.params.means_free[q])
+            else:
+                sigmas[q] = latent_mstep(self.nodes, sigmas[q], pairs, mass)
+        return self.params.pack(phi, sigmas, means)
 
     def _expand_and_reduce(self, phi, mass):
         """PX-EM for the exploratory model (Liu, Rubin & Wu 1998): the latent mean and covariance, free in the
@@ -387,12 +344,16 @@ class LinearProblem(ObservedInformation):
         stats = self.estep(x, np.float64)
         if stats is None:
             raise FloatingPointError("non-finite likelihood")
-        phi, sigma = self.params.unpack(x)
+        phi, _ = self.params.unpack(x)
         out = [self.item_gradient(phi, stats.counts).ravel()[self.params.free_idx]]
-        if self.params.corr_pairs[0].size or self.params.mean_free.any():
-            out.append(latent_score(self.nodes, sigma, self.params.corr_pairs, stats.group_mass[0],
-                                    self.params.mean_of(x), self.params.mean_free))
-        return np.concatenate(out)
+        sigmas, means = self.params.latents(x)
+        cov_parts, mean_parts = [], []
+        for q in range(self.params.n_groups):
+            pairs, mfree = self.params.group_pairs[q], self.params.means_free[q]
+            both = latent_score(self.nodes, sigmas[q], pairs, stats.group_mass[q], means[q], mfree)
+            cov_parts.append(both[:pairs[0].size])
+            mean_parts.append(both[pairs[0].size:])
+        return np.concatenate(out + cov_parts + mean_parts)
 
 
 def start_values(values, models, n_cat, pattern, exploratory):

@@ -12,6 +12,7 @@ from ..irt.linear import KIND_OF_MODEL
 from ..irt.registry import canonical_model
 from .em import EMSettings, run_em
 from .multidim import MAX_PRODUCT_DIMS, LinearProblem, default_points, free_mask, product_grid, start_values
+from .multidim_fixed import fixed_items, fixed_pattern, fixed_rows, group_codes, models_with_fixed
 from .multidim_result import MultidimResult
 
 __all__ = ["fit_multidim", "fit_bifactor", "factor_pattern", "MAX_FACTORS", "QMC_POINTS"]
@@ -105,76 +106,6 @@ def _check_items(values, ids, model, fixed_cats=None):
     return models, n_cat
 
 
-def _fixed_items(fixed, ids) -> dict:
-    """``{item id: (fixed bank, row)}`` for the data's items found in ``fixed`` (a MultidimBank)."""
-    if fixed is None:
-        return {}
-    from ..bank.multidim import MultidimBank
-
-    if not isinstance(fixed, MultidimBank):
-        raise CalibrationError("with factors=, fixed is a MultidimBank (e.g. an earlier fit's .bank, or "
-                               "MultidimBank.read_json(path)) whose factors are named as this model's")
-    row = {iid: j for j, iid in enumerate(fixed.item_ids)}
-    out = {iid: (fixed, row[iid]) for iid in ids if iid in row}
-    nominal = [iid for iid, (b, j) in out.items() if b.models[j] == "nominal"]
-    if nominal:
-        raise CalibrationError(f"fixed items {nominal[:5]} are nominal; fixed-item calibration takes 2pl, 3pl, "
-                               "graded and gpcm items")
-    if not out:
-        raise CalibrationError(f"none of the fixed bank's {len(fixed)} items is a column of the data; fixed-item "
-                               "calibration needs anchor items in the data")
-    return out
-
-
-def _models_with_fixed(model, ids, anchors):
-    if not anchors:
-        return model
-    names = [model] * len(ids) if isinstance(model, str) else list(model)
-    return [b.models[j] if iid in anchors else m for iid, m, (b, j) in
-            zip(ids, names, [anchors.get(i, (None, 0)) for i in ids], strict=True)]
-
-
-def _fixed_pattern(pattern, ids, anchors, factor_names):
-    """The fixed items' loadings: their nonzero slopes, by factor name (the fixed bank's factors must be this
-    model's)."""
-    pattern = pattern.copy()
-    for iid, (b, j) in anchors.items():
-        unknown = [f for f in b.factor_names if f not in factor_names]
-        if unknown:
-            raise CalibrationError(f"fixed bank factors {unknown} are not factors of this model "
-                                   f"{list(factor_names)}; name the factors alike")
-        row = ids.index(iid)
-        pattern[row] = False
-        for q, f in enumerate(b.factor_names):
-            if b.phi[j, q] != 0:
-                pattern[row, factor_names.index(f)] = True
-    return pattern
-
-
-def _fixed_rows(phi0, free, pattern, ids, anchors, factor_names, kinds):
-    """Fixed items: their internal parameters in this model's layout, nothing free. Returns ``(phi0, free,
-    mean_free)`` where ``mean_free`` marks the factors the fixed items load on (their means and variances are
-    estimated; the others stay N(0, 1))."""
-    from ..irt.linear import extra_column
-
-    phi0, free = phi0.copy(), free.copy()
-    k = len(factor_names)
-    for iid, (b, j) in anchors.items():
-        row = ids.index(iid)
-        kb = b.n_dims
-        phi0[row] = 0.0
-        for q, f in enumerate(b.factor_names):
-            phi0[row, factor_names.index(f)] = b.phi[j, q]
-        c = int(b.n_cat[j])
-        phi0[row, k:k + c - 1] = b.phi[j, kb:kb + c - 1]
-        src_extra, dst_extra = extra_column(kb, b.phi.shape[1]), extra_column(k, phi0.shape[1])
-        phi0[row, dst_extra] = b.phi[j, src_extra]
-        free[row] = False
-    is_fixed = np.array([i in anchors for i in ids])
-    mean_free = pattern[is_fixed].any(axis=0)
-    return phi0, free, mean_free
-
-
 def _check_c_prior(models, priors):
     if "3pl" in models and "c" not in priors:
         raise CalibrationError("multidimensional 3pl items need a prior on the lower asymptote c: give priors='3pl' "
@@ -191,16 +122,17 @@ def _warn_unconverged(state, tol):
 
 def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bounds=(-6.0, 6.0), tol=1e-4,
                  max_iter=2000, accelerate="squarem", progress=None, correlated=True,
-                 integration="auto", priors=None, fixed=None) -> MultidimResult:
+                 integration="auto", priors=None, fixed=None, groups=None,
+                 reference_group=None) -> MultidimResult:
     """Fit the model (see :mod:`adaptive.calibration.multidim`) and return a :class:`MultidimResult`. ``fixed``:
     a :class:`~adaptive.bank.multidim.MultidimBank` whose items in the data keep its parameters (fixed-item
-    calibration, see :func:`_fixed_rows`)."""
+    calibration, see :mod:`.multidim_fixed`); ``groups``: a multiple-group calibration."""
     started = time.perf_counter()
-    anchors = _fixed_items(fixed, ids)
+    anchors = fixed_items(fixed, ids)
     if anchors and (not isinstance(factors, dict)):
         raise CalibrationError("fixed items with factors= need a confirmatory model {factor: [item ids]} whose "
                                "factors are the fixed bank's; an exploratory fit has no fixed scale to keep")
-    model = _models_with_fixed(model, ids, anchors)
+    model = models_with_fixed(model, ids, anchors)
     models, n_cat = _check_items(values, ids, model, {i: int(b.n_cat[j]) for i, (b, j) in anchors.items()})
     priors = dict(priors or {})
     _check_c_prior(models, priors)
@@ -220,13 +152,24 @@ def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bo
         if use_qmc:
             raise CalibrationError("fixed items are calibrated on a product grid (up to 5 factors): give "
                                    "integration='grid'")
-        pattern = _fixed_pattern(pattern, ids, anchors, factor_names)
+        pattern = fixed_pattern(pattern, ids, anchors, factor_names)
     phi0, kinds = start_values(values, models, n_cat, pattern, exploratory)
     free = free_mask(kinds, n_cat, pattern)
     corr_free = np.triu(np.ones((n_dims, n_dims), dtype=bool), 1) & bool(correlated and not exploratory)
     if anchors:
-        phi0, free, mean_free = _fixed_rows(phi0, free, pattern, ids, anchors, factor_names, kinds)
+        phi0, free, mean_free = fixed_rows(phi0, free, pattern, ids, anchors, factor_names, kinds)
         corr_free |= np.diag(mean_free)  # a factor the fixed items load on: its mean and variance estimated
+    codes, labels = group_codes(groups, values.shape[0], reference_group)
+    if len(labels) > 1:
+        if use_qmc or exploratory:
+            raise CalibrationError("groups with factors= need a confirmatory model on a product grid (up to 5 "
+                                   "factors, integration='grid')")
+        n_g = len(labels)
+        # the reference group as above; every other group's means, variances and correlations are free
+        other = np.triu(np.ones((n_dims, n_dims), dtype=bool)) if correlated else np.eye(n_dims, dtype=bool)
+        corr_free = np.stack([corr_free] + [other] * (n_g - 1))
+        base = np.zeros(n_dims, dtype=bool) if mean_free is None else mean_free
+        mean_free = np.stack([base] + [np.ones(n_dims, dtype=bool)] * (n_g - 1))
     problem: LinearProblem
     if use_qmc:
         from .qmc import QMCProblem
@@ -247,7 +190,7 @@ def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bo
                                    f"(mirt's defaults: {default_points(n_dims)} per dimension)")
         nodes = product_grid(n_dims, points, bounds)
         problem = LinearProblem(values, kinds, n_cat, phi0, free, nodes, np.eye(n_dims), corr_free, priors=priors,
-                                mean_free=mean_free)
+                                mean_free=mean_free, groups=codes, n_groups=len(labels))
         described = (f"EM on a product grid {' x '.join([str(points)] * n_dims)} = {nodes.shape[0]} nodes on "
                      f"[{bounds[0]:g}, {bounds[1]:g}]")
     settings = EMSettings(tol=tol, max_iter=max_iter, accelerate=accelerate)
@@ -261,12 +204,20 @@ def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bo
     phi, sigma = problem.params.unpack(state.x)
     if anchors:
         described += f"; {len(anchors)} fixed items set the scale (latent means and variances estimated)"
+    group_latent = None
+    if len(labels) > 1:
+        sigmas, means = problem.params.latents(state.x)
+        group_latent = {lab: {"mean": means[q], "cov": sigmas[q], "n": int((codes == q).sum())}
+                        for q, lab in enumerate(labels)}
+        described += (f"; {len(labels)} groups, reference {labels[0]!r} N(0, R), the others' means, variances and "
+                      "correlations estimated")
     return MultidimResult(
         item_ids=tuple(ids), person_ids=tuple(person_ids), factor_names=factor_names, models=tuple(models),
         kind=kinds, n_cat=n_cat, phi=phi, latent_cov=sigma, loglik=float(state.loglik), n_iter=state.n_iter,
         converged=state.converged, exploratory=exploratory,
         integration=described, elapsed=time.perf_counter() - started, problem=problem, x=state.x,
-        latent_mean=problem.params.mean_of(state.x))
+        latent_mean=problem.params.mean_of(state.x), groups=group_latent,
+        person_groups=None if len(labels) < 2 else np.array(labels, dtype=object)[codes])
 
 
 def fit_bifactor(values, ids, person_ids, model, specific, *, quadrature=None, bounds=(-6.0, 6.0), tol=1e-4,

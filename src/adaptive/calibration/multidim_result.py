@@ -46,6 +46,8 @@ class MultidimStandardErrors(Table):
     names: tuple
     covariance: np.ndarray
     means: np.ndarray | None = None
+    #: multiple groups: ``{label: {"cov": (K, K), "mean": (K,)}}`` SEs of each group's latent moments
+    groups: dict | None = None
 
     def columns(self) -> dict:
         cols: dict = {"item_id": list(self.item_id)}
@@ -90,6 +92,10 @@ class MultidimResult(InformationCriteria):
     x: np.ndarray = field(repr=False)
     #: (K,) latent means (0 unless fixed items set the scale)
     latent_mean: np.ndarray | None = None
+    #: multiple groups: ``{label: {"mean", "cov", "n"}}`` (the first the reference group, whose latent_mean and
+    #: latent_cov the fields above hold), and each response row's group label
+    groups: dict | None = None
+    person_groups: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_dims(self) -> int:
@@ -159,19 +165,31 @@ class MultidimResult(InformationCriteria):
         if hasattr(self.problem, "full_phi"):  # bifactor: from the 2-dimensional layout to all factors
             phi_se = self.problem.full_phi(phi_se, fill=np.nan)
         k = self.n_dims
-        corr = np.full((k, k), np.nan)
-        cov_se = se[params.n_item_free:params.n_item_free + params.n_cov_free]
-        corr[params.corr_pairs] = cov_se
-        corr[params.corr_pairs[::-1]] = cov_se
-        means = np.full(k, np.nan)
+        corr: np.ndarray = np.full((k, k), np.nan)
+        if params.n_groups == 1:
+            cov_se = se[params.n_item_free:params.n_item_free + params.n_cov_free]
+            corr[params.corr_pairs] = cov_se
+            corr[params.corr_pairs[::-1]] = cov_se
+        means: np.ndarray = np.full(k, np.nan)
+        group_se: dict = {}
         if params.mean_free.size == k:
-            means[params.mean_free] = se[params.n_item_free + params.n_cov_free:]
+            at_cov, at_mean = params.n_item_free, params.n_item_free + params.n_cov_free
+            for q, label in enumerate(self.groups or {"all": None}):
+                pairs, mfree = params.group_pairs[q], params.means_free[q]
+                c_se, m_se = np.full((k, k), np.nan), np.full(k, np.nan)
+                c_se[pairs] = c_se[pairs[::-1]] = se[at_cov:at_cov + pairs[0].size]
+                m_se[mfree] = se[at_mean:at_mean + int(mfree.sum())]
+                at_cov += pairs[0].size
+                at_mean += int(mfree.sum())
+                group_se[label] = {"cov": c_se, "mean": m_se}
+            corr, means = group_se[next(iter(group_se))]["cov"], group_se[next(iter(group_se))]["mean"]
         k_max = int(self.n_cat.max())
         ints = phi_se[:, k:k + k_max - 1].copy()
         ints[np.arange(k_max - 1)[None, :] >= (self.n_cat - 1)[:, None]] = np.nan
         names = tuple(f"{i} a{d + 1}" for i in self.item_ids for d in range(k))
         return MultidimStandardErrors(item_id=self.item_ids, slopes=phi_se[:, :k], intercepts=ints,
-                                      correlations=corr, names=names, covariance=cov, means=means)
+                                      correlations=corr, names=names, covariance=cov, means=means,
+                                      groups=group_se if self.groups else None)
 
     def m2(self):
         """Maydeu-Olivares & Joe's M2 (M2PL items) or M2* (graded, GPCM) with RMSEA, SRMSR, CFI and TLI on
@@ -184,8 +202,19 @@ class MultidimResult(InformationCriteria):
         """Ability estimates of the calibration sample (:func:`adaptive.scoring.multidim.estimate_vector`)."""
         from ..scoring.multidim import estimate_vector
 
-        return estimate_vector(self.bank, self.problem.values, method=method, points=points,
-                              person_ids=self.person_ids)
+        if not self.groups or self.person_groups is None:
+            return estimate_vector(self.bank, self.problem.values, method=method, points=points,
+                                   person_ids=self.person_ids)
+        # each group's persons under their group's N(μ, Σ)
+        n, k = self.problem.values.shape[0], self.n_dims
+        theta, se, cov = np.empty((n, k)), np.empty((n, k)), np.empty((n, k, k))
+        for label, lat in self.groups.items():
+            rows = np.flatnonzero(self.person_groups == label)
+            est = estimate_vector(self.bank, self.problem.values[rows], method=method, points=points,
+                                  prior_mean=lat["mean"], prior_cov=lat["cov"])
+            theta[rows], se[rows], cov[rows] = est.theta, est.se, est.cov
+        return type(est)(person=tuple(str(p) for p in self.person_ids), theta=theta, se=se, cov=cov,
+                         factor_names=self.factor_names, method=method)
 
     def summary(self) -> str:
         lines = [f"{self.n_dims}-dimensional {', '.join(sorted(set(self.models)))} calibration of "
@@ -197,7 +226,13 @@ class MultidimResult(InformationCriteria):
             lines.append("latent correlations:")
             for i, name in enumerate(self.factor_names):
                 lines.append(f"  {name:>8} " + " ".join(f"{v:7.3f}" for v in self.latent_correlations[i]))
-        if self.latent_mean is not None and np.any(self.latent_mean != 0):
+        if self.groups:
+            for label, lat in self.groups.items():
+                sd = np.sqrt(np.diag(lat["cov"]))
+                lines.append(f"group {label!r} (n = {lat['n']}): means " + ", ".join(
+                    f"{name} {m:.3f}" for name, m in zip(self.factor_names, lat["mean"], strict=True)) + "; SDs " +
+                    ", ".join(f"{v:.3f}" for v in sd))
+        elif self.latent_mean is not None and np.any(self.latent_mean != 0):
             sd = np.sqrt(np.diag(self.latent_cov))
             lines.append("latent means and SDs (the scale of the fixed items): " + ", ".join(
                 f"{name} {m:.3f} ({v:.3f})" for name, m, v in zip(self.factor_names, self.latent_mean, sd,
