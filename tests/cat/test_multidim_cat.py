@@ -6,12 +6,10 @@ on a 300-item 2-dimensional M2PL bank, 200 simulees whose answers are read from 
 """
 
 import csv
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from adaptive.bank.multidim import MultidimBank
 from adaptive.cat.multidim import (
     RULES,
     MultidimDesign,
@@ -23,18 +21,17 @@ from adaptive.cat.multidim import (
 )
 from adaptive.exceptions import DesignError, SessionStateError
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "multidim"
-SIGMA = [[1.0, 0.5], [0.5, 1.0]]
+from .multidim_data import DATA, SIGMA, answers_2d, bank_2d
 
 
 @pytest.fixture(scope="module")
 def bank():
-    return MultidimBank.read_csv(DATA / "cat2d_bank_300.csv", latent_cov=SIGMA)
+    return bank_2d()
 
 
 @pytest.fixture(scope="module")
 def answers():
-    return np.loadtxt(DATA / "cat2d_responses_200x300.csv", delimiter=",", skiprows=1)
+    return answers_2d()
 
 
 @pytest.mark.reference

@@ -2,7 +2,6 @@
 and enemies kept on every path, and batch = live."""
 
 from itertools import combinations
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,18 +10,17 @@ from adaptive.bank.multidim import MultidimBank
 from adaptive.cat.multidim import MultidimDesign, MultidimSession, _Compiled, criterion_values, new_batch, run_mcat
 from adaptive.exceptions import DesignError
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "multidim"
-SIGMA = [[1.0, 0.5], [0.5, 1.0]]
+from .multidim_data import SIGMA, answers_2d, bank_2d
 
 
 @pytest.fixture(scope="module")
 def bank():
-    return MultidimBank.read_csv(DATA / "cat2d_bank_300.csv", latent_cov=SIGMA)
+    return bank_2d()
 
 
 @pytest.fixture(scope="module")
 def answers():
-    return np.loadtxt(DATA / "cat2d_responses_200x300.csv", delimiter=",", skiprows=1)
+    return answers_2d()
 
 
 def _small(bank):
