@@ -10,31 +10,21 @@ from adaptive.bank.multidim import MultidimBank
 from adaptive.cat.multidim import MultidimDesign, MultidimSession, _Compiled, criterion_values, new_batch, run_mcat
 from adaptive.exceptions import DesignError
 
-from .multidim_data import SIGMA, answers_2d, bank_2d
+from .multidim_data import SIGMA
 
 
-@pytest.fixture(scope="module")
-def bank():
-    return bank_2d()
-
-
-@pytest.fixture(scope="module")
-def answers():
-    return answers_2d()
-
-
-def _small(bank):
+def _small(mcat_bank):
     """Twelve items (C001-C006 on F1, C151-C156 on F2) as their own bank."""
     idx = list(range(6)) + list(range(150, 156))
-    rows = [r for j, r in enumerate(MultidimBank.rows(bank)) if j in idx]
-    return MultidimBank.from_rows(rows, bank.factor_names, SIGMA)
+    rows = [r for j, r in enumerate(MultidimBank.rows(mcat_bank)) if j in idx]
+    return MultidimBank.from_rows(rows, mcat_bank.factor_names, SIGMA)
 
 
 @pytest.mark.parametrize("rule", ["t_rule", "w_rule", "d_rule"])
-def test_the_first_item_is_the_best_free_item_of_the_best_feasible_test(bank, rule):
+def test_the_first_item_is_the_best_free_item_of_the_best_feasible_test(mcat_bank, rule):
     """Brute force: every 6-item test of the 12 that meets F1 in [2, 3], F2 in [3, 4] and at most one of each
     enemy pair, ranked by the sum of the items' criterion values (include_prior, so the values differ)."""
-    small = _small(bank)
+    small = _small(mcat_bank)
     domains = {i: ("F1" if i < "C100" else "F2") for i in small.item_ids}
     enemies = (("C001", "C002"), ("C151", "C003"))
     design = MultidimDesign(rule=rule, include_prior=True, min_items=6, max_items=6, domains=domains,
@@ -59,41 +49,41 @@ def test_the_first_item_is_the_best_free_item_of_the_best_feasible_test(bank, ru
     assert live.next_item() == expected
 
 
-def test_every_path_meets_the_blueprint_and_the_enemies(bank, answers):
-    domains = {i: ("F1" if k < 150 else "F2") for k, i in enumerate(bank.item_ids)}
+def test_every_path_meets_the_blueprint_and_the_enemies(mcat_bank, mcat_answers):
+    domains = {i: ("F1" if k < 150 else "F2") for k, i in enumerate(mcat_bank.item_ids)}
     enemies = (("C001", "C151", "C002"), ("C152", "C153"))
     design = MultidimDesign(rule="d_rule", min_items=10, max_items=10, domains=domains,
                             domain_min={"F1": 4, "F2": 5}, domain_max={"F1": 5, "F2": 6}, enemies=enemies,
                             exposure={"C003": 0.5}, content="shadow")
-    st = run_mcat(bank, design, answers[:20], rng=5)
+    st = run_mcat(mcat_bank, design, mcat_answers[:20], rng=5)
     f1 = (st.given < 150).sum(axis=1)
     assert ((4 <= f1) & (f1 <= 5)).all() and (st.n_given == 10).all()
     for grp in enemies:
-        idx = [bank.item_ids.index(i) for i in grp]
+        idx = [mcat_bank.item_ids.index(i) for i in grp]
         assert (np.isin(st.given, idx).sum(axis=1) <= 1).all()
     assert (st.shadow_fallbacks == 0).all()
     # the heuristic takes other paths (the shadow test plans the whole test at every step)
-    heur = run_mcat(bank, MultidimDesign(rule="d_rule", min_items=10, max_items=10, domains=domains,
+    heur = run_mcat(mcat_bank, MultidimDesign(rule="d_rule", min_items=10, max_items=10, domains=domains,
                                          domain_min={"F1": 4, "F2": 5}, domain_max={"F1": 5, "F2": 6},
-                                         enemies=enemies, exposure={"C003": 0.5}), answers[:20], rng=5)
+                                         enemies=enemies, exposure={"C003": 0.5}), mcat_answers[:20], rng=5)
     assert not (heur.given == st.given).all()
 
 
-def test_shadow_batch_equals_live(bank, answers):
-    domains = {i: ("F1" if k < 150 else "F2") for k, i in enumerate(bank.item_ids)}
+def test_shadow_batch_equals_live(mcat_bank, mcat_answers):
+    domains = {i: ("F1" if k < 150 else "F2") for k, i in enumerate(mcat_bank.item_ids)}
     design = MultidimDesign(rule="a_rule", min_items=4, max_items=9, se_target=0.5, domains=domains,
                             domain_min={"F1": 4, "F2": 4}, randomesque=2, content="shadow")
     for n in range(3):
-        one = run_mcat(bank, design, answers[n:n + 1], rng=3)
-        live = MultidimSession(bank, design, rng=3)
+        one = run_mcat(mcat_bank, design, mcat_answers[n:n + 1], rng=3)
+        live = MultidimSession(mcat_bank, design, rng=3)
         while (item := live.next_item()) is not None:
-            live.answer(item, int(answers[n, bank.item_ids.index(item)]))
-        assert live.items == tuple(bank.item_ids[j] for j in one.given[0, :one.n_given[0]])
+            live.answer(item, int(mcat_answers[n, mcat_bank.item_ids.index(item)]))
+        assert live.items == tuple(mcat_bank.item_ids[j] for j in one.given[0, :one.n_given[0]])
         np.testing.assert_allclose(live.theta, one.theta[0], atol=1e-10)
 
 
-def test_shadow_settings_are_checked(bank):
+def test_shadow_settings_are_checked(mcat_bank):
     with pytest.raises(DesignError, match="field 'content'"):
-        MultidimSession(bank, MultidimDesign(content="milp"))
+        MultidimSession(mcat_bank, MultidimDesign(content="milp"))
     with pytest.raises(DesignError, match="field 'shadow_time_limit'"):
-        MultidimSession(bank, MultidimDesign(content="shadow", shadow_time_limit=0))
+        MultidimSession(mcat_bank, MultidimDesign(content="shadow", shadow_time_limit=0))
