@@ -21,7 +21,7 @@ from adaptive.cat.multidim import (
 )
 from adaptive.exceptions import DesignError, SessionStateError
 
-from .multidim_data import DATA, SIGMA
+from .multidim_data import DATA, SIGMA, assert_live_equals_batch_of_one
 
 
 @pytest.mark.reference
@@ -84,13 +84,7 @@ def test_every_rule_gives_the_same_test_in_batch_and_live(mcat_bank, mcat_answer
     for n in range(6):
         # the batch drew its randomesque choices from one stream for all sessions; replaying live with the same
         # stream needs the batch of one, so compare against a batch of one run the same way
-        one = run_mcat(mcat_bank, design, mcat_answers[n:n + 1], rng=3)
-        live = MultidimSession(mcat_bank, design, rng=3)
-        while (item := live.next_item()) is not None:
-            live.answer(item, int(mcat_answers[n, mcat_bank.item_ids.index(item)]))
-        assert live.items == tuple(mcat_bank.item_ids[j] for j in one.given[0, :one.n_given[0]])
-        np.testing.assert_allclose(live.theta, one.theta[0], atol=1e-10)
-        assert live.stop_reason == one.stop_labels[0]
+        assert_live_equals_batch_of_one(mcat_bank, design, mcat_answers[n])
     assert set(batch.stop_labels) <= {"max_items", "se_target"}
 
 

@@ -10,7 +10,7 @@ from adaptive.bank.multidim import MultidimBank
 from adaptive.cat.multidim import MultidimDesign, MultidimSession, _Compiled, criterion_values, new_batch, run_mcat
 from adaptive.exceptions import DesignError
 
-from .multidim_data import SIGMA
+from .multidim_data import SIGMA, assert_live_equals_batch_of_one
 
 
 def _small(mcat_bank):
@@ -74,12 +74,7 @@ def test_shadow_batch_equals_live(mcat_bank, mcat_answers):
     design = MultidimDesign(rule="a_rule", min_items=4, max_items=9, se_target=0.5, domains=domains,
                             domain_min={"F1": 4, "F2": 4}, randomesque=2, content="shadow")
     for n in range(3):
-        one = run_mcat(mcat_bank, design, mcat_answers[n:n + 1], rng=3)
-        live = MultidimSession(mcat_bank, design, rng=3)
-        while (item := live.next_item()) is not None:
-            live.answer(item, int(mcat_answers[n, mcat_bank.item_ids.index(item)]))
-        assert live.items == tuple(mcat_bank.item_ids[j] for j in one.given[0, :one.n_given[0]])
-        np.testing.assert_allclose(live.theta, one.theta[0], atol=1e-10)
+        assert_live_equals_batch_of_one(mcat_bank, design, mcat_answers[n])
 
 
 def test_shadow_settings_are_checked(mcat_bank):
