@@ -130,7 +130,7 @@ def _subscore_columns(bank: ItemBank, x: np.ndarray, method: str):
         values[:, j] = x[:, bank.index[iid]]
     est = estimate_vector(sub, values, method="map" if method == "map" else "eap")
     header = [h for f in sub.factor_names for h in (f, f"{f} SE")]
-    shown = [[f"{v:.3f}" for k in range(sub.n_dims) for v in (est.theta[n, k], est.se[n, k])]
+    shown = [[f"{round(float(v), 3) + 0.0:.3f}" for k in range(sub.n_dims) for v in (est.theta[n, k], est.se[n, k])]
              for n in range(x.shape[0])]
     exact = [[repr(float(v)) for k in range(sub.n_dims) for v in (est.theta[n, k], est.se[n, k])]
              for n in range(x.shape[0])]

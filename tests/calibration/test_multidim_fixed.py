@@ -101,3 +101,24 @@ def test_fixed_item_calibration_refuses_what_it_cannot_do():
     for kwargs, message in cases:
         with pytest.raises(CalibrationError, match=message):
             adaptive.calibrate(x, item_ids=ids, model="2pl", **kwargs)
+
+
+def test_every_item_fixed_estimates_the_population_alone_and_an_empty_factor_is_refused():
+    x, ids, fixed, factors, a, d = _data(np.random.default_rng(84), 3000)
+    rows = [{"item_id": i, "model": "2pl", "a1": a[j, 0], "a2": a[j, 1], "d": d[j]} for j, i in enumerate(ids)]
+    every = MultidimBank.from_rows(rows, ("F1", "F2"))
+    fit = adaptive.calibrate(x, item_ids=ids, model="2pl", factors={"F1": ids[:1], "F2": ids[12:13]}, fixed=every)
+    assert fit.n_parameters == 5                        # two means, two variances, one covariance
+    np.testing.assert_allclose(fit.latent_mean, MEAN, atol=0.08)
+    np.testing.assert_allclose(np.sqrt(np.diag(fit.latent_cov)), SD, atol=0.08)
+    flat = MultidimBank.from_rows([{**r, "a2": 0.0, "a1": 1.0} for r in rows], ("F1", "F2"))
+    with pytest.raises(CalibrationError, match=r"factors \['F2'\] have no item loading on them"):
+        adaptive.calibrate(x, item_ids=ids, model="2pl", factors={"F1": ids[:1], "F2": ids[12:13]}, fixed=flat)
+
+
+def test_a_fixed_item_may_have_categories_the_data_do_not_show():
+    x, ids, _, factors, *_ = _data(np.random.default_rng(85), 400)
+    graded = MultidimBank.from_rows([{"item_id": "I00", "model": "graded", "a1": 1.0, "a2": 0.0, "d1": 2.0,
+                                      "d2": 1.0}], ("F1", "F2"))
+    fit = adaptive.calibrate(x, item_ids=ids, model="2pl", factors={"F1": ids[1:12], "F2": ids[12:]}, fixed=graded)
+    assert fit.converged and fit.models[0] == "graded" and fit.n_cat[0] == 3

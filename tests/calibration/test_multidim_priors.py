@@ -67,6 +67,7 @@ def test_map_estimate_is_a_stationary_point_of_the_brute_force_log_posterior(sma
     ({"intercept": "lognormal(0, 1)"}, "the prior on 'intercept' must be normal"),
     ({"c": "normal(0, 1)"}, "the prior on 'c' must be beta"),
     ("nonsense", "unknown prior set"),
+    ([1, 2], "give a named set"),
 ])
 def test_priors_with_factors_are_checked(small, priors, message):
     x, ids, factors = small

@@ -204,7 +204,10 @@ def calibrate(responses, model="2pl", quadrature=None, priors=None, fixed=None, 
                             max_iter=max_iter, accelerate=accelerate, progress=progress, correlated=correlated,
                             integration=integration, priors=md_priors, fixed=fixed, groups=groups,
                             reference_group=reference_group)
-    priors_d = parse_priors(priors)
+    try:
+        priors_d = parse_priors(priors)
+    except ValueError as err:
+        raise CalibrationError(str(err)) from None
     if accelerate not in ("squarem", "none"):
         raise CalibrationError(f"accelerate={accelerate!r}: choose 'squarem' or 'none'")
     if quadrature is None:

@@ -75,6 +75,7 @@ class ItemMStep:
     def _objective(self, phi, r, rows):
         with np.errstate(invalid="ignore", divide="ignore"):
             logp = log_prob(self.kind[rows], self.n_cat[rows], phi, self.nodes)
+            r = r[:, :, :logp.shape[2]]  # these items' categories (fixed items may have had more)
             f = np.einsum("iqc,iqc->i", r, np.where(r > 0, logp, 0.0))
         prior = self._prior(phi, rows)
         if prior is not None:
@@ -83,6 +84,7 @@ class ItemMStep:
 
     def _grad_fisher(self, phi, r, rows):
         prob, jac = prob_jacobian(self.kind[rows], self.n_cat[rows], phi, self.nodes)
+        r = r[:, :, :prob.shape[2]]
         with np.errstate(divide="ignore", invalid="ignore"):
             inv_p = np.where(prob > 1e-300, 1.0 / prob, 0.0)
         grad = np.einsum("iqc,iqcp->ip", r * inv_p, jac)
@@ -102,6 +104,8 @@ class ItemMStep:
         active = np.array(free.any(axis=1), dtype=bool)
         f = np.full(phi.shape[0], -np.inf)
         rows0 = np.flatnonzero(active)
+        if rows0.size == 0:  # every item fixed: only the latent distribution is estimated
+            return phi
         f[rows0] = self._objective(phi[rows0], r[rows0], rows0)
         eye = np.eye(phi.shape[1])
         for _ in range(max_newton):

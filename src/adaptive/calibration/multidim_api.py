@@ -271,7 +271,8 @@ def fit_bifactor(values, ids, person_ids, model, specific, *, quadrature=None, b
     state = run_em(problem, EMSettings(tol=tol, max_iter=max_iter, accelerate=accelerate), progress=progress)
     _warn_unconverged(state, tol)
     phi2, _ = problem.params.unpack(state.x)
-    kind_name = "bifactor" if general is None else f"two-tier ({n_general} general factors)"
+    kind_name = "bifactor" if general is None else (
+        f"two-tier ({n_general} general factor{'s' if n_general > 1 else ''})")
     return MultidimResult(
         item_ids=tuple(ids), person_ids=tuple(person_ids), factor_names=(*g_names, *names), models=tuple(models),
         kind=kinds, n_cat=n_cat, phi=problem.full_phi(phi2), latent_cov=problem.full_cov(state.x),

@@ -76,6 +76,10 @@ def fixed_pattern(pattern, ids, anchors, factor_names):
         for q, f in enumerate(b.factor_names):
             if b.phi[j, q] != 0:
                 pattern[row, factor_names.index(f)] = True
+    empty = [f for q, f in enumerate(factor_names) if not pattern[:, q].any()]
+    if empty:
+        raise CalibrationError(f"factors {empty} have no item loading on them (the fixed items' slopes on them are "
+                               "0); give them items or drop them")
     return pattern
 
 

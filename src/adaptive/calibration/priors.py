@@ -92,6 +92,9 @@ def parse_priors(priors) -> dict[str, Prior]:
             raise ValueError(f"unknown prior set {priors!r}; named sets: {sorted(PRIOR_SETS)}, or give a mapping "
                              "like {'c': 'beta(6, 16)'}")
         return dict(PRIOR_SETS[priors])
+    if not hasattr(priors, "items"):
+        raise ValueError(f"priors={priors!r}: give a named set {sorted(PRIOR_SETS)} or a mapping like "
+                         "{'c': 'beta(6, 16)'}")
     out = {}
     for name, spec in dict(priors).items():
         if name not in _PARAMS:
