@@ -99,12 +99,14 @@ def reported_subscores(design: ExamDesign, bank, n: int = 2000, seed: int = 0) -
         engine.record(state, rows, items[rows], answers[rows, items[rows]], None)
     total = engine.result(state).theta
     report = domain_performance(engine, state)
-    names = [d.domain for d in report[0]]
+    keep = [j for j, d in enumerate(report[0]) if d.domain in sub.factor_names]  # domains with a subscore
+    names = [report[0][j].domain for j in keep]
     q = np.array([list(sub.factor_names).index(nm) for nm in names])
     truth = theta[:, q]
 
     def grab(attr):
-        return np.array([[np.nan if getattr(d, attr) is None else getattr(d, attr) for d in r] for r in report])
+        return np.array([[np.nan if getattr(r[j], attr) is None else getattr(r[j], attr) for j in keep]
+                         for r in report])
 
     est, se, rel, alone, items = grab("subscore"), grab("subscore_se"), grab("reliability"), grab("theta"), \
         grab("n_items")
