@@ -311,7 +311,6 @@ def cmd_calibrate(args) -> int:
     if args.online:
         return _calibrate_online(args)
     table = read_responses(args.data, layout=args.layout)
-    fixed = load_bank(args.fixed) if args.fixed else None
     quiet = args.quiet
 
     def progress(cycle, loglik, change):
@@ -325,6 +324,7 @@ def cmd_calibrate(args) -> int:
         from .cli_multidim import calibrate_multidim
 
         return calibrate_multidim(args, table, progress)
+    fixed = load_bank(args.fixed) if args.fixed else None
     if not quiet:
         n_miss = float(np.isnan(table.values).mean())
         print(f"calibrating {len(table.item_ids)} items x {len(table.person_ids)} persons ({n_miss:.0%} missing), "
@@ -440,7 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="quadrature points on [-6, 6], 5..1001 (default 61)")
     c.add_argument("--prior", action="append", help="a prior set (3pl, bilog) or NAME=DIST, e.g. c='beta(5, 17)'; "
                    "repeat for several")
-    c.add_argument("--fixed", help="a bank whose items keep their parameters (fixed-parameter calibration)")
+    c.add_argument("--fixed", help="a bank whose items keep their parameters (fixed-parameter calibration); with "
+                   "--factors, a multidimensional bank (.json or .csv in mirt's columns) (default: none)")
     c.add_argument("--layout", default="auto", choices=["auto", "wide", "long"], help=_LAYOUT_HELP)
     c.add_argument("--tol", type=positive_float, default=1e-4,
                    help="convergence: largest parameter change of an EM cycle (default 1e-4)")

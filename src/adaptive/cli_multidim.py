@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli_support import parse_prior_args
 from .exceptions import AdaptiveError
 
 __all__ = ["factors_arg", "calibrate_multidim"]
@@ -56,8 +57,18 @@ def calibrate_multidim(args, table, progress) -> int:
     check_output_paths(args.out)
     bifactor = _bifactor_labels(args.bifactor, table.item_ids) if args.bifactor else None
     quad = None if args.quadrature == 61 else args.quadrature
+    fixed = None
+    if args.fixed:
+        from .bank.multidim import MultidimBank
+
+        path = Path(args.fixed)
+        if path.suffix.lower() == ".csv":  # a CSV's a1..aK are the factors of --factors FILE.json, in its order
+            names = tuple(args.factors) if isinstance(args.factors, dict) else None
+            fixed = MultidimBank.read_csv(path, factor_names=names)
+        else:
+            fixed = MultidimBank.read_json(path)
     fit = calibrate(table, model=args.model, factors=args.factors, bifactor=bifactor, quadrature=quad, tol=args.tol,
-                    max_iter=args.max_iter, progress=progress)
+                    max_iter=args.max_iter, progress=progress, priors=parse_prior_args(args.prior), fixed=fixed)
     print(fit.summary())
     if any(m == "nominal" for m in fit.models):
         nom = fit.nominal_parameters()
@@ -76,6 +87,9 @@ def calibrate_multidim(args, table, progress) -> int:
     else:
         loadings, names = fit.loadings(), list(fit.factor_names)
     se = None if args.no_se or fit.integration.startswith("quasi") else fit.standard_errors()
+    if se is None and not args.no_se:
+        print("(standard errors of a quasi-Monte Carlo fit take one E-step per parameter: fit.standard_errors() in "
+              "Python)")
     head = f"{'item':<14}" + "".join(f"{n[:9]:>10}" for n in names) + "   slopes (SE)"
     print(head)
     for j, iid in enumerate(fit.item_ids):

@@ -108,6 +108,27 @@ def test_cli_confirmatory_and_exploratory_fits(tmp_path, capsys):
     assert "geomin loadings" in capsys.readouterr().out
 
 
+def test_cli_multidimensional_priors_and_fixed_items(tmp_path, capsys):
+    """--prior and --fixed reach a --factors fit: a MAP fit, then the same data with half the items fixed at it."""
+    ids = _data_2d(tmp_path)
+    assert main(["calibrate", str(tmp_path / "x.csv"), "--factors", str(tmp_path / "f.json"), "--prior",
+                 "a=lognormal(0, 0.5)", "--no-se", "--quiet", "--out", str(tmp_path / "b.csv")]) == 0
+    capsys.readouterr()
+    from adaptive.bank.multidim import MultidimBank
+
+    first = MultidimBank.read_csv(tmp_path / "b.csv", factor_names=("coding", "billing"))
+    rows = [r for r in first.rows() if r["item_id"] in ids[:3] + ids[5:8]]
+    MultidimBank.from_rows(rows, ("coding", "billing")).to_csv(tmp_path / "anchors.csv")
+    assert main(["calibrate", str(tmp_path / "x.csv"), "--factors", str(tmp_path / "f.json"), "--fixed",
+                 str(tmp_path / "anchors.csv"), "--no-se", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "6 fixed items set the scale" in out and "latent means and SDs" in out
+    assert main(["calibrate", str(tmp_path / "x.csv"), "--factors", str(tmp_path / "f.json"), "--fixed",
+                 str(tmp_path / "nope.json"), "--quiet"]) != 0
+    err = capsys.readouterr().err
+    assert "nope.json" in err and "Traceback" not in err
+
+
 def test_cli_two_tier_fit(tmp_path, capsys):
     """--factors FILE.json names the general tier, --bifactor FILE.json the specific factors."""
     _data_2d(tmp_path)
