@@ -63,8 +63,8 @@ def calibrate_multidim(args, table, progress) -> int:
 
         path = Path(args.fixed)
         if path.suffix.lower() == ".csv":  # a CSV's a1..aK are the factors of --factors FILE.json, in its order
-            names = tuple(args.factors) if isinstance(args.factors, dict) else None
-            fixed = MultidimBank.read_csv(path, factor_names=names)
+            order = tuple(args.factors) if isinstance(args.factors, dict) else None
+            fixed = MultidimBank.read_csv(path, factor_names=order)
         else:
             fixed = MultidimBank.read_json(path)
     fit = calibrate(table, model=args.model, factors=args.factors, bifactor=bifactor, quadrature=quad, tol=args.tol,

@@ -22,7 +22,8 @@ def answers_2d() -> np.ndarray:
 def assert_live_equals_batch_of_one(bank, design, answers, rng=3):
     """A live session answering from ``answers`` (one row) gives the test a batch of one run the same way gives:
     items, θ̂ and stop reason."""
-    from adaptive.cat.multidim import MultidimSession, run_mcat
+    from adaptive.cat.multidim import run_mcat
+    from adaptive.cat.multidim_session import MultidimSession
 
     one = run_mcat(bank, design, answers[None, :], rng=rng)
     live = MultidimSession(bank, design, rng=rng)

@@ -13,12 +13,12 @@ import pytest
 from adaptive.cat.multidim import (
     RULES,
     MultidimDesign,
-    MultidimSession,
     _Compiled,
     criterion_values,
     new_batch,
     run_mcat,
 )
+from adaptive.cat.multidim_session import MultidimSession
 from adaptive.exceptions import DesignError, SessionStateError
 
 from .multidim_data import DATA, SIGMA, assert_live_equals_batch_of_one

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from adaptive.bank.multidim import MultidimBank
-from adaptive.cat.multidim import MultidimDesign, MultidimSession, _Compiled, criterion_values, new_batch, run_mcat
+from adaptive.cat.multidim import MultidimDesign, _Compiled, criterion_values, new_batch, run_mcat
+from adaptive.cat.multidim_session import MultidimSession
 from adaptive.exceptions import DesignError
 
 from .multidim_data import SIGMA, assert_live_equals_batch_of_one

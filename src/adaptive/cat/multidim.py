@@ -1,8 +1,8 @@
 """Multidimensional adaptive testing (MCAT): vector θ, information matrices, the optimality rules of mirtCAT.
 
-A batch of N sessions moves as arrays; a live session (:class:`MultidimSession`) is a batch of one through the
-same three steps: :func:`select` (the next item of every active session), :func:`record` (its answer, then θ̂
-and its posterior covariance), :func:`stop` (who is done, and why).
+A batch of N sessions moves as arrays; a live session (:class:`~adaptive.cat.multidim_session.MultidimSession`)
+is a batch of one through the same three steps: :func:`select` (the next item of every active session),
+:func:`record` (its answer, then θ̂ and its posterior covariance), :func:`stop` (who is done, and why).
 
 Selection (Segall 1996; Mulder & van der Linden 2009; mirtCAT's ``criteria``): with ``T(θ̂)`` the Fisher
 information matrix of the items given so far (plus the prior's, ``Σ⁻¹``, when ``include_prior``) and ``I_j(θ̂)``
@@ -38,16 +38,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..exceptions import DesignError, SessionStateError
+from ..exceptions import DesignError
 from ..irt.linear import LinearKind, grid_of, information, information_weight, log_prob
 from ..scoring.multidim import eap_vector, map_vector
 from .multidim_design import RULES, MultidimDesign
 from .multidim_shadow import enemy_pairs, shadow_pick
 
-__all__ = ["MultidimDesign", "MultidimBatch", "MultidimSession", "RULES", "select", "record", "stop", "run_mcat",
-           "criterion_values"]
+__all__ = ["MultidimDesign", "MultidimBatch", "RULES", "select", "record", "stop", "run_mcat", "criterion_values",
+           "new_batch", "pretest_due", "record_pretest", "STOP_LABELS"]
 
-STOP_LABELS = ("running", "max_items", "se_target", "trace_target", "det_target", "pool_exhausted")
+STOP_LABELS = ("running", "max_items", "se_target", "trace_target", "det_target", "pool_exhausted", "time_limit")
 
 
 @dataclass
@@ -408,75 +408,3 @@ def run_mcat(bank, design: MultidimDesign, responses, rng=None) -> MultidimBatch
         record(comp, state, items, ans)
         stop(comp, state, exhausted)
     return state
-
-
-class MultidimSession:
-    """One live MCAT session: a batch of one through :func:`select`, :func:`record` and :func:`stop`."""
-
-    def __init__(self, bank, design: MultidimDesign, rng=None):
-        self._comp = _Compiled(bank, design)
-        self._rng = np.random.default_rng(rng)
-        self._state = new_batch(self._comp, 1, self._rng)
-        self._pending: int | None = None
-        self._pending_pretest = False
-
-    @property
-    def finished(self) -> bool:
-        return not bool(self._state.active[0])
-
-    def next_item(self) -> str | None:
-        """The id of the next item (the same one until it is answered), or None when the test is over."""
-        if self.finished:
-            return None
-        if self._pending is None:
-            due = int(pretest_due(self._comp, self._state)[0])
-            if due >= 0:
-                self._pending, self._pending_pretest = due, True
-                return self._comp.bank.item_ids[due]
-            j = int(select(self._comp, self._state, self._rng)[0])
-            if j < 0:
-                stop(self._comp, self._state, np.array([True]))
-                return None
-            self._pending = j
-        return self._comp.bank.item_ids[self._pending]
-
-    def answer(self, item_id: str, category: int) -> None:
-        if self._pending is None or self._comp.bank.item_ids[self._pending] != item_id:
-            raise SessionStateError(f"item {item_id!r} is not the item this session is waiting for "
-                                    f"({self.next_item()!r}); the answer was not recorded")
-        c = int(category)
-        if not 0 <= c < self._comp.bank.n_cat[self._pending]:
-            raise SessionStateError(f"item {item_id!r}: answer {category!r} is not a category 0.."
-                                    f"{self._comp.bank.n_cat[self._pending] - 1}; the answer was not recorded")
-        items = np.array([self._pending])
-        if self._pending_pretest:
-            record_pretest(self._state, items, np.array([float(c)]))
-            self._pending, self._pending_pretest = None, False
-            return
-        record(self._comp, self._state, items, np.array([float(c)]))
-        self._pending = None
-        stop(self._comp, self._state)
-
-    @property
-    def theta(self) -> np.ndarray:
-        return self._state.theta[0].copy()
-
-    @property
-    def se(self) -> np.ndarray:
-        return self._state.se[0].copy()
-
-    @property
-    def items(self) -> tuple:
-        return tuple(self._comp.bank.item_ids[j] for j in self._state.given[0, :self._state.n_given[0]])
-
-    @property
-    def pretest_items(self) -> tuple:
-        """The unscored items given so far, in order."""
-        chosen = self._state.pretest_items
-        if chosen is None:
-            return ()
-        return tuple(self._comp.bank.item_ids[j] for j in chosen[0, :int(self._state.n_pretest[0])])
-
-    @property
-    def stop_reason(self) -> str:
-        return STOP_LABELS[int(self._state.stop_reason[0])]
