@@ -135,3 +135,44 @@ def test_m2_star_refuses_what_it_cannot_compute():
     nominal = adaptive.calibrate(_unidim_data(np.random.default_rng(45), "gpcm"), model="nominal")
     with pytest.raises(CalibrationError, match="no order"):
         nominal.m2()
+
+
+@pytest.mark.parametrize("n_general", [1, 2])
+def test_m2_of_bifactor_and_two_tier_fits_equals_the_full_grid_m2(n_general):
+    """Dimension reduction against the whole product grid: the same parameters, the full (G + 2)-dimensional grid
+    of the confirmatory problem (another code path), M2 equal to rounding."""
+    from adaptive.calibration.m2 import _grid_engine, _m2_result
+    from adaptive.calibration.multidim import LinearProblem, free_mask, log_mvn_weights
+    from adaptive.irt.linear import KIND_OF_MODEL, log_prob, product_grid
+
+    rng = np.random.default_rng(46 + n_general)
+    n, n_items = 1500, 10
+    spec = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+    gen = np.array([0, 0, 1, 1, 1, 0, 0, 1, 1, 1]) if n_general == 2 else np.zeros(n_items, dtype=int)
+    cov = np.array([[1.0, 0.4], [0.4, 1.0]])[:n_general, :n_general]
+    g = rng.multivariate_normal(np.zeros(n_general), cov, n)
+    s = rng.standard_normal((n, 2))
+    z = g[:, gen] * rng.uniform(1, 2, n_items) + s[:, spec] * rng.uniform(0.5, 1.2, n_items) + rng.normal(0, 1, n_items)
+    x = (rng.random(z.shape) < expit(z)).astype(float)
+    ids = [f"I{j}" for j in range(n_items)]
+    general = None if n_general == 1 else {"G1": [i for i, q in zip(ids, gen) if q == 0],
+                                           "G2": [i for i, q in zip(ids, gen) if q == 1]}
+    fit = adaptive.calibrate(x, item_ids=ids, model="2pl", bifactor=[f"S{q}" for q in spec], factors=general,
+                             quadrature=9)
+    res = fit.m2()
+    k = n_general + 2
+    kinds, n_cat = np.array([KIND_OF_MODEL["2pl"]] * n_items), np.full(n_items, 2)
+    corr_free = np.zeros((k, k), dtype=bool)
+    corr_free[0, 1] = n_general == 2
+    nodes = product_grid(k, 9)
+    full = LinearProblem(x, kinds, n_cat, fit.phi, free_mask(kinds, n_cat, fit.slopes != 0), nodes, fit.latent_cov,
+                         corr_free)
+
+    def prob(v):
+        phi, sigma = full.params.unpack(v)
+        return np.exp(log_prob(kinds, n_cat, phi, nodes)), np.exp(log_mvn_weights(nodes, sigma))
+
+    ref = _m2_result(x, _grid_engine(prob, None), full.params.pack(fit.phi, fit.latent_cov), n_cat)
+    assert res.df == ref.df == 55 - 30 - (n_general == 2)  # moments - (3 per item + the general correlation)
+    assert res.statistic == pytest.approx(ref.statistic, rel=1e-6)
+    assert res.srmsr == pytest.approx(ref.srmsr, rel=1e-9)

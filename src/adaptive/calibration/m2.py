@@ -32,6 +32,7 @@ from itertools import combinations
 
 import numpy as np
 from scipy.optimize import brentq
+from scipy.special import logsumexp
 from scipy.stats import chi2, ncx2, norm
 
 from ..exceptions import CalibrationError
@@ -72,42 +73,86 @@ def _moment_sets(n: int):
     return sets, ind
 
 
-def _conditional_moments(prob_fn, params, weights):
-    """``(log E[x | θ], log E[x² | θ]) (n, Q)`` and the weights for category probabilities ``prob_fn(params) ->
-    (n, Q, C)`` (or ``(probabilities, weights)`` when the weights depend on the parameters, e.g. correlations)."""
-    out = prob_fn(params)
-    p, weights = out if isinstance(out, tuple) else (out, weights)
-    score = np.arange(p.shape[2], dtype=float)
-    m1 = np.clip(p @ score, 1e-300, None)
-    m2 = np.clip(p @ score ** 2, 1e-300, None)
-    return np.log(m1), np.log(m2), weights
+class _GridMoments:
+    """Expected products of item scores on one grid: ``E[Π_j x_j^{m_j}] = Σ_q w_q Π_j E[x_j^{m_j} | θ_q]`` (local
+    independence), from category probabilities ``(n, Q, C)`` and weights ``(Q,)``."""
+
+    def __init__(self, probs, weights):
+        score = np.arange(probs.shape[2], dtype=float)
+        self.log1 = np.log(np.clip(probs @ score, 1e-300, None))
+        self.log2 = np.log(np.clip(probs @ score ** 2, 1e-300, None))
+        self.weights = weights
+
+    def expect(self, power) -> np.ndarray:
+        """``(M,)`` for powers ``(M, n)`` in {0, 1, 2}."""
+        return np.exp((power == 1) @ self.log1 + (power == 2) @ self.log2) @ self.weights
 
 
-def _pi2(prob_fn, params, weights, ind):
-    """π₂: E[Π x] over each moment's items."""
-    log1, _, weights = _conditional_moments(prob_fn, params, weights)
-    return np.exp(ind @ log1) @ weights
+class _BlockMoments:
+    """Expected products of item scores under a bifactor or two-tier model, by dimension reduction: given the
+    general factors g, the specific factors are independent, so ``E[Π_j x_j^{m_j}] = Σ_g w_g Π_{j on general only}
+    E[x_j^{m_j} | g] Π_s Σ_q w_q Π_{j in s} E[x_j^{m_j} | g, q]`` -- an integral over G + 1 dimensions per specific
+    factor, never over all G + S (the moments of up to four items that M2's covariance needs included)."""
+
+    def __init__(self, problem, x):
+        from ..irt.linear import log_mvn_weights, log_prob
+
+        phi, sigma = problem.params.unpack(x)
+        self.n_items = problem.n_items
+        self.q_g = problem.general_nodes.shape[0]
+        self.log_wg = log_mvn_weights(problem.general_nodes, sigma[:problem.n_general, :problem.n_general])
+        self.log_w = problem.log_w
+        self.blocks = []  # (specific?, rows, log E[x | .], log E[x² | .]) on the block's nodes
+        for s, rows, _layout, nodes, _step in problem.blocks:
+            probs = np.exp(log_prob(problem.kind[rows], problem.n_cat[rows], phi[rows], nodes))
+            grid = _GridMoments(probs, None)
+            self.blocks.append((s >= 0, rows, grid.log1, grid.log2))
+
+    def expect(self, power) -> np.ndarray:
+        m = power.shape[0]
+        out = np.empty(m)
+        step = max(1, 4_000_000 // (self.q_g * max(self.log_w.size, 1)))
+        for lo in range(0, m, step):
+            pw = power[lo:lo + step]
+            total = np.broadcast_to(self.log_wg, (pw.shape[0], self.q_g)).copy()
+            for specific, rows, log1, log2 in self.blocks:
+                part = (pw[:, rows] == 1) @ log1 + (pw[:, rows] == 2) @ log2          # (M, Qg) or (M, Qg * Q)
+                if specific:
+                    part = logsumexp(part.reshape(pw.shape[0], self.q_g, -1) + self.log_w[None, None, :], axis=2)
+                total += part
+            out[lo:lo + step] = np.exp(logsumexp(total, axis=1))
+        return out
 
 
-def _moments(prob_fn, params, weights, ind):
-    """π₂, Ξ₂ and the items' marginal E[x²] for the model ``prob_fn(params)``."""
-    log1, log2, weights = _conditional_moments(prob_fn, params, weights)
-    pi2 = np.exp(ind @ log1) @ weights
+def _grid_engine(prob_fn, weights):
+    """``params -> _GridMoments`` for category probabilities ``prob_fn(params) -> (n, Q, C)`` (or ``(probabilities,
+    weights)`` when the weights depend on the parameters, e.g. correlations)."""
+    def make(params):
+        out = prob_fn(params)
+        p, w = out if isinstance(out, tuple) else (out, weights)
+        return _GridMoments(p, w)
+    return make
+
+
+def _moments(engine, ind):
+    """π₂, Ξ₂ and the items' marginal E[x²] from a moment engine."""
+    pi2 = engine.expect(ind)
     s, n = ind.shape
     joint = np.empty((s, s))
     block = max(1, 2_000_000 // max(s * n, 1))  # rows per block: a few million cells at a time
     for start in range(0, s, block):  # each product of two moments: an item in both enters squared
         power = (ind[start:start + block, None, :] + ind[None, :, :]).reshape(-1, n)
-        logm = (power == 1) @ log1 + (power == 2) @ log2
-        joint[start:start + block] = (np.exp(logm) @ weights).reshape(-1, s)
-    return pi2, joint - np.outer(pi2, pi2), np.exp(log2) @ weights
+        joint[start:start + block] = engine.expect(power).reshape(-1, s)
+    return pi2, joint - np.outer(pi2, pi2), engine.expect(2.0 * np.eye(n))
 
 
-def _m2_core(x, prob_fn, params, weights):
+def _m2_core(x, make, params):
+    """M2 of the model ``make(params)`` (a moment engine) on data ``x``: statistic, df, observed and model
+    moments, and the items' model E[x²]."""
     n_persons, n = x.shape
     sets, ind = _moment_sets(n)
     observed = np.concatenate([x.mean(axis=0), [np.mean(x[:, i] * x[:, j]) for i, j in sets[n:]]])
-    pi2, xi, square = _moments(prob_fn, params, weights, ind)
+    pi2, xi, square = _moments(make(params), ind)
     q = params.size
     delta = np.zeros((len(sets), q))
     h = 1e-5
@@ -115,7 +160,7 @@ def _m2_core(x, prob_fn, params, weights):
         up, down = params.copy(), params.copy()
         up[j] += h
         down[j] -= h
-        delta[:, j] = (_pi2(prob_fn, up, weights, ind) - _pi2(prob_fn, down, weights, ind)) / (2 * h)
+        delta[:, j] = (make(up).expect(ind) - make(down).expect(ind)) / (2 * h)
     xi_inv = np.linalg.inv(xi)
     try:
         mid = np.linalg.inv(delta.T @ xi_inv @ delta)
@@ -187,12 +232,13 @@ def m2_statistic(bank, responses, *, grid=(-6.0, 6.0, 61)) -> M2Result:
         return np.exp(internal_log_prob(arr.family, arr.n_cat, phi, pts))
 
     params = np.concatenate([phi0[free], phi0[common, 0][:1]])
-    return _m2_result(x, prob, params, w, arr.n_cat)
+    return _m2_result(x, _grid_engine(prob, w), params, arr.n_cat)
 
 
-def _m2_result(x, prob, params, w, n_cat) -> M2Result:
-    """M2 or M2*, its df and p-value, RMSEA with its interval, SRMSR, CFI and TLI for the model ``prob(params)``."""
-    stat, df, observed, pi2, square = _m2_core(x, prob, params, w)
+def _m2_result(x, make, params, n_cat) -> M2Result:
+    """M2 or M2*, its df and p-value, RMSEA with its interval, SRMSR, CFI and TLI for the model ``make(params)`` (a
+    moment engine: :class:`_GridMoments` or, for bifactor and two-tier fits, :class:`_BlockMoments`)."""
+    stat, df, observed, pi2, square = _m2_core(x, make, params)
     if df < 1:
         raise CalibrationError(f"the model has {params.size} parameters for {df + params.size} moments: no degrees "
                                "of freedom left for M2 (polytomous items with many categories use up the first and "
@@ -209,9 +255,9 @@ def _m2_result(x, prob, params, w, n_cat) -> M2Result:
         logits[:, 1:][has] = v
         p = np.exp(logits - logits.max(axis=1, keepdims=True))
         p /= p.sum(axis=1, keepdims=True)
-        return np.repeat(p[:, None, :], w.size, axis=1)
+        return _GridMoments(p[:, None, :], np.ones(1))
 
-    null_stat, null_df, *_ = _m2_core(x, null_prob, logits0, w)
+    null_stat, null_df, *_ = _m2_core(x, null_prob, logits0)
     n_persons = x.shape[0]
     rmsea = float(np.sqrt(max(stat - df, 0.0) / ((n_persons - 1) * df)))
     ci = tuple(_rmsea_bound(stat, df, n_persons, q) for q in (0.95, 0.05))
@@ -238,16 +284,17 @@ def _rmsea_bound(stat: float, df: int, n_persons: int, prob: float) -> float:
 def m2_multidim(result) -> M2Result:
     """M2 (M2PL items) or M2* (multidimensional graded or GPCM items) of a multidimensional fit
     (:class:`~adaptive.calibration.multidim_result.MultidimResult`, confirmatory or exploratory) on its complete
-    data: moments integrated on the fit's product grid with the fitted N(0, Σ) weights; the free parameters
-    (slopes, intercepts and the estimated correlations) are those of the fit, so Δ₂ has a column for each
-    correlation too."""
+    data: moments integrated on the fit's product grid with the fitted N(0, Σ) weights (bifactor and two-tier
+    fits: by dimension reduction, :class:`_BlockMoments`); the free parameters (slopes, intercepts and the
+    estimated correlations) are those of the fit, so Δ₂ has a column for each correlation too."""
     from ..irt.linear import LinearKind, log_prob
     from .multidim import LinearProblem, log_mvn_weights
 
     problem = result.problem
-    if not isinstance(problem, LinearProblem):
-        raise CalibrationError("M2 is computed on a product grid of the factors; a bifactor or two-tier fit "
-                               "integrates by dimension reduction and has none")
+    if not isinstance(problem, LinearProblem):  # bifactor or two-tier: moments by dimension reduction
+        x = problem.values
+        _check_data(x, result.n_cat)
+        return _m2_result(x, lambda v: _BlockMoments(problem, v), np.array(result.x, dtype=float), result.n_cat)
     if problem.params.n_groups > 1:
         raise CalibrationError("M2 here is for one group; compute it for each group's own fit")
     if np.any(result.kind == LinearKind.NOMINAL):
@@ -265,4 +312,4 @@ def m2_multidim(result) -> M2Result:
         return probs, np.exp(log_mvn_weights(nodes, sigma, problem.params.mean_of(v)))
 
     weights = np.exp(log_mvn_weights(nodes, result.latent_cov, result.latent_mean))
-    return _m2_result(x, prob, np.array(result.x, dtype=float), weights, result.n_cat)
+    return _m2_result(x, _grid_engine(prob, weights), np.array(result.x, dtype=float), result.n_cat)
