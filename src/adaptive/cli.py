@@ -203,6 +203,10 @@ def cmd_bank_check(args) -> int:
     if keyed:
         shares = ", ".join(f"{k} {keyed.count(k) / len(keyed):.0%}" for k in sorted(set(keyed)))
         print(f"  keys: {shares}")
+    if bank.subscores is not None:
+        sub = bank.subscores.bank
+        print(f"  subscore model: {len(sub)} items on {sub.n_dims} domain factors ({', '.join(sub.factor_names)}), "
+              f"{bank.subscores.method.upper()} subscores")
     if warnings:
         print(f"{len(warnings)} content warning{'s' if len(warnings) != 1 else ''}:")
         for line in warnings:

@@ -146,3 +146,17 @@ def test_reported_subscores_are_calibrated_on_simulees_with_known_domain_abiliti
                                                                           res.prmse_domain_alone)
     with pytest.raises(DesignError, match="no subscore model"):
         reported_subscores(design, bank.with_subscores(None), n=10)
+
+
+def test_bank_check_reports_the_subscore_model_and_its_problems(tmp_path, capsys):
+    from adaptive.cli import main
+
+    assert main(["bank", "check", str(pool_path("cmcs"))]) == 0
+    assert "subscore model: 97 items on 6 domain factors" in capsys.readouterr().out
+    for name in ("bank.json", "design.json", "standard.json"):
+        (tmp_path / name).write_text((pool_path("cmcs") / name).read_text())
+    doc = json.loads((pool_path("cmcs") / "subscores.json").read_text())
+    (tmp_path / "subscores.json").write_text(json.dumps({**doc, "factors": ["Coding", *doc["factors"][1:]]}))
+    assert main(["bank", "check", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "factor 'Coding': not a content domain" in out and "Traceback" not in out
