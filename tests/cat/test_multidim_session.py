@@ -56,7 +56,9 @@ def test_stored_sessions_that_do_not_fit_are_refused(mcat_bank, mcat_answers):
     swapped[1][0] = "C150" if swapped[1][0] != "C150" else "C149"
     with pytest.raises(SessionStateError, match="answer 2: stored item"):
         MultidimSession.from_json(json.dumps({**data, "answers": swapped, "signature": None}), mcat_bank, DESIGN)
-    for bad in ("{", "[]", json.dumps({**data, "format": "x"}), json.dumps({**data, "seed": "7"})):
+    for bad in ("{", "[]", json.dumps({**data, "format": "x"}), json.dumps({**data, "seed": "7"}),
+                json.dumps({**data, "seed": -1}), json.dumps({**data, "time_limit": "soon"}),
+                json.dumps({**data, "answers": [["C001", 1]]}), json.dumps({**data, "answers": [[1, 2, 3]]})):
         with pytest.raises(SessionStateError):
             MultidimSession.from_json(bad, mcat_bank, DESIGN)
     with pytest.raises(SessionStateError, match="cannot be replayed"):
@@ -84,3 +86,13 @@ def test_the_time_limit_stops_the_test_and_refused_answers_change_nothing(mcat_b
     assert live.next_item() is None
     resumed = MultidimSession.from_json(live.to_json(), mcat_bank, MultidimDesign(max_items=30))
     assert resumed.stop_reason == "time_limit" and resumed.items == live.items
+
+
+@pytest.mark.parametrize("field, value", [("max_items", "5"), ("randomesque", True), ("se_target", float("nan")),
+                                          ("weights", (1, "a")), ("prior_mean", ("a", "b")), ("domains", [1]),
+                                          ("exposure", {"C001": "x"}), ("shadow_time_limit", "10")])
+def test_designs_with_values_that_are_not_numbers_are_refused_by_field(mcat_bank, field, value):
+    from adaptive.exceptions import DesignError
+
+    with pytest.raises(DesignError, match=f"field.*'?{field}'?"):
+        MultidimSession(mcat_bank, MultidimDesign(**{field: value}))

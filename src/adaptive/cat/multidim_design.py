@@ -13,6 +13,15 @@ __all__ = ["MultidimDesign", "RULES"]
 RULES = ("d_rule", "t_rule", "a_rule", "e_rule", "w_rule", "kl")
 
 
+def _numeric(value) -> bool:
+    """Whether ``value`` (a number or nested sequence) is all finite numbers."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        return False
+    return bool(np.all(np.isfinite(arr))) and not isinstance(value, (bool, str))
+
+
 @dataclass(frozen=True)
 class MultidimDesign:
     """An MCAT design (see the module docstring). ``domains``: ``{item id: domain}``; ``domain_max`` /
@@ -48,6 +57,25 @@ class MultidimDesign:
     shadow_time_limit: float = 10.0
 
     def check(self, bank) -> None:
+        for name in ("min_items", "max_items", "randomesque", "pretest_count"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise DesignError(f"field {name!r}: {v!r} is not a whole number")
+        for name in ("se_target", "trace_target", "det_target", "shadow_time_limit"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float, np.floating))
+                                  or not np.isfinite(v)):
+                raise DesignError(f"field {name!r}: {v!r} is not a finite number")
+        for name in ("domains", "domain_max", "domain_min", "exposure"):
+            if not isinstance(getattr(self, name), dict):
+                raise DesignError(f"field {name!r}: give a mapping (dict)")
+        for name in ("prior_mean", "prior_cov", "weights"):
+            v = getattr(self, name)
+            if v is not None and not _numeric(v):
+                raise DesignError(f"field {name!r}: {v!r} holds something that is not a finite number")
+        bad = {i: v for i, v in {**self.exposure, **self.domain_max, **self.domain_min}.items() if not _numeric(v)}
+        if bad:
+            raise DesignError(f"fields 'exposure'/'domain_max'/'domain_min': values {bad} are not numbers")
         k = bank.n_dims
         if self.rule not in RULES:
             raise DesignError(f"field 'rule': {self.rule!r} is not an MCAT rule; use one of {', '.join(RULES)}")

@@ -73,6 +73,8 @@ class MultidimSession:
             seed, rng = int(rng), None
         if seed is None and rng is None:
             seed = int(np.random.SeedSequence().generate_state(2, np.uint64)[0] >> np.uint64(1))
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise SessionStateError(f"seed {seed!r}: give an integer >= 0")
         if time_limit is not None and not (isinstance(time_limit, (int, float)) and math.isfinite(time_limit)
                                            and time_limit > 0):
             raise SessionStateError(f"time_limit {time_limit!r}: give a positive number of seconds")
@@ -205,8 +207,8 @@ class MultidimSession:
         if data.get("bank") != bank_fingerprint(bank):
             raise SessionStateError(f"{where} was started with another bank; resume it with the same bank")
         seed, answers = data.get("seed"), data.get("answers")
-        if isinstance(seed, bool) or not isinstance(seed, int) or not isinstance(answers, list):
-            raise SessionStateError(f"{where}: fields 'seed' (an integer) and 'answers' (a list) are required")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0 or not isinstance(answers, list):
+            raise SessionStateError(f"{where}: fields 'seed' (an integer >= 0) and 'answers' (a list) are required")
         session = cls(bank, design, seed, time_limit=data.get("time_limit"), session_id=data.get("session_id"))
         for step, entry in enumerate(answers, start=1):
             if not isinstance(entry, list) or len(entry) != 3 or not isinstance(entry[0], str):
