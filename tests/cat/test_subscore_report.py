@@ -110,6 +110,10 @@ def test_subscore_models_that_do_not_fit_the_bank_are_refused_by_item_and_field(
     for sub, message in cases:
         with pytest.raises(BankValidationError, match=re.escape(message)):
             ItemBank(**{**base, "subscores": sub})
+    with pytest.raises(BankValidationError, match="give a MultidimBank"):
+        bank.with_subscores("subscores.json")
+    with pytest.raises(BankValidationError, match="field 'method'"):
+        bank.with_subscores(bank.subscores.bank, method="ml")
     (tmp_path / "bank.json").write_text(bank.with_subscores(None).to_json())
     (tmp_path / "subscores.json").write_text(json.dumps({**doc, "latent_cov": [[2.0]]}))
     with pytest.raises(BankValidationError) as err:

@@ -402,6 +402,13 @@ class ItemBank(BaseModel):
         """This bank with a subscore model (:mod:`adaptive.bank.subscores`): ``model`` a
         :class:`~adaptive.bank.multidim.MultidimBank` of these items with a factor per content domain (e.g.
         ``fit.bank`` of ``calibrate(X, factors={domain: [item ids]})``), or None to drop it."""
+        from .multidim import MultidimBank
+
+        if model is not None and not isinstance(model, MultidimBank):
+            raise BankValidationError([f"subscores: give a MultidimBank (e.g. fit.bank of calibrate(X, factors="
+                                       f"{{domain: [item ids]}})), not {type(model).__name__}"])
+        if method not in ("eap", "map"):
+            raise BankValidationError([f"subscores, field 'method': {method!r}; use 'eap' or 'map'"])
         sub = None if model is None else SubscoreModel.from_bank(model, method)
         return ItemBank(**{**self.model_dump(exclude={"subscores"}), "subscores": sub})
 

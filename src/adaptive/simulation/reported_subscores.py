@@ -85,6 +85,8 @@ def reported_subscores(design: ExamDesign, bank, n: int = 2000, seed: int = 0) -
     if bank.subscores is None:
         raise DesignError("the bank has no subscore model: attach one with bank.with_subscores(fit.bank) or a pool "
                           "directory's subscores.json")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= 10_000_000:
+        raise DesignError(f"n={n!r}: give a whole number of simulees from 1 to 10,000,000")
     sub = bank.subscores.bank
     rng = np.random.default_rng(seed)
     theta = rng.multivariate_normal(sub.latent_mean, sub.latent_cov, size=n)
