@@ -90,8 +90,6 @@ def test_the_estimate_is_a_stationary_point_and_scores_use_each_groups_prior():
     alone = estimate_vector(fit.bank, x[focal_rows], prior_mean=fit.groups["focal"]["mean"],
                             prior_cov=fit.groups["focal"]["cov"])
     np.testing.assert_allclose(scores.theta[focal_rows], alone.theta, rtol=1e-12)
-    with pytest.raises(CalibrationError, match="one group"):
-        fit.m2()
 
 
 def test_groups_with_factors_are_checked():
@@ -106,3 +104,66 @@ def test_groups_with_factors_are_checked():
     for kwargs, message in cases:
         with pytest.raises(CalibrationError, match=message):
             adaptive.calibrate(x, item_ids=ids, model="2pl", **kwargs)
+
+
+def test_m2_of_a_two_group_fit_equals_brute_force_enumeration():
+    """The groups' moments stacked with shared parameters, against full enumeration of the 2^6 response patterns
+    per group written here: Ξ = blockdiag(T (diag π_g - π_g π_gᵀ) Tᵀ), Δ = [√N_g T ∂π_g/∂γ], the statistic
+    r' (Ξ⁻¹ - Ξ⁻¹Δ(Δ'Ξ⁻¹Δ)⁻¹Δ'Ξ⁻¹) r with r = [√N_g (p_g - T π_g)]."""
+    from itertools import product
+
+    rng = np.random.default_rng(94)
+    n_per = 800
+    ref = rng.multivariate_normal([0, 0], [[1, 0.5], [0.5, 1]], n_per)
+    focal = rng.multivariate_normal([0.3, -0.2], [[1.2, 0.3], [0.3, 0.8]], n_per)
+    a = np.zeros((6, 2))
+    a[:3, 0], a[3:, 1] = rng.uniform(1, 2, 3), rng.uniform(1, 2, 3)
+    d = rng.normal(0, 1, 6)
+    theta = np.vstack([ref, focal])
+    x = (rng.random((2 * n_per, 6)) < 1 / (1 + np.exp(-(theta @ a.T + d)))).astype(float)
+    ids = [f"I{j}" for j in range(6)]
+    groups = np.array(["ref"] * n_per + ["focal"] * n_per)
+    fit = adaptive.calibrate(x, item_ids=ids, model="2pl", factors={"A": ids[:3], "B": ids[3:]}, groups=groups,
+                             reference_group="ref", tol=1e-6)
+    res = fit.m2()
+    on = fit.slopes != 0
+    f_cov = fit.groups["focal"]["cov"]
+    gamma = np.concatenate([fit.slopes[on], fit.intercepts[:, 0], [fit.groups["ref"]["cov"][0, 1]],
+                            fit.groups["focal"]["mean"], [f_cov[0, 0], f_cov[1, 1], f_cov[0, 1]]])
+    axis = np.linspace(-6, 6, 31)
+    nodes = np.stack([m.ravel() for m in np.meshgrid(axis, axis, indexing="ij")], axis=1)
+    patterns = np.array(list(product([0, 1], repeat=6)))
+    pairs = [(i, j) for i in range(6) for j in range(i + 1, 6)]
+    t = np.vstack([patterns.T] + [patterns[:, i] * patterns[:, j] for i, j in pairs]).astype(float)
+
+    def pattern_probs(g, label):
+        slopes = np.zeros((6, 2))
+        slopes[on] = g[:6]
+        p1 = 1 / (1 + np.exp(-(nodes @ slopes.T + g[6:12])))                      # (Q, 6)
+        if label == "ref":
+            mean, cov = np.zeros(2), np.array([[1, g[12]], [g[12], 1]])
+        else:
+            mean, cov = g[13:15], np.array([[g[15], g[17]], [g[17], g[16]]])
+        c = nodes - mean
+        lw = -0.5 * np.einsum("qk,kl,ql->q", c, np.linalg.inv(cov), c)
+        w = np.exp(lw - logsumexp(lw))
+        lik = np.prod(np.where(patterns[:, None, :] == 1, p1[None], 1 - p1[None]), axis=2)   # (patterns, Q)
+        return lik @ w
+
+    resid, xis, deltas = [], [], []
+    h = 1e-5
+    for label in ("ref", "focal"):
+        xg = x[groups == label]
+        obs = np.concatenate([xg.mean(axis=0), [np.mean(xg[:, i] * xg[:, j]) for i, j in pairs]])
+        pi = pattern_probs(gamma, label)
+        resid.append(np.sqrt(len(xg)) * (obs - t @ pi))
+        xis.append(t @ (pi[:, None] * t.T) - np.outer(t @ pi, t @ pi))
+        jac = np.column_stack([t @ (pattern_probs(gamma + h * e, label) - pattern_probs(gamma - h * e, label))
+                               / (2 * h) for e in np.eye(gamma.size)])
+        deltas.append(np.sqrt(len(xg)) * jac)
+    r, dl = np.concatenate(resid), np.vstack(deltas)
+    inv = np.zeros((42, 42))
+    inv[:21, :21], inv[21:, 21:] = np.linalg.inv(xis[0]), np.linalg.inv(xis[1])
+    c2 = inv - inv @ dl @ np.linalg.inv(dl.T @ inv @ dl) @ dl.T @ inv
+    assert res.df == 42 - 18
+    assert res.statistic == pytest.approx(r @ c2 @ r, rel=1e-5)

@@ -9,7 +9,8 @@ With ``n`` items scored ``0..C_j - 1``, the first- and second-order moments ``π
 with ``Ξ₂`` the model covariance of the moments (mixed moments up to order four: by local independence
 ``E[Π x_j^m_j | θ] = Π E[x_j^m_j | θ]``, integrated over the latent distribution) and ``Δ₂ = ∂π₂/∂γ`` (central
 differences in the free parameters; ``C₂`` projects out their span, so the parameterization does not matter).
-``df = s - q``. For 0/1 items these moments are the univariate and bivariate margins, and the statistic is M2;
+``df = s - q`` (``s - rank Δ₂`` when the moments identify fewer directions, as for the independence model of
+polytomous items). For 0/1 items these moments are the univariate and bivariate margins, and the statistic is M2;
 with more categories it is M2*, mirt's default for polytomous items (``M2()``, ``type = "M2*"``), whose df may
 run out when items have many categories (then it is refused, as mirt does).
 
@@ -146,30 +147,43 @@ def _moments(engine, ind):
     return pi2, joint - np.outer(pi2, pi2), engine.expect(2.0 * np.eye(n))
 
 
-def _m2_core(x, make, params):
-    """M2 of the model ``make(params)`` (a moment engine) on data ``x``: statistic, df, observed and model
-    moments, and the items' model E[x²]."""
-    n_persons, n = x.shape
-    sets, ind = _moment_sets(n)
-    observed = np.concatenate([x.mean(axis=0), [np.mean(x[:, i] * x[:, j]) for i, j in sets[n:]]])
-    pi2, xi, square = _moments(make(params), ind)
-    q = params.size
-    delta = np.zeros((len(sets), q))
+def _m2_core(parts, params):
+    """M2 of a model on one or more independent groups: ``parts`` is a list of ``(x_g, make_g)``, ``make_g(params)``
+    the group's moment engine (parameters shared). The groups' residual moments ``√N_g (p_g - π_g)`` are stacked,
+    with a block-diagonal Ξ₂ and the stacked ``√N_g Δ_g`` (one group: M2 as above). Returns the statistic, df and
+    each group's ``(observed, model moments, model E[x²])``."""
+    resid, xis, deltas, per_group = [], [], [], []
     h = 1e-5
-    for j in range(q):  # central differences, one parameter at a time
-        up, down = params.copy(), params.copy()
-        up[j] += h
-        down[j] -= h
-        delta[:, j] = (make(up).expect(ind) - make(down).expect(ind)) / (2 * h)
-    xi_inv = np.linalg.inv(xi)
-    try:
-        mid = np.linalg.inv(delta.T @ xi_inv @ delta)
-    except np.linalg.LinAlgError:
-        raise CalibrationError("the first and second moments do not identify the model's parameters (Δ₂ is rank "
-                               "deficient): M2 is not defined for this model") from None
-    c2 = xi_inv - xi_inv @ delta @ mid @ delta.T @ xi_inv
-    e = observed - pi2
-    return float(n_persons * e @ c2 @ e), len(sets) - q, observed, pi2, square
+    for x, make in parts:
+        n_persons, n = x.shape
+        sets, ind = _moment_sets(n)
+        observed = np.concatenate([x.mean(axis=0), [np.mean(x[:, i] * x[:, j]) for i, j in sets[n:]]])
+        pi2, xi, square = _moments(make(params), ind)
+        delta = np.zeros((len(sets), params.size))
+        for j in range(params.size):  # central differences, one parameter at a time
+            up, down = params.copy(), params.copy()
+            up[j] += h
+            down[j] -= h
+            delta[:, j] = (make(up).expect(ind) - make(down).expect(ind)) / (2 * h)
+        root = np.sqrt(n_persons)
+        resid.append(root * (observed - pi2))
+        xis.append(xi)
+        deltas.append(root * delta)
+        per_group.append((observed, pi2, square))
+    r, dl = np.concatenate(resid), np.vstack(deltas)
+    xi_all = np.zeros((r.size, r.size))
+    at = 0
+    for xi in xis:
+        xi_all[at:at + xi.shape[0], at:at + xi.shape[0]] = xi
+        at += xi.shape[0]
+    # C₂ = Δc (Δcᵀ Ξ Δc)⁻¹ Δcᵀ with Δc an orthonormal basis of the complement of span(Δ): the same matrix as
+    # Ξ⁻¹ - Ξ⁻¹Δ(ΔᵀΞ⁻¹Δ)⁻¹ΔᵀΞ⁻¹ when Δ has full column rank, and well defined when the moments identify fewer
+    # directions than there are parameters (df = moments - rank Δ)
+    u, sv, _ = np.linalg.svd(dl, full_matrices=True)
+    rank = int(np.sum(sv > 1e-8 * sv[0])) if sv.size and sv[0] > 0 else 0
+    comp = u[:, rank:]
+    c2 = comp @ np.linalg.solve(comp.T @ xi_all @ comp, comp.T)
+    return float(r @ c2 @ r), r.size - rank, per_group
 
 
 def _srmsr(x, observed, pi2, square) -> float:
@@ -235,15 +249,35 @@ def m2_statistic(bank, responses, *, grid=(-6.0, 6.0, 61)) -> M2Result:
     return _m2_result(x, _grid_engine(prob, w), params, arr.n_cat)
 
 
-def _m2_result(x, make, params, n_cat) -> M2Result:
+def _m2_result(x, make, params, n_cat, groups=None) -> M2Result:
     """M2 or M2*, its df and p-value, RMSEA with its interval, SRMSR, CFI and TLI for the model ``make(params)`` (a
-    moment engine: :class:`_GridMoments` or, for bifactor and two-tier fits, :class:`_BlockMoments`)."""
-    stat, df, observed, pi2, square = _m2_core(x, make, params)
+    moment engine: :class:`_GridMoments` or, for bifactor and two-tier fits, :class:`_BlockMoments`). ``groups``:
+    ``[(x_g, make_g)]`` of a multiple-group fit instead of ``x`` and ``make`` (SRMSR then the groups' mean)."""
+    parts = [(x, make)] if groups is None else groups
+    stat, df, per_group = _m2_core(parts, params)
     if df < 1:
-        raise CalibrationError(f"the model has {params.size} parameters for {df + params.size} moments: no degrees "
-                               "of freedom left for M2 (polytomous items with many categories use up the first and "
-                               "second moments; collapse categories or compute it on more items)")
-    # the independence model: each item its own category proportions, no latent trait
+        raise CalibrationError(f"the model's {params.size} parameters leave no degrees of freedom among the first and "
+                               "second moments for M2 (polytomous items with many categories use them up; collapse "
+                               "categories or compute it on more items)")
+    k_max = int(n_cat.max())
+    null_stat, null_df = 0.0, 0
+    for xg, _make in parts:  # the independence model of each group: its own category proportions, no trait
+        s_g, d_g = _independence_m2(xg, n_cat)
+        null_stat, null_df = null_stat + s_g, null_df + d_g
+    n_persons = sum(xg.shape[0] for xg, _make in parts)
+    rmsea = float(np.sqrt(max(stat - df, 0.0) / ((n_persons - 1) * df)))
+    ci = tuple(_rmsea_bound(stat, df, n_persons, q) for q in (0.95, 0.05))
+    d_null = max(null_stat - null_df, 0.0)
+    cfi = float(1.0 - max(stat - df, 0.0) / max(d_null, stat - df, 1e-12))
+    tli = float((null_stat / null_df - stat / df) / (null_stat / null_df - 1.0))
+    srmsr = float(np.mean([_srmsr(xg, *pieces) for (xg, _make), pieces in zip(parts, per_group, strict=True)]))
+    return M2Result(statistic=stat, df=int(df), p_value=float(chi2.sf(stat, df)), rmsea=rmsea,
+                    rmsea_ci=(float(ci[0]), float(ci[1])), srmsr=srmsr, cfi=cfi, tli=tli,
+                    type="M2" if k_max <= 2 else "M2*")
+
+
+def _independence_m2(x, n_cat) -> tuple[float, int]:
+    """M2 and df of the independence model on ``x``: each item its own category proportions, no latent trait."""
     k_max = int(n_cat.max())
     observed_p = np.stack([(x == c).mean(axis=0) for c in range(k_max)], axis=1)
     has = np.arange(k_max)[None, 1:] < n_cat[:, None]
@@ -257,16 +291,8 @@ def _m2_result(x, make, params, n_cat) -> M2Result:
         p /= p.sum(axis=1, keepdims=True)
         return _GridMoments(p[:, None, :], np.ones(1))
 
-    null_stat, null_df, *_ = _m2_core(x, null_prob, logits0)
-    n_persons = x.shape[0]
-    rmsea = float(np.sqrt(max(stat - df, 0.0) / ((n_persons - 1) * df)))
-    ci = tuple(_rmsea_bound(stat, df, n_persons, q) for q in (0.95, 0.05))
-    d_null = max(null_stat - null_df, 0.0)
-    cfi = float(1.0 - max(stat - df, 0.0) / max(d_null, stat - df, 1e-12))
-    tli = float((null_stat / null_df - stat / df) / (null_stat / null_df - 1.0))
-    return M2Result(statistic=stat, df=int(df), p_value=float(chi2.sf(stat, df)), rmsea=rmsea,
-                    rmsea_ci=(float(ci[0]), float(ci[1])), srmsr=_srmsr(x, observed, pi2, square), cfi=cfi,
-                    tli=tli, type="M2" if k_max <= 2 else "M2*")
+    stat, df, _ = _m2_core([(x, null_prob)], logits0)
+    return stat, df
 
 
 def _rmsea_bound(stat: float, df: int, n_persons: int, prob: float) -> float:
@@ -295,8 +321,6 @@ def m2_multidim(result) -> M2Result:
         x = problem.values
         _check_data(x, result.n_cat)
         return _m2_result(x, lambda v: _BlockMoments(problem, v), np.array(result.x, dtype=float), result.n_cat)
-    if problem.params.n_groups > 1:
-        raise CalibrationError("M2 here is for one group; compute it for each group's own fit")
     if np.any(result.kind == LinearKind.NOMINAL):
         raise CalibrationError("M2* needs ordered item scores; the nominal model's categories have no order")
     if getattr(problem, "integration", "grid") == "qmc":
@@ -311,5 +335,19 @@ def m2_multidim(result) -> M2Result:
         probs = np.exp(log_prob(result.kind, result.n_cat, phi, nodes))  # (n, Q, C)
         return probs, np.exp(log_mvn_weights(nodes, sigma, problem.params.mean_of(v)))
 
+    params = np.array(result.x, dtype=float)
+    if problem.params.n_groups > 1:  # the groups' moments stacked, parameters shared
+        codes = problem.layout.groups
+
+        def group_engine(q):
+            def make(v):
+                phi, _ = problem.params.unpack(v)
+                sigmas, means = problem.params.latents(v)
+                return _GridMoments(np.exp(log_prob(result.kind, result.n_cat, phi, nodes)),
+                                    np.exp(log_mvn_weights(nodes, sigmas[q], means[q])))
+            return make
+
+        parts = [(x[codes == q], group_engine(q)) for q in range(problem.params.n_groups)]
+        return _m2_result(x, None, params, result.n_cat, groups=parts)
     weights = np.exp(log_mvn_weights(nodes, result.latent_cov, result.latent_mean))
-    return _m2_result(x, _grid_engine(prob, weights), np.array(result.x, dtype=float), result.n_cat)
+    return _m2_result(x, _grid_engine(prob, weights), params, result.n_cat)
