@@ -164,3 +164,21 @@ def test_bank_check_reports_the_subscore_model_and_its_problems(tmp_path, capsys
     assert main(["bank", "check", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert "factor 'Coding': not a content domain" in out and "Traceback" not in out
+
+
+def test_the_candidate_sees_subscores_only_on_a_scale_or_with_theta(cmcs):
+    """No reporting scale and no θ for candidates: no subscore, so no reliability without one either."""
+    from adaptive.service.views import candidate_result
+
+    bank, design = cmcs
+    s = _run(design, bank, 3, 0.2)
+    r = s.result()
+    full = {"decision": r.decision, "scaled_score": r.scaled_score, "p_pass": r.p_pass, "theta": r.theta, "se": r.se,
+            "stopped_by": r.stopped_by, "n_scored": r.n_scored, "n_answered": len(r.items),
+            "domains": [d.to_dict() for d in s.domain_report()]}
+    scaled = candidate_result(full, design)["domains"][0]
+    assert set(scaled) == {"domain", "n_items", "level", "scaled_subscore", "scaled_subscore_se", "reliability"}
+    stopping = {k: v for k, v in design.stopping.model_dump(exclude_none=True).items() if k != "classification"}
+    bare = ExamDesign.from_dict({**design.model_dump(exclude_none=True), "scale": None,
+                                 "stopping": {**stopping, "se_target": 0.3}})
+    assert set(candidate_result(full, bare)["domains"][0]) == {"domain", "n_items", "level"}

@@ -87,7 +87,8 @@ def candidate_result(full: dict, design: ExamDesign) -> dict:
     if rep.show_theta:
         out.update(theta=full["theta"], se=full["se"])
     keep = ("domain", "n_items", "level") + (("theta", "se") if rep.show_theta else ())
-    sub = ("reliability",) + (("scaled_subscore", "scaled_subscore_se") if design.scale is not None else ()) + (
+    sub = (("scaled_subscore", "scaled_subscore_se") if design.scale is not None else ()) + (
         ("subscore", "subscore_se") if rep.show_theta else ())
+    sub = sub + ("reliability",) if sub else ()  # no subscore a candidate may see: no reliability either
     out["domains"] = [{k: d[k] for k in keep + (sub if "subscore" in d else ())} for d in full.get("domains", [])]
     return out
