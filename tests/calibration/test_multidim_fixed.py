@@ -91,7 +91,6 @@ def test_fixed_item_calibration_refuses_what_it_cannot_do():
     x, ids, fixed, factors, *_ = _data(np.random.default_rng(83), 300)
     cases = [
         ({"factors": 2, "fixed": fixed}, "need a confirmatory model"),
-        ({"factors": factors, "fixed": fixed, "integration": "qmc"}, "on a product grid"),
         ({"factors": {"A": factors["F1"], "B": factors["F2"]}, "fixed": fixed}, "are not factors of this model"),
         ({"factors": factors, "fixed": MultidimBank.from_rows([{"item_id": "Z", "model": "2pl", "a1": 1, "a2": 0,
                                                                  "d": 0}], ("F1", "F2"))}, "none of the fixed"),

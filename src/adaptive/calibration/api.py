@@ -141,9 +141,9 @@ def calibrate(responses, model="2pl", quadrature=None, priors=None, fixed=None, 
         the latent mean and SD are then estimated, as in FIPC with multiple EM cycles updating the prior). With
         ``factors={name: [ids]}``: a :class:`~adaptive.bank.multidim.MultidimBank` with factors of the same names
         (the fixed items need not be listed in ``factors``; their loadings come with them); the means, variances
-        and correlations of the factors they load on are estimated (product grids only). ``groups`` with
+        and correlations of the factors they load on are estimated (by QMC beyond 3 factors too). ``groups`` with
         ``factors={...}``: the reference group is N(0, R); every other group's means, variances and correlations
-        are estimated (``fit.groups``).
+        are estimated (``fit.groups``; product grids only).
     groups : (N,) labels -- multiple-group calibration with all items shared (anchors); the reference
         group (``reference_group``, default the first label in sorted order) is N(0, 1), the others'
         means and SDs are estimated. Give group-specific items separate columns.

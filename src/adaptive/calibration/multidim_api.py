@@ -149,9 +149,6 @@ def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bo
                                "integration='qmc' (the default beyond 3)")
     mean_free = None
     if anchors:
-        if use_qmc:
-            raise CalibrationError("fixed items are calibrated on a product grid (up to 5 factors): give "
-                                   "integration='grid'")
         pattern = fixed_pattern(pattern, ids, anchors, factor_names)
     phi0, kinds = start_values(values, models, n_cat, pattern, exploratory)
     free = free_mask(kinds, n_cat, pattern)
@@ -179,7 +176,7 @@ def fit_multidim(values, ids, person_ids, model, factors, *, quadrature=None, bo
             raise CalibrationError(f"quadrature={points}: quasi-Monte Carlo EM takes 100 to 100,000 points "
                                    f"(default {QMC_POINTS})")
         problem = QMCProblem(values, kinds, n_cat, phi0, free, points, n_dims, np.eye(n_dims), corr_free,
-                             priors=priors)
+                             priors=priors, mean_free=mean_free)
         described = (f"quasi-Monte Carlo EM on {problem.z.shape[0]} scrambled Sobol points (seed 1) mapped to "
                      "N(0, Σ)")
     else:

@@ -6,7 +6,9 @@ The points follow the current Σ, so each E-step's posterior weights sit on the 
 the items' M-step is the product-grid one on those nodes, and the latent correlations maximize
 ``Σ_q mass_q log φ(θ_q; R)`` over the correlation matrices R (unit diagonal) with the nodes held fixed (the
 Monte Carlo EM update; Wei & Tanner 1990). The log-likelihood is the QMC estimate ``Σ_n log (1/Q) Σ_q L_n(θ_q)``.
-The same ``z`` is used in every cycle (a fixed seed), so the EM map is deterministic and SQUAREM applies.
+The same ``z`` is used in every cycle (a fixed seed), so the EM map is deterministic and SQUAREM applies. With
+fixed items the points are ``θ_q = μ + L z_q`` and the means and variances of the anchored factors are estimated too
+(the same Monte Carlo EM update, in μ and Σ).
 
 Standard errors: the QMC log-likelihood is a smooth function of the parameters (the points are fixed), so its
 observed information is taken as for a product grid, by forward differences of the marginal score. The items'
@@ -23,7 +25,7 @@ from scipy.stats import norm, qmc
 
 from ..irt.linear import category_scores, log_prob
 from .em import EStep
-from .latent import newton_correlations
+from .latent import newton_correlations, newton_minimize
 from .multidim import ItemMStep, LinearProblem
 
 __all__ = ["QMCProblem", "sobol_normal"]
@@ -43,17 +45,20 @@ class QMCProblem(LinearProblem):
 
     integration = "qmc"
 
-    def __init__(self, values, kind, n_cat, phi0, free, n_points, n_dims, sigma0, corr_free, seed=1, priors=None):
+    def __init__(self, values, kind, n_cat, phi0, free, n_points, n_dims, sigma0, corr_free, seed=1, priors=None,
+                 mean_free=None):
         self.z = sobol_normal(n_points, n_dims, seed)
-        super().__init__(values, kind, n_cat, phi0, free, self.z, sigma0, corr_free, priors=priors)
+        super().__init__(values, kind, n_cat, phi0, free, self.z, sigma0, corr_free, priors=priors,
+                         mean_free=mean_free)
 
-    def nodes_for(self, sigma) -> np.ndarray:
-        return self.z @ np.linalg.cholesky(sigma).T
+    def nodes_for(self, sigma, mean=None) -> np.ndarray:
+        out = self.z @ np.linalg.cholesky(sigma).T
+        return out if mean is None else out + np.asarray(mean)[None, :]
 
     def estep(self, x, count_dtype=np.float64) -> EStep | None:
         phi, sigma = self.params.unpack(x)
         try:
-            nodes = self.nodes_for(sigma)
+            nodes = self.nodes_for(sigma, self.params.mean_of(x))
         except np.linalg.LinAlgError:
             return None
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -67,14 +72,51 @@ class QMCProblem(LinearProblem):
 
     def em_map(self, x, stats: EStep):
         phi, sigma = self.params.unpack(x)
-        nodes = self.nodes_for(sigma)
+        mean = self.params.mean_of(x)
+        nodes = self.nodes_for(sigma, mean)
         phi = ItemMStep(self.kind, self.n_cat, self.params.free, nodes, self.priors).run(phi, stats.counts)
         if self.expanded:
             self.nodes = nodes
             phi = self._expand_and_reduce(phi, stats.group_mass[0])
+        elif self.params.latent_moments_free:
+            sigma, mean = self._moments(sigma, mean, stats.group_mass[0], nodes)
         else:
             sigma = self._correlations(sigma, stats.group_mass[0], nodes)
-        return self.params.pack(phi, sigma)
+        return self.params.pack(phi, sigma, mean)
+
+    def _moments(self, sigma, mean, mass, nodes):
+        """Fixed items: the free entries of μ and Σ maximizing ``Σ_q mass_q log φ(θ_q; μ, Σ)`` with the nodes held
+        fixed -- minimize ``log|Σ| + tr(Σ⁻¹ S(μ))``, ``S(μ)`` the posterior second moments about μ."""
+        pairs, mfree = self.params.corr_pairs, self.params.mean_free
+        total = float(mass.sum())
+        m_bar = mass @ nodes / total
+        n_pairs = pairs[0].size
+        factor = np.where(pairs[0] == pairs[1], 1.0, 2.0)
+
+        def build(v):
+            out, mu = sigma.copy(), mean.copy()
+            out[pairs] = v[:n_pairs]
+            out[pairs[::-1]] = v[:n_pairs]
+            mu[mfree] = v[n_pairs:]
+            return out, mu
+
+        def objective(v):
+            r, mu = build(v)
+            try:
+                chol = np.linalg.cholesky(r)
+            except np.linalg.LinAlgError:
+                return None
+            c = nodes - mu
+            s_mat = (mass[:, None] * c).T @ c / total
+            inv = np.linalg.inv(r)
+            f = 2.0 * np.log(np.diag(chol)).sum() + np.trace(inv @ s_mat)
+            g_cov = (inv - inv @ s_mat @ inv)[pairs] * factor
+            g_mean = (-2.0 * inv @ (m_bar - mu))[mfree]
+            return float(f), np.concatenate([g_cov, g_mean])
+
+        lower = np.concatenate([np.where(pairs[0] == pairs[1], 1e-4, -np.inf), np.full(int(mfree.sum()), -np.inf)])
+        v = newton_minimize(np.concatenate([sigma[pairs], mean[mfree]]), objective, bounds=(lower, None))
+        return build(v)
 
     def _correlations(self, sigma, mass, nodes):
         """The free correlations maximizing ``Σ_q mass_q log φ(θ_q; R)``: minimize ``log|R| + tr(R⁻¹S)`` with ``S``
@@ -101,13 +143,14 @@ class QMCProblem(LinearProblem):
         if stats is None:
             raise FloatingPointError("non-finite likelihood")
         phi, sigma = self.params.unpack(x)
-        nodes = self.nodes_for(sigma)
+        nodes = self.nodes_for(sigma, self.params.mean_of(x))
         counts = stats.counts
         assert isinstance(counts, np.ndarray)
         step = ItemMStep(self.kind, self.n_cat, self.params.free, nodes, self.priors)
         out = [step.gradient(phi, counts).ravel()[self.params.free_idx]]
         pairs = self.params.corr_pairs
-        if pairs[0].size:
+        mfree = self.params.mean_free
+        if pairs[0].size or mfree.any():
             dlog = category_scores(self.kind, self.n_cat, phi, nodes)           # (I, Q, C, K)
             g = np.einsum("iqc,iqck->qk", counts[:, :, :dlog.shape[2]], dlog)  # (Q, K)
             chol = np.linalg.cholesky(sigma)
@@ -120,4 +163,5 @@ class QMCProblem(LinearProblem):
                 d_chol = chol @ (np.tril(inner, -1) + 0.5 * np.diag(np.diag(inner)))
                 rho.append(float(np.sum(g * (self.z @ d_chol.T))))
             out.append(np.array(rho))
+            out.append(g.sum(axis=0)[mfree])  # a mean moves every point alike
         return np.concatenate(out)
