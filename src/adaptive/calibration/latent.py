@@ -15,7 +15,7 @@ import numpy as np
 
 from ..irt.linear import log_mvn_weights
 
-__all__ = ["latent_mstep", "latent_score", "newton_correlations"]
+__all__ = ["latent_mstep", "latent_score", "newton_correlations", "newton_latent", "newton_minimize"]
 
 
 def _gradient_terms(nodes, sigma, mean, mass):
@@ -43,19 +43,10 @@ def latent_mstep(nodes, sigma, pairs, mass, mean=None, mean_free=None):
     if pairs[0].size == 0 and not mfree.any():
         return sigma if mean is None else (sigma, mu0)
     total = float(mass.sum())
-    n_pairs = pairs[0].size
     factor = _pair_factor(pairs)
 
-    def build(v):
-        out, mu = sigma.copy(), mu0.copy()
-        out[pairs] = v[:n_pairs]
-        out[pairs[::-1]] = v[:n_pairs]
-        mu[mfree] = v[n_pairs:]
-        return out, mu
-
-    def objective(v):
+    def objective(r, mu):
         """Minus the per-person expected log weight and its gradient (None outside the PD matrices)."""
-        r, mu = build(v)
         try:
             lw, cov_part, mean_part = _gradient_terms(nodes, r, mu, mass)
         except np.linalg.LinAlgError:
@@ -63,10 +54,26 @@ def latent_mstep(nodes, sigma, pairs, mass, mean=None, mean_free=None):
         grad = np.concatenate([(cov_part[pairs] * factor), mean_part[mfree]])
         return -float(mass @ lw) / total, -grad / total
 
-    lower = np.concatenate([np.where(pairs[0] == pairs[1], 1e-4, -np.inf), np.full(int(mfree.sum()), -np.inf)])
-    v = newton_minimize(np.concatenate([sigma[pairs], mu0[mfree]]), objective, bounds=(lower, None))
-    out, mu = build(v)
+    out, mu = newton_latent(sigma, mu0, pairs, mfree, objective)
     return out if mean is None else (out, mu)
+
+
+def newton_latent(sigma, mean, pairs, mean_free, objective):
+    """Minimize ``objective(Σ, μ) -> (value, gradient in [Σ at pairs, μ at mean_free])`` (None where undefined)
+    over those entries by :func:`newton_minimize`, variances kept positive; returns ``(Σ, μ)``."""
+    n_pairs = pairs[0].size
+
+    def build(v):
+        out, mu = sigma.copy(), mean.copy()
+        out[pairs] = v[:n_pairs]
+        out[pairs[::-1]] = v[:n_pairs]
+        mu[mean_free] = v[n_pairs:]
+        return out, mu
+
+    lower = np.concatenate([np.where(pairs[0] == pairs[1], 1e-4, -np.inf), np.full(int(mean_free.sum()), -np.inf)])
+    v = newton_minimize(np.concatenate([sigma[pairs], mean[mean_free]]), lambda v: objective(*build(v)),
+                        bounds=(lower, None))
+    return build(v)
 
 
 def latent_score(nodes, sigma, pairs, mass, mean=None, mean_free=None) -> np.ndarray:

@@ -25,7 +25,7 @@ from scipy.stats import norm, qmc
 
 from ..irt.linear import category_scores, log_prob
 from .em import EStep
-from .latent import newton_correlations, newton_minimize
+from .latent import newton_correlations, newton_latent
 from .multidim import ItemMStep, LinearProblem
 
 __all__ = ["QMCProblem", "sobol_normal"]
@@ -90,18 +90,9 @@ class QMCProblem(LinearProblem):
         pairs, mfree = self.params.corr_pairs, self.params.mean_free
         total = float(mass.sum())
         m_bar = mass @ nodes / total
-        n_pairs = pairs[0].size
         factor = np.where(pairs[0] == pairs[1], 1.0, 2.0)
 
-        def build(v):
-            out, mu = sigma.copy(), mean.copy()
-            out[pairs] = v[:n_pairs]
-            out[pairs[::-1]] = v[:n_pairs]
-            mu[mfree] = v[n_pairs:]
-            return out, mu
-
-        def objective(v):
-            r, mu = build(v)
+        def objective(r, mu):
             try:
                 chol = np.linalg.cholesky(r)
             except np.linalg.LinAlgError:
@@ -114,9 +105,7 @@ class QMCProblem(LinearProblem):
             g_mean = (-2.0 * inv @ (m_bar - mu))[mfree]
             return float(f), np.concatenate([g_cov, g_mean])
 
-        lower = np.concatenate([np.where(pairs[0] == pairs[1], 1e-4, -np.inf), np.full(int(mfree.sum()), -np.inf)])
-        v = newton_minimize(np.concatenate([sigma[pairs], mean[mfree]]), objective, bounds=(lower, None))
-        return build(v)
+        return newton_latent(sigma, mean, pairs, mfree, objective)
 
     def _correlations(self, sigma, mass, nodes):
         """The free correlations maximizing ``Σ_q mass_q log φ(θ_q; R)``: minimize ``log|R| + tr(R⁻¹S)`` with ``S``
