@@ -89,10 +89,12 @@ def test_no_candidate_response_carries_keys_parameters_or_other_sessions(client,
         return [without_own_numbers(v) for v in node] if isinstance(node, list) else node
 
     text = "\n".join(json.dumps(without_own_numbers(json.loads(b))) for b in bodies)
+    # whole numbers only: a 4-decimal parameter such as 0.1645 is a substring of a θ such as 0.16452 by chance
+    numbers = {float(tok) for tok in re.findall(r"-?\d+\.\d+(?:[eE][-+]?\d+)?", text)}
     for it in cmcs_bank.items:
         for v in (it.a, it.b, it.c):
             if v is not None and not float(v).is_integer():
-                assert f"{v:.6f}" not in text and repr(v) not in text, (it.id, v)
+                assert float(v) not in numbers and round(float(v), 6) not in numbers, (it.id, v)
     # the OpenAPI document describes no endpoint that serves a key
     spec = client.get("/openapi.json").text
     assert ADMIN_KEY not in spec and "rationale" not in spec

@@ -150,7 +150,8 @@ def calibrate(responses, model="2pl", quadrature=None, priors=None, fixed=None, 
     estimate_latent : override which latent moments are estimated: ``None`` (automatic), ``False``
         (all fixed at N(0, 1)) or ``True`` (means and SDs of every group but the reference).
     tol : largest absolute parameter change of an EM step at convergence (internal scale).
-    accelerate : ``"squarem"`` (default) or ``"none"``.
+    accelerate : ``"squarem"`` (default: SQUAREM extrapolation of EM steps that also expand the latent scale,
+        PX-EM, where the model allows it) or ``"none"`` (textbook Bock-Aitkin EM steps).
     progress : callable ``(iteration, loglik, max_change)`` called once per cycle.
     method : ``"mml"`` (default) or ``"cml"``: conditional maximum likelihood for ``model="rasch"`` or ``"pcm"``
         (no latent distribution; see :mod:`adaptive.calibration.cml`), returning a
@@ -316,7 +317,8 @@ def calibrate(responses, model="2pl", quadrature=None, priors=None, fixed=None, 
         latent_free[1:] = True
         if is_fixed.any():
             latent_free[0] = True
-    problem = Problem(values, family, n_cat, phi0, free, tied, theta, gidx, latent, latent_free, priors_d)
+    problem = Problem(values, family, n_cat, phi0, free, tied, theta, gidx, latent, latent_free, priors_d,
+                      expand=accelerate != "none")
     settings = EMSettings(tol=tol, max_iter=max_iter, accelerate=accelerate)
     state = run_em(problem, settings, progress=progress)
     names = problem.params.names(ids)

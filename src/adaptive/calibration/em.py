@@ -44,6 +44,7 @@ import numpy as np
 from ..irt.mixed import internal_log_prob
 from ..irt.registry import Family
 from . import kernels
+from .expansion import LatentExpansion
 from .layout import IndicatorLayout
 from .params import ParameterVector
 from .priors import prior_terms
@@ -131,6 +132,8 @@ class Problem:
     latent : (G, 2) start mean and SD; latent_free (G, 2) bool
     priors : dict name -> Prior
     layout : "auto" (default), "dense" or "sparse" -- see :class:`~adaptive.calibration.layout.IndicatorLayout`
+    expand : expand the latent scale in every EM step where the problem allows it (PX-EM,
+        :class:`~adaptive.calibration.expansion.LatentExpansion`); False gives textbook Bock-Aitkin steps
 
     Attributes
     ----------
@@ -139,7 +142,7 @@ class Problem:
     """
 
     def __init__(self, values, family, n_cat, phi0, free, tied, theta, groups, latent, latent_free, priors,
-                 dtype=np.float64, layout="auto"):
+                 dtype=np.float64, layout="auto", expand=True):
         self.family = np.asarray(family)
         self.n_cat = np.asarray(n_cat)
         self.theta = np.asarray(theta, dtype=float)
@@ -149,6 +152,7 @@ class Problem:
         self.params = ParameterVector(family, phi0, free, tied, latent, latent_free)
         self.layout = IndicatorLayout(values, n_cat, groups, n_groups, self.theta.size, dtype, layout)
         self.n_items = self.layout.n_items
+        self.expansion = LatentExpansion(self.params, self.family, self.n_cat, priors) if expand else None
 
     # ------------------------------------------------------------------ latent weights
     def log_weights(self, latent) -> np.ndarray:
@@ -386,6 +390,8 @@ class Problem:
         phi, latent = self.params.unpack(x)
         phi = self.mstep_items(phi, stats.counts)
         latent = self.mstep_latent(latent, stats.group_mass)
+        if self.expansion is not None:
+            phi, latent = self.expansion.apply(phi, latent, stats.group_mass, self.theta)
         return self.params.pack(phi, latent)
 
 

@@ -35,7 +35,7 @@ from scipy.special import expit, log_expit, logit
 
 from ._terms import LogProbTerms, as_theta, safe_log
 
-__all__ = ["terms", "prob", "log_prob", "information", "information_3pl", "prob_derivatives",
+__all__ = ["terms", "prob", "log_prob", "information", "information_3pl", "prob_derivatives", "internal_affine",
            "Z_CLIP", "internal_z", "internal_parts", "internal_log_prob", "internal_weighted_hessian", "to_irt",
            "from_irt", "irt_jacobian"]
 
@@ -171,6 +171,15 @@ def internal_log_prob(phi: np.ndarray, theta: np.ndarray, need_grad: bool = True
         np.stack([g1z * th, g1z, g1c, g1u], axis=-1),
     ], axis=-2)  # (I, Q, 2, 4)
     return logp, grad
+
+
+def internal_affine(phi: np.ndarray, mu: float, sd: float) -> np.ndarray:
+    """The same response functions on ``θ'`` where ``θ = mu + sd θ'``: ``a sd`` and ``delta + a mu``; the
+    asymptotes do not move."""
+    out = np.array(phi, dtype=float)
+    out[:, 1] += phi[:, 0] * mu
+    out[:, 0] *= sd
+    return out
 
 
 def internal_weighted_hessian(parts, theta: np.ndarray, weights: np.ndarray) -> np.ndarray:

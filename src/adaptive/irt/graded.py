@@ -42,8 +42,8 @@ from scipy.special import log_expit
 from ._terms import LOG_ZERO, LogProbTerms, as_theta, location_jacobian_start
 from .dichotomous import Z_CLIP
 
-__all__ = ["terms", "prob", "log_prob", "information", "prob_derivatives", "internal_log_prob", "to_irt", "from_irt",
-           "irt_jacobian"]
+__all__ = ["terms", "prob", "log_prob", "information", "prob_derivatives", "internal_log_prob", "internal_affine",
+           "to_irt", "from_irt", "irt_jacobian"]
 
 
 def _layout(a, thresholds, n_cat):
@@ -165,6 +165,17 @@ def internal_log_prob(phi: np.ndarray, n_cat: np.ndarray, theta: np.ndarray, k_m
     grad[:, :, kk[1:], kk[1:]] = r_lo[:, :, 1:]
     grad[:, :, kk[:-1], kk[:-1] + 1] = -r_hi[:, :, :-1]
     return logp, grad
+
+
+def internal_affine(phi: np.ndarray, n_cat: np.ndarray, mu: float, sd: float) -> np.ndarray:
+    """The same response functions on ``θ'`` where ``θ = mu + sd θ'``: slope ``a sd``, every cut
+    ``delta_k + a mu``; entries beyond an item's categories stay as they are."""
+    p = phi.shape[1]
+    out = np.array(phi, dtype=float)
+    valid = np.arange(1, p)[None, :] < np.asarray(n_cat)[:, None]
+    out[:, 1:] += np.where(valid, phi[:, :1] * mu, 0.0)
+    out[:, 0] *= sd
+    return out
 
 
 def to_irt(phi: np.ndarray, n_cat: np.ndarray, k_max: int) -> np.ndarray:

@@ -20,7 +20,8 @@ from . import dichotomous, graded, partial_credit
 from ._terms import LOG_ZERO, LogProbTerms
 from .registry import Family
 
-__all__ = ["terms", "internal_log_prob_and_grad", "internal_log_prob", "to_irt", "from_irt", "irt_jacobian"]
+__all__ = ["terms", "internal_log_prob_and_grad", "internal_log_prob", "internal_affine", "to_irt", "from_irt",
+           "irt_jacobian"]
 
 
 def _family_terms(code, theta, a, thr, c, d, n_cat):
@@ -90,6 +91,20 @@ def internal_log_prob_and_grad(family, n_cat, phi, theta, need_grad=True):
 def internal_log_prob(family, n_cat, phi, theta) -> np.ndarray:
     """``log P`` ``(I, Q, K)`` from internal parameters."""
     return internal_log_prob_and_grad(family, n_cat, phi, theta, need_grad=False)[0]
+
+
+def internal_affine(family, n_cat, phi, mu: float, sd: float) -> np.ndarray:
+    """Internal parameters of the same response functions on ``θ'`` where ``θ = mu + sd θ'`` (each family's
+    ``internal_affine``): what a latent N(mu, sd²) becomes when the scale is moved back to N(0, 1)."""
+    family, n_cat = np.asarray(family), np.asarray(n_cat)
+    out = np.array(phi, dtype=float)
+    for fam, idx in _groups(family):
+        if fam == Family.DICHOTOMOUS:
+            out[idx] = dichotomous.internal_affine(phi[idx], mu, sd)
+        else:
+            module = graded if fam == Family.GRADED else partial_credit
+            out[idx] = module.internal_affine(phi[idx], n_cat[idx], mu, sd)
+    return out
 
 
 def to_irt(family, n_cat, phi):
