@@ -137,3 +137,4 @@ def test_expansion_is_on_only_where_the_scale_is_a_symmetry(case, location, scal
         kwargs["latent_free"] = [[False, False], [False, False]]
     ex = _expansion(fam, free, **kwargs)
     assert (ex.location, ex.scale) == (location, scale)
+

@@ -14,7 +14,7 @@ from ..exceptions import CalibrationError, ConvergenceWarning, ResponseValidatio
 from ..irt.arrays import GRID_POINTS_MAX
 from ..irt.mixed import from_irt
 from ..irt.registry import Family, canonical_model, model_spec
-from ..scoring.responses import invalid_responses_message
+from ..scoring.responses import category_counts, invalid_responses_message
 from .em import EMSettings, Problem, run_em
 from .priors import parse_priors
 from .result import CalibrationResult
@@ -27,6 +27,11 @@ __all__ = ["calibrate", "as_response_data"]
 def as_response_data(responses, item_ids=None):
     """``(values (N, I) float with NaN, item_ids, person_ids)`` from an array, a ResponseTable, a CSV path or a
     data frame (anything with ``columns`` and ``to_numpy()``)."""
+    return _response_data(responses, item_ids)[:3]
+
+
+def _response_data(responses, item_ids=None):
+    """:func:`as_response_data` plus the data's :func:`category_counts`."""
     person_ids = None
     if isinstance(responses, (str, Path)):
         responses = read_responses(responses)
@@ -55,13 +60,16 @@ def as_response_data(responses, item_ids=None):
     if len(set(ids)) != len(ids):
         dup = sorted({i for i in ids if ids.count(i) > 1})
         raise ResponseValidationError(f"duplicate item ids {dup[:10]}: every column needs its own id")
-    with np.errstate(invalid="ignore"):
-        bad = ~np.isnan(values) & ((values < 0) | (values != np.round(values)) | ~np.isfinite(values))
-    if bad.any():
-        raise ResponseValidationError(invalid_responses_message(values, bad, ids, person_ids=person_ids))
+    summary = category_counts(values)
+    if summary is None:
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isnan(values) & ((values < 0) | (values != np.round(values)) | ~np.isfinite(values)
+                                       | (values > 1000))
+        raise ResponseValidationError(invalid_responses_message(values, bad, ids, np.full(len(ids), 1001),
+                                                                person_ids=person_ids))
     if person_ids is None:
-        person_ids = tuple(str(n + 1) for n in range(values.shape[0]))
-    return values, ids, tuple(person_ids)
+        person_ids = tuple(map(str, range(1, values.shape[0] + 1)))
+    return values, ids, tuple(person_ids), summary
 
 
 def _names_nominal(model) -> bool:
@@ -175,7 +183,7 @@ def calibrate(responses, model="2pl", quadrature=None, priors=None, fixed=None, 
     ``.standard_errors``, ``.summary()``, ``.item_fit()``, ``.person_fit()``.
     """
     started = time.perf_counter()
-    values, ids, person_ids = as_response_data(responses, item_ids)
+    values, ids, person_ids, (answered, cat_counts) = _response_data(responses, item_ids)
     if method == "cml":
         if str(model).lower() not in ("rasch", "pcm"):
             raise CalibrationError(f"method='cml' fits model='rasch' (0/1 items) or 'pcm' (partial credit); got "
@@ -234,12 +242,10 @@ def calibrate(responses, model="2pl", quadrature=None, priors=None, fixed=None, 
     models = _models_for(model, ids, {i: it.model for i, it in fixed_items.items()})
     n_items = len(ids)
     # categories
-    observed_max = np.nanmax(np.where(np.isnan(values), -1, values), axis=0).astype(int)
+    # the largest category each item received (-1: never answered)
+    observed_max = np.where(answered > 0, cat_counts.shape[1] - 1 - np.argmax(cat_counts[:, ::-1] > 0, axis=1), -1)
     n_cat = np.empty(n_items, dtype=int)
     problems = []
-    answered = (~np.isnan(values)).sum(axis=0)
-    top = int(max(observed_max.max(), 1))
-    cat_counts = np.stack([(values == k).sum(axis=0) for k in range(top + 1)], axis=1)  # (I, categories)
     for j, (iid, m) in enumerate(zip(ids, models)):
         fam = model_spec(m).family
         if iid in fixed_items:
@@ -269,7 +275,7 @@ def calibrate(responses, model="2pl", quadrature=None, priors=None, fixed=None, 
     if problems:
         raise CalibrationError("the data cannot be calibrated as given:\n  " + "\n  ".join(problems))
     family = np.array([model_spec(m).family for m in models])
-    phi0 = _start_values(values, models, n_cat, priors_d)
+    phi0 = _start_values(values, models, n_cat, priors_d, cat_counts)
     free, tied = _free_mask(models, n_cat, phi0.shape[1])
     is_fixed = np.array([i in fixed_items for i in ids])
     if is_fixed.any():

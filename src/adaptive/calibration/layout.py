@@ -135,7 +135,7 @@ class IndicatorLayout:
         answered cell is one nonzero, plus one indicator column per latent group; split in row blocks that
         threads multiply in parallel (scipy's sparse products release the GIL)."""
         n, n_items = values.shape
-        per_row = mask.sum(axis=1)
+        per_row = np.count_nonzero(mask, axis=1)
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(per_row + 1, out=indptr[1:])
         flat = np.flatnonzero(mask)  # answered cells in row-major order

@@ -7,30 +7,40 @@ from scipy.special import logit
 from scipy.stats import norm
 
 from ..irt.registry import Family, model_spec, n_internal
+from ..scoring.responses import category_counts
 
 __all__ = ["start_values"]
 
 
-def start_values(values, models, n_cat, priors):
+def start_values(values, models, n_cat, priors, counts=None):
     """Start values: slopes from the item-total correlation (normal-ogive relation), intercepts from the
-    observed proportions (normal-ogive approximation to the marginal proportion at that slope)."""
+    observed proportions (normal-ogive approximation to the marginal proportion at that slope).
+
+    ``counts``: the data's ``(I, K)`` category counts when the caller has them
+    (:func:`~adaptive.scoring.responses.category_counts`)."""
     n_items = values.shape[1]
     p_int = max(n_internal(model_spec(m).family, k) for m, k in zip(models, n_cat))
     phi = np.zeros((n_items, p_int))
+    if counts is None:
+        summary = category_counts(values)
+        if summary is None:
+            raise ValueError("responses must be whole-number categories from 0 to 1000, NaN where not administered")
+        counts = summary[1]
     mask = ~np.isnan(values)
     complete = bool(mask.all())
     x = values if complete else np.fmax(values, 0.0)  # responses are >= 0; fmax maps NaN to 0
     scale = 1.0 / np.maximum(n_cat - 1, 1)
-    answered = mask.sum(axis=1)
+    answered = np.count_nonzero(mask, axis=1)
     person = np.where(answered > 0, (x @ scale) / np.maximum(answered, 1), 0.5)
-    m_i = mask.sum(axis=0).astype(float)
+    cats = np.arange(counts.shape[1], dtype=float)
+    m_i = counts.sum(axis=1).astype(float)
+    s_x, s_xx = counts @ cats, counts @ (cats * cats)
     # item-person correlations over the answered cells, by column sums (no (N, I) temporaries)
     if complete:
-        s_p, s_pp = np.full(x.shape[1], person.sum()), np.full(x.shape[1], person @ person)
+        s_p, s_pp = np.full(n_items, person.sum()), np.full(n_items, person @ person)
     else:
-        fmask = mask.astype(float)
-        s_p, s_pp = person @ fmask, (person * person) @ fmask
-    s_x, s_xx, s_xp = x.sum(axis=0), np.einsum("ni,ni->i", x, x), person @ x
+        s_p, s_pp = np.einsum("n,ni->i", person, mask), np.einsum("n,ni->i", person * person, mask)
+    s_xp = person @ x
     with np.errstate(invalid="ignore", divide="ignore"):
         mx, mz = s_x / m_i, s_p / m_i
         cov = s_xp - mx * s_p
@@ -61,12 +71,14 @@ def start_values(values, models, n_cat, priors):
     for j in np.flatnonzero(fam_arr != Family.DICHOTOMOUS):
         fam = fam_arr[j]
         k = int(n_cat[j])
-        counts = np.bincount(x[mask[:, j], j].astype(int), minlength=k)[:k] + 0.5
+        seen = np.zeros(k)
+        seen[:min(k, counts.shape[1])] = counts[j, :k]
+        seen += 0.5
         if fam == Family.GRADED:
-            tail = np.cumsum(counts[::-1])[::-1][1:] / counts.sum()  # P(X >= k), k = 1..K-1
+            tail = np.cumsum(seen[::-1])[::-1][1:] / seen.sum()  # P(X >= k), k = 1..K-1
             d = infl[j] * norm.ppf(np.clip(tail, 0.01, 0.99))
             d = np.minimum.accumulate(d - np.arange(d.size) * 1e-3)  # strictly decreasing
             phi[j, 1:k] = d
         else:
-            phi[j, 1:k] = np.log(counts[1:] / counts[0])
+            phi[j, 1:k] = np.log(seen[1:] / seen[0])
     return phi

@@ -14,7 +14,8 @@ import numpy as np
 
 from ..exceptions import ResponseValidationError
 
-__all__ = ["invalid_responses_message", "ResponseMatrix", "SparseResponses", "prepare_responses", "gather_on_grid"]
+__all__ = ["category_counts", "invalid_responses_message", "ResponseMatrix", "SparseResponses", "prepare_responses",
+           "gather_on_grid"]
 
 _MAX_LISTED = 10
 
@@ -134,6 +135,24 @@ class SparseResponses:
         info = np.bincount(self.person, tm.information, n)
         j = np.bincount(self.person, tm.warm_j(), n) if need_warm else None
         return g, h, info, j
+
+
+def category_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(answered (I,), counts (I, K))``: each item's answered cells and how many fell in each category
+    ``0..K-1`` (``K - 1`` the largest response, at least 1); None when some answered cell is not a whole number
+    from 0 to 1000 (negative, fractional or infinite). One pass per category over the data."""
+    n_items = values.shape[1]
+    with np.errstate(invalid="ignore"):
+        top = np.fmax.reduce(values, axis=0) if values.shape[0] else np.full(n_items, np.nan)
+    seen = top[~np.isnan(top)]
+    highest = float(seen.max()) if seen.size else 0.0
+    if not 0.0 <= highest <= 1000.0:
+        return None
+    answered = np.count_nonzero(values == values, axis=0)  # NaN != NaN
+    counts = np.stack([np.count_nonzero(values == k, axis=0) for k in range(max(int(highest), 1) + 1)], axis=1)
+    if np.any(counts.sum(axis=1) != answered):
+        return None
+    return answered, counts
 
 
 def invalid_responses_message(values: np.ndarray, bad: np.ndarray, item_ids, n_cat=None, person_ids=None) -> str:
