@@ -4,18 +4,21 @@ Run (the project's own environment is enough; no peers needed)::
 
     .venv/bin/python benchmarks/calibration_internals.py            # all four parts
     .venv/bin/python benchmarks/calibration_internals.py --phases   # part 1 only
+    .venv/bin/python benchmarks/calibration_internals.py --cycles   # part 5 only
 
 An older checkout can be measured with the same script for part 1, e.g. ``git worktree add /tmp/old <commit>``
 then ``PYTHONPATH=/tmp/old/src .venv/bin/python benchmarks/calibration_internals.py --phases``.
 
 1. Per reference set: total time of one ``adaptive.calibrate`` (best of 3), number of E-steps and their mean
-   time, number of M-steps and their mean time.
+   time, number of M-steps and their mean time, and the rest (total minus E- and M-steps: input checks, start
+   values, the indicator layout, the result and EM's own bookkeeping).
 2. The incremental single-precision E-step product: log-likelihood error against the exact product after
    moving every slope and intercept by N(0, scale), next to the error of a plain single-precision product
    (2PL 20,000 x 200 set at its estimates).
 3. Subnormal posterior weights: the count product on the E-step's posterior (weights floored at e^-80 of a
    person's largest) against the same posterior with the floor removed (weights down to subnormal float32).
 4. Normalizing the posterior of 5,000 persons x 61 nodes person-major (N, Q) against node-major (Q, N).
+5. EM cycles to tol 1e-4: textbook Bock-Aitkin steps, PX-EM steps without SQUAREM, and the default.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -68,12 +72,14 @@ def _phase_row(name, model):
         for m, f in originals.items():
             setattr(em.Problem, m, f)
     e, m = acc["estep"], acc["mstep_items"]
-    print(f"| {name} | {total:.3f} | {len(e)} | {1000 * np.mean(e):.2f} | {len(m)} | {1000 * np.mean(m):.2f} |",
-          flush=True)
+    rest = 1000 * total - 1000 * (np.sum(e) + np.sum(m))  # input checks, start values, layout, result, EM overhead
+    print(f"| {name} | {total:.3f} | {len(e)} | {1000 * np.mean(e):.2f} | {len(m)} | {1000 * np.mean(m):.2f} | "
+          f"{rest:.0f} |", flush=True)
 
 
 def phases():
-    print("| set | total s | E-steps | ms per E-step | M-steps | ms per M-step |\n|---|---|---|---|---|---|")
+    print("| set | total s | E-steps | ms per E-step | M-steps | ms per M-step | rest ms |\n"
+          "|---|---|---|---|---|---|---|")
     for name, model in SETS:
         _phase_row(name, model)
 
@@ -147,13 +153,35 @@ def orientation():
           f"node-major (Q, N) {1000 * t_cols:.2f} ms")
 
 
+def cycles():
+    """EM cycles to tol 1e-4 and the log-likelihood reached: textbook Bock-Aitkin steps (``accelerate="none"``),
+    PX-EM steps without SQUAREM, and the default (PX-EM steps extrapolated by SQUAREM)."""
+    print("\n| set | textbook EM cycles | PX-EM cycles | default cycles / E-steps | logLik textbook | logLik default |"
+          "\n|---|---|---|---|---|---|")
+    for name, model in SETS:
+        x = load(name)
+        textbook = adaptive.calibrate(x, model=model, accelerate="none")
+        with warnings.catch_warnings():  # one cycle only builds the problem: its "did not converge" is expected
+            warnings.simplefilter("ignore")
+            problem = adaptive.calibrate(x, model=model, max_iter=1).fitted.problem  # the same problem, PX-EM on
+        px = em.run_em(problem, em.EMSettings(accelerate="none"))
+        default = adaptive.calibrate(x, model=model)
+        print(f"| {name} | {textbook.n_iter} | {px.n_iter} | {default.n_iter} / {default.n_estep} | "
+              f"{textbook.loglik:.3f} | {default.loglik:.3f} |", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--phases", action="store_true", help="only the per-set time split")
+    ap.add_argument("--cycles", action="store_true", help="only the EM cycles of textbook EM, PX-EM and the default")
     args = ap.parse_args()
+    if args.cycles:
+        cycles()
+        return
     phases()
     if args.phases:
         return
+    cycles()
     pr, phi, latent = _sparse_set_at_estimates()
     incremental(pr, phi, latent)
     subnormal(pr, phi, latent)
