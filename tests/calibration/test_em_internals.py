@@ -16,11 +16,12 @@ import pytest
 from scipy.special import expit, logsumexp
 
 import adaptive
-from adaptive import ItemBank
 from adaptive.calibration.em import EMSettings, Problem, run_em
 from adaptive.irt.mixed import from_irt, internal_log_prob
 from adaptive.irt.registry import Family
 from adaptive.synthetic import simulate_responses
+
+from .mixed_bank import mixed_bank
 
 THETA = np.linspace(-6, 6, 61)
 
@@ -29,20 +30,7 @@ def _mixed(n_persons, missing, seed, n_groups=2):
     """A mixed bank (2PL, 3PL, 4-category graded, 3-category GPCM), responses with cells missing at random,
     and group labels with a shifted second group."""
     rng = np.random.default_rng(seed)
-    items = []
-    for j in range(12):
-        model = ("2pl", "3pl", "graded", "gpcm")[j % 4]
-        rec = {"id": f"M{j:02d}", "model": model, "a": float(rng.uniform(0.8, 1.8))}
-        if model == "graded":
-            rec["thresholds"] = sorted(rng.uniform(-1.5, 1.5, 3).tolist())
-        elif model == "gpcm":
-            rec["thresholds"] = sorted(rng.uniform(-1.2, 1.2, 2).tolist())
-        else:
-            rec["b"] = float(rng.uniform(-1.5, 1.5))
-        if model == "3pl":
-            rec["c"] = 0.2
-        items.append(rec)
-    bank = ItemBank(items=items)
+    bank = mixed_bank(rng, 12, ("2pl", "3pl", "graded", "gpcm"), (0.8, 1.8))
     groups = rng.integers(0, n_groups, n_persons)
     theta = rng.standard_normal(n_persons) + 0.5 * groups
     x = simulate_responses(bank.compile(), theta, rng=seed + 1, missing=missing)

@@ -18,13 +18,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import adaptive
-from adaptive import ItemBank
 from adaptive.calibration.expansion import LatentExpansion
 from adaptive.calibration.params import ParameterVector
 from adaptive.calibration.priors import parse_priors
 from adaptive.irt.mixed import from_irt, internal_affine, internal_log_prob
 from adaptive.irt.registry import Family
 from adaptive.synthetic import simulate_responses
+
+from .mixed_bank import mixed_bank
 
 FAMILIES = [Family.DICHOTOMOUS, Family.DICHOTOMOUS, Family.GRADED, Family.PARTIAL_CREDIT]
 
@@ -51,18 +52,7 @@ def test_internal_affine_is_a_change_of_scale(mu, sd, seed):
 
 def _mixed_data(n_persons=3000, seed=11):
     rng = np.random.default_rng(seed)
-    items = []
-    for j in range(16):
-        model = ("2pl", "graded", "gpcm", "2pl")[j % 4]
-        rec = {"id": f"M{j:02d}", "model": model, "a": float(rng.uniform(0.7, 2.0))}
-        if model == "graded":
-            rec["thresholds"] = sorted(rng.uniform(-1.5, 1.5, 3).tolist())
-        elif model == "gpcm":
-            rec["thresholds"] = sorted(rng.uniform(-1.2, 1.2, 2).tolist())
-        else:
-            rec["b"] = float(rng.uniform(-1.5, 1.5))
-        items.append(rec)
-    bank = ItemBank(items=items)
+    bank = mixed_bank(rng, 16, ("2pl", "graded", "gpcm", "2pl"), (0.7, 2.0))
     groups = rng.integers(0, 2, n_persons)
     theta = rng.standard_normal(n_persons) * np.where(groups == 1, 1.2, 1.0) + 0.5 * groups
     x = simulate_responses(bank.compile(), theta, rng=seed + 1, missing=0.2)
