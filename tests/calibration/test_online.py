@@ -9,7 +9,7 @@ from scipy.special import expit, log_expit
 import adaptive
 from adaptive import ItemBank
 from adaptive.calibration.online import online_calibrate
-from adaptive.exceptions import CalibrationError
+from adaptive.exceptions import CalibrationError, ResponseValidationError
 from adaptive.synthetic import simulate_responses, synthetic_bank
 
 
@@ -171,3 +171,11 @@ def _pool():
     from adaptive.resources import pool_path
 
     return pool_path("cmcs")
+
+
+def test_online_calibration_refuses_a_fractional_response_by_row_and_item():
+    bank = synthetic_bank(20)
+    x = np.random.default_rng(0).integers(0, 2, (50, len(bank))).astype(float)
+    x[3, 4] = 0.5
+    with pytest.raises(ResponseValidationError, match=rf"row 3, item '{bank.ids[4]}': response 0.5"):
+        online_calibrate(bank, x, pretest=[bank.ids[0]])

@@ -14,7 +14,7 @@ from ..exceptions import CalibrationError, ConvergenceWarning, ResponseValidatio
 from ..irt.arrays import GRID_POINTS_MAX
 from ..irt.mixed import from_irt
 from ..irt.registry import Family, canonical_model, model_spec
-from ..scoring.responses import category_counts, invalid_responses_message
+from ..scoring.responses import checked_category_counts
 from .em import EMSettings, Problem, run_em
 from .priors import parse_priors
 from .result import CalibrationResult
@@ -60,13 +60,7 @@ def _response_data(responses, item_ids=None):
     if len(set(ids)) != len(ids):
         dup = sorted({i for i in ids if ids.count(i) > 1})
         raise ResponseValidationError(f"duplicate item ids {dup[:10]}: every column needs its own id")
-    summary = category_counts(values)
-    if summary is None:
-        with np.errstate(invalid="ignore"):
-            bad = ~np.isnan(values) & ((values < 0) | (values != np.round(values)) | ~np.isfinite(values)
-                                       | (values > 1000))
-        raise ResponseValidationError(invalid_responses_message(values, bad, ids, np.full(len(ids), 1001),
-                                                                person_ids=person_ids))
+    summary = checked_category_counts(values, ids, person_ids)
     if person_ids is None:
         person_ids = tuple(map(str, range(1, values.shape[0] + 1)))
     return values, ids, tuple(person_ids), summary

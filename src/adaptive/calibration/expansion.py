@@ -72,8 +72,8 @@ class LatentExpansion:
             return phi, latent
         mu = float(mass @ theta) / total if self.location else 0.0
         sd = math.sqrt(float(mass @ (theta - mu) ** 2) / total) if self.scale else 1.0
-        # an early, poor posterior may be far from N(0, 1); a bounded move keeps each cycle an ascent in practice
-        # and changes nothing at the maximum, where the moments are 0 and 1
+        # an early, poor posterior may be far from N(0, 1): the move is bounded; the bound never binds near the
+        # maximum, where the moments are 0 and 1
         mu, sd = min(max(mu, -1.0), 1.0), min(max(sd, 0.5), 2.0)
         phi = internal_affine(self.family, self.n_cat, phi, mu, sd)
         latent = latent.copy()

@@ -40,6 +40,7 @@ from ..exceptions import CalibrationError
 from ..irt.arrays import theta_grid
 from ..irt.mixed import from_irt, internal_log_prob, irt_jacobian, to_irt
 from ..irt.registry import Family, model_spec
+from ..scoring.responses import checked_category_counts
 from ..tables import Table
 from . import kernels
 from .api import _free_mask, _models_for
@@ -123,7 +124,9 @@ def _matrix(bank: ItemBank, responses):
                                    "the bank's item order")
         cols = np.flatnonzero(np.isfinite(x).any(axis=0))
         values = x[:, cols]
-    return values, [bank.ids[c] for c in cols]
+    ids = [bank.ids[c] for c in cols]
+    checked_category_counts(values, ids)  # every answered cell a whole-number category, or a row/item error
+    return values, ids
 
 
 def online_calibrate(bank: ItemBank, responses, pretest=None, *, model="2pl", method: str = "MEM",

@@ -7,7 +7,7 @@ from scipy.special import logit
 from scipy.stats import norm
 
 from ..irt.registry import Family, model_spec, n_internal
-from ..scoring.responses import category_counts
+from ..scoring.responses import checked_category_counts
 
 __all__ = ["start_values"]
 
@@ -22,10 +22,7 @@ def start_values(values, models, n_cat, priors, counts=None):
     p_int = max(n_internal(model_spec(m).family, k) for m, k in zip(models, n_cat))
     phi = np.zeros((n_items, p_int))
     if counts is None:
-        summary = category_counts(values)
-        if summary is None:
-            raise ValueError("responses must be whole-number categories from 0 to 1000, NaN where not administered")
-        counts = summary[1]
+        counts = checked_category_counts(values, [f"column {j}" for j in range(n_items)])[1]
     mask = ~np.isnan(values)
     complete = bool(mask.all())
     x = values if complete else np.fmax(values, 0.0)  # responses are >= 0; fmax maps NaN to 0

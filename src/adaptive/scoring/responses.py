@@ -14,8 +14,8 @@ import numpy as np
 
 from ..exceptions import ResponseValidationError
 
-__all__ = ["category_counts", "invalid_responses_message", "ResponseMatrix", "SparseResponses", "prepare_responses",
-           "gather_on_grid"]
+__all__ = ["category_counts", "checked_category_counts", "invalid_responses_message", "ResponseMatrix",
+           "SparseResponses", "prepare_responses", "gather_on_grid"]
 
 _MAX_LISTED = 10
 
@@ -154,6 +154,19 @@ def category_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     return answered, counts
 
+
+
+def checked_category_counts(values: np.ndarray, item_ids, person_ids=None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`category_counts` of calibration data, or :class:`ResponseValidationError` naming the row and item
+    of each cell that is not a whole number from 0 to 1000 (NaN = not administered)."""
+    summary = category_counts(values)
+    if summary is None:
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isnan(values) & ((values < 0) | (values != np.round(values)) | ~np.isfinite(values)
+                                       | (values > 1000))
+        raise ResponseValidationError(invalid_responses_message(values, bad, item_ids, np.full(len(item_ids), 1001),
+                                                                person_ids=person_ids))
+    return summary
 
 def invalid_responses_message(values: np.ndarray, bad: np.ndarray, item_ids, n_cat=None, person_ids=None) -> str:
     """The one report of invalid cells of a response matrix, shared by scoring, the engine and calibration.
