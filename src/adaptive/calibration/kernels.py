@@ -88,7 +88,7 @@ def general_objective(phi: np.ndarray, r: np.ndarray, theta: np.ndarray, family:
     """Any family: :math:`\\sum_{q,k} r_{qk} \\log P_k(\\theta_q)`."""
     with np.errstate(invalid="ignore"):
         logp = internal_log_prob(family, n_cat, phi, theta)
-    return np.einsum("iqk,iqk->i", r, logp)
+    return np.einsum("iqk,iqk->i", r[:, :, :logp.shape[2]], logp)
 
 
 def general_grad_curv(phi: np.ndarray, r: np.ndarray, theta: np.ndarray, family: np.ndarray, n_cat: np.ndarray,
@@ -102,6 +102,7 @@ def general_grad_curv(phi: np.ndarray, r: np.ndarray, theta: np.ndarray, family:
     """
     logp, g = internal_log_prob_and_grad(family, n_cat, phi, theta)
     n_i, n_q, k, p = g.shape
+    r = r[:, :, :k]  # the rows' own widest item (r is as wide as the bank's; its extra categories count nothing)
     g2 = g.reshape(n_i, n_q * k, p)
     grad = (r.reshape(n_i, 1, n_q * k) @ g2)[:, 0, :]
     prob = np.exp(logp) * (logp > -999.0)
