@@ -86,9 +86,19 @@ def test_dense_and_sparse_layouts_agree_in_single_precision_across_threaded_bloc
     x, family, n_cat, phi, groups = _mixed(3000, 0.7, 12)
     dense, sparse = (_problem(x, family, n_cat, phi, groups, lay) for lay in ("dense", "sparse"))
     logp = internal_log_prob(family, n_cat, phi, THETA)
+    # a first fast call (EM's first step) takes the whole product in single precision ...
     pd, lld = dense.posterior(logp, dense.params.latent0, fast=True)
     ps, lls = sparse.posterior(logp, sparse.params.latent0, fast=True)
     assert pd.dtype == ps.dtype == np.float32
+    exact = dense.posterior(logp, dense.params.latent0)[1]
+    assert lld == pytest.approx(exact, abs=1e-2) and lls == pytest.approx(exact, abs=1e-2)
+    np.testing.assert_allclose(pd, ps, atol=1e-5)
+    # ... a call at parameters that moved less is exact (where EM decides convergence)
+    pd, lld = dense.posterior(logp, dense.params.latent0, fast=True)
+    ps, lls = sparse.posterior(logp, sparse.params.latent0, fast=True)
+    assert pd.dtype == ps.dtype == np.float32
+    assert lld == pytest.approx(exact, abs=1e-4)  # float32 weights, float64 sums
+    assert lld == pytest.approx(lls, abs=1e-7)
     assert lld == pytest.approx(lls, abs=1e-7)
     np.testing.assert_allclose(pd, ps, atol=1e-6)
     rd, gd = dense.counts(pd, np.float32)
@@ -106,9 +116,13 @@ def test_incremental_single_precision_product_matches_the_exact_one(layout):
     pr = _problem(x, family, n_cat, phi, groups, layout)
     pr.layout.incremental_min_columns = 0  # 12 items: below the width where it pays, exercised here all the same
     lw = pr.log_weights(pr.params.latent0)
-    # the exact product it starts from
+    # the exact product it starts from: a first call is single precision (EM still moving), a second one at the
+    # same parameters exact
+    first = pr.layout.loglik_table(internal_log_prob(family, n_cat, phi, THETA), lw, fast=True)
+    assert first.dtype == np.float32 and pr.layout.last_product is None
     pr.layout.loglik_table(internal_log_prob(family, n_cat, phi, THETA), lw, fast=True)
     base = pr.layout.last_product
+    assert base is not None
     rng = np.random.default_rng(0)
     for scale in (1e-4, 1e-2):
         moved = phi.copy()
@@ -213,6 +227,25 @@ def test_item_kernels_match_finite_differences_of_the_objective(models):
         np.testing.assert_allclose(neg_h[i, :k, :k], -h_num, rtol=1e-4, atol=1e-4)
         # Fisher information: positive definite, the expected negative Hessian
         assert np.linalg.eigvalsh(fisher[i, :k, :k]).min() > 0
+
+
+def test_general_kernels_take_rows_narrower_than_the_count_array():
+    # the M-step's active rows can all have fewer categories than the bank's widest item: the counts array keeps
+    # the bank's width (its extra categories count nothing) and the kernels must read only the rows' own width
+    from adaptive.calibration import kernels
+
+    rng = np.random.default_rng(3)
+    family = np.array([Family.GRADED, Family.PARTIAL_CREDIT])
+    n_cat = np.array([3, 3])
+    phi = np.array([[1.2, 0.8, -0.6, 0.0], [0.9, 0.3, -0.2, 0.0]])
+    r3 = rng.uniform(0.0, 20.0, (2, THETA.size, 3))
+    r5 = np.concatenate([r3, np.zeros((2, THETA.size, 2))], axis=2)
+    np.testing.assert_allclose(kernels.general_objective(phi, r5, THETA, family, n_cat),
+                               kernels.general_objective(phi, r3, THETA, family, n_cat), rtol=1e-14)
+    for exact in (False, True):
+        wide, narrow = (kernels.general_grad_curv(phi, r, THETA, family, n_cat, exact) for r in (r5, r3))
+        np.testing.assert_allclose(wide[0], narrow[0], rtol=1e-14)
+        np.testing.assert_allclose(np.asarray(wide[1]), np.asarray(narrow[1]), rtol=1e-14)
 
 
 def test_mixed_bank_calibration_uses_every_kernel_and_converges():

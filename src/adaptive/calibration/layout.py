@@ -106,6 +106,7 @@ class IndicatorLayout:
         self.sparse = dtype == np.float64 and (layout == "sparse" or (layout == "auto" and cheaper))
         self.blocks: list = []
         self.last_product: tuple[np.ndarray, np.ndarray] | None = None  # (table, Z @ table) of the last exact product
+        self.last_table: np.ndarray | None = None  # the table of the last fast product
         self._category: np.ndarray | None = None
         self._z32: np.ndarray | None = None
         if self.sparse:
@@ -133,28 +134,32 @@ class IndicatorLayout:
     def _build_sparse(self, values, mask, n_nodes):
         """Sparse ``Z`` (CSR) for data with many missing cells: one column per (item, category), so every
         answered cell is one nonzero, plus one indicator column per latent group; split in row blocks that
-        threads multiply in parallel (scipy's sparse products release the GIL)."""
+        threads build and multiply in parallel (numpy's element-wise functions and scipy's sparse products
+        release the GIL). Each block owns its arrays (scipy copies index arrays that are views of larger ones)."""
         n, n_items = values.shape
-        per_row = np.count_nonzero(mask, axis=1)
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(per_row + 1, out=indptr[1:])
-        flat = np.flatnonzero(mask)  # answered cells in row-major order
-        indices = np.empty(indptr[-1], dtype=np.int32)
-        at_group = indptr[1:] - 1
-        obs = np.ones(indptr[-1], dtype=bool)
-        obs[at_group] = False
-        indices[obs] = (flat % n_items) * self.k_max + values.ravel()[flat].astype(np.int64)
-        indices[at_group] = n_items * self.k_max + self.groups
+        base = np.arange(n_items, dtype=float) * self.k_max
         width = n_items * self.k_max + self.n_groups
-        ones64, ones32 = np.ones(indptr[-1]), np.ones(indptr[-1], dtype=np.float32)
-        self.z = sp.csr_matrix((ones64, indices, indptr), shape=(n, width))
-        self.blocks = []
-        for rows_b in _row_blocks(n, n * n_nodes):  # row blocks as views of the same index arrays
-            lo, hi = indptr[rows_b.start], indptr[rows_b.stop]
-            ptr = indptr[rows_b.start:rows_b.stop + 1] - lo
-            shape = (rows_b.stop - rows_b.start, width)
-            self.blocks.append((rows_b, sp.csr_matrix((ones64[lo:hi], indices[lo:hi], ptr), shape=shape),
-                                 sp.csr_matrix((ones32[lo:hi], indices[lo:hi], ptr), shape=shape)))
+
+        def build(rows):
+            # the column of every cell as a float (NaN where not answered), the group's column appended
+            code = np.empty((rows.stop - rows.start, n_items + 1))
+            np.add(values[rows], base, out=code[:, :n_items])
+            code[:, n_items] = n_items * self.k_max + self.groups[rows]
+            keep = np.empty(code.shape, dtype=bool)
+            keep[:, :n_items] = mask[rows]
+            keep[:, n_items] = True
+            per_row = np.count_nonzero(keep, axis=1)
+            big = code.size >= 2 ** 31 or width >= 2 ** 31
+            index_dtype = np.int64 if big else np.int32
+            indptr = np.zeros(code.shape[0] + 1, dtype=index_dtype)
+            np.cumsum(per_row, out=indptr[1:])
+            # row-major: each row's cells in column order, its group last (compress: ~3x faster than a[mask])
+            indices = np.compress(keep.ravel(), code.ravel()).astype(index_dtype)
+            shape = (code.shape[0], width)
+            return (rows, sp.csr_matrix((np.ones(indices.size), indices, indptr), shape=shape),
+                    sp.csr_matrix((np.ones(indices.size, dtype=np.float32), indices, indptr), shape=shape))
+
+        self.blocks = _run_blocks(build, _row_blocks(n, n * n_nodes))
 
     def _product(self, table, single):
         """``Z @ table`` in double precision, or in single precision with ``single``: dense layout ``(Q, N)``
@@ -162,7 +167,7 @@ class IndicatorLayout:
         ``(N, Q)`` (scipy's natural orientation; its row blocks are filled on threads)."""
         if not self.sparse:
             if single:
-                return table.astype(np.float32).T @ self._z_counts(np.float32)
+                return table.astype(np.float32).T @ self._z_counts(np.float32).T
             return np.asarray(table.astype(self.dtype, copy=False).T @ self.z.T, dtype=np.float64)
         table = table.astype(np.float32 if single else np.float64)
         out = np.empty((self.n_persons, table.shape[1]), dtype=table.dtype)
@@ -178,7 +183,9 @@ class IndicatorLayout:
         """``Z.T @ post`` ``(columns, Q)`` with ``post`` in ``count_dtype``."""
         post = post.astype(count_dtype, copy=False)
         if not self.sparse:
-            return np.asarray(self._z_counts(count_dtype) @ post, dtype=np.float64)
+            # (Q, N) @ (N, columns): the dense posterior is node-major, so both operands are C-contiguous here
+            # (measured ~35% faster than (columns, N) @ (N, Q) on a 5,000 x 50 set)
+            return np.asarray((post.T @ self._z_counts(count_dtype)).T, dtype=np.float64)
         single = count_dtype == np.float32
         parts = _run_blocks(lambda b: (b[2] if single else b[1]).T @ post[b[0]], self.blocks)
         return np.sum(parts, axis=0, dtype=np.float64)
@@ -207,24 +214,31 @@ class IndicatorLayout:
         category-0 log-probabilities (missing data) and, for each group's indicator column, the group's log
         prior weights (plus, with complete data, the sum of the category-0 log-probabilities).
 
-        With ``fast`` the product is incremental: ``Z @ T`` is kept in double precision from the last exact
-        product, and a table that moved by at most ``incremental_limit`` is evaluated as
-        ``Z @ T_old + Z @ (T - T_old)`` with the small difference product in single precision, which halves the
-        cost of the largest product while its rounding error scales with the change, not with the
-        log-likelihood itself.
+        With ``fast``, what the caller needs is precision where EM decides convergence, not before:
+
+        * while the table still moves by more than ``incremental_limit`` from one call to the next (the first
+          call and EM's first steps), the whole product is taken in single precision and returned as float32
+          (log-likelihood error ~1e-2, far below those steps' gains);
+        * after that, the product is exact; from ``incremental_min_columns`` columns on it is also incremental:
+          ``Z @ T`` is kept in double precision from the last exact product, and a table that moved by at most
+          ``incremental_limit`` from it is evaluated as ``Z @ T_old + Z @ (T - T_old)`` with the small
+          difference product in single precision, which halves the cost of the largest product while its
+          rounding error scales with the change, not with the log-likelihood itself.
         """
         table = self.grid_table(logp, log_weights)
-        incremental = fast and self.dtype == np.float64 and table.shape[0] >= self.incremental_min_columns
-        prev = self.last_product if incremental else None
-        if prev is not None:
-            delta = table - prev[0]
-            if np.abs(delta).max() <= self.incremental_limit:
-                return np.add(prev[1], self._product(delta, single=True), dtype=np.float64)
+        if not (fast and self.dtype == np.float64):
+            return self._product(table, single=False)
+        last, self.last_table = self.last_table, table
+        if last is None or np.abs(table - last).max() > self.incremental_limit:
+            return self._product(table, single=True)
+        if table.shape[0] < self.incremental_min_columns:
+            return self._product(table, single=False)
+        prev = self.last_product
+        if prev is not None and np.abs(table - prev[0]).max() <= self.incremental_limit:
+            return np.add(prev[1], self._product(table - prev[0], single=True), dtype=np.float64)
         full = self._product(table, single=False)
-        if incremental:
-            self.last_product = (table, full)
-            return full.copy()
-        return full
+        self.last_product = (table, full)
+        return full.copy()
 
     def posterior(self, logp, log_weights, fast=False):
         """Posterior weights ``(N, Q)`` and the marginal log-likelihood, from ``logp (I, Q, K)`` and the groups'
@@ -233,8 +247,8 @@ class IndicatorLayout:
         With ``fast`` the weights are exponentiated and kept in float32 (they feed only the float32 count
         product); the per-person sums that make the log-likelihood are accumulated in float64.
         """
-        a = self.loglik_table(logp, log_weights, fast)
-        out = np.empty(a.shape, np.float32) if fast else a
+        a = self.loglik_table(logp, log_weights, fast)  # float32 while EM still moves fast (see loglik_table)
+        out = np.empty(a.shape, np.float32) if fast and a.dtype != np.float32 else a
         a_qn, out_qn = (a.T, out.T) if self.sparse else (a, out)  # (Q, N) views
 
         def normalize(persons):
@@ -247,7 +261,7 @@ class IndicatorLayout:
             np.exp(e, out=e)
             s = e.sum(axis=0, dtype=np.float64)
             e /= s.astype(e.dtype)
-            return float(m.sum() + np.log(s).sum())
+            return float(m.sum(dtype=np.float64) + np.log(s).sum())
 
         # threads only with the sparse layout: after a dense BLAS product, OpenBLAS's own threads keep spinning for
         # a while and take the cores that the normalization's threads would need (measured: slower, not faster)
@@ -258,13 +272,13 @@ class IndicatorLayout:
         return out, ll
 
     def _z_counts(self, count_dtype):
-        """The dense indicator matrix transposed, in single precision for the count product (counts feed the
+        """The dense indicator matrix ``(N, columns)``, in single precision for the count product (counts feed the
         M-step only; their float32 rounding, ~1e-7 relative, moves no estimate visibly, while the log-likelihood
         stays in float64)."""
         if count_dtype == np.float64:
-            return self.z.T
+            return self.z
         if self._z32 is None:
-            self._z32 = self.z.T.astype(np.float32)
+            self._z32 = self.z.astype(np.float32)
         return self._z32
 
     def counts(self, post, count_dtype=np.float64):
