@@ -243,7 +243,7 @@ class Problem:
         plain = self._plain_rows
         if plain.any():
             self._newton(phi, r, plain & free.any(axis=1), self._plain_objective, self._plain_grad_curv, False,
-                         max_newton, tol, tie=False)
+                         max_newton, tol, tie=False, canonical=True)
         asym = self._asymptote_rows
         if asym.any():
             self._newton(phi, r, asym & free.any(axis=1), self._asymptote_objective, self._asymptote_grad_curv,
@@ -254,8 +254,11 @@ class Problem:
                          self._use_newton, max_newton, tol, tie=has_tie)
         return phi
 
-    def _newton(self, phi, r, active, objective, grad_curv, exact, max_newton, tol, tie):
-        """Damped Newton / Fisher scoring in place on the rows of ``phi`` marked ``active`` (see mstep_items)."""
+    def _newton(self, phi, r, active, objective, grad_curv, exact, max_newton, tol, tie, canonical=False):
+        """Damped Newton / Fisher scoring in place on the rows of ``phi`` marked ``active`` (see mstep_items).
+
+        ``canonical``: Fisher scoring is Newton's method here (the logistic curve without asymptotes, a canonical
+        link), so its steps converge quadratically like the exact Newton steps of ``exact``."""
         free = self.params.free
         subset = active.copy()
         # asymptotes (logit scale) move at most one unit per EM cycle: an early, poor posterior must not push
@@ -280,8 +283,10 @@ class Problem:
                     mat = np.where(fm, neg_h, eye[None])
                     bad = np.linalg.eigvalsh(mat)[:, 0] <= 1e-10 * np.abs(mat).max(axis=(1, 2))
                     mat[bad] = np.where(fm, fisher, eye[None])[bad]
+                    quadratic = ~bad
                 else:
                     mat = np.where(fm, curv, eye[None])
+                    quadratic = np.full(idx.size, canonical)
                 grad = np.where(fr, grad, 0.0)
                 diag = np.maximum(np.abs(np.diagonal(mat, axis1=1, axis2=2)), 1e-12)
                 mat = mat + 1e-10 * diag[:, :, None] * eye[None]
@@ -292,6 +297,7 @@ class Problem:
                 step = np.where(fr, step, 0.0)
                 step /= np.maximum(1.0, (np.abs(step) / max_step[idx]).max(axis=1, keepdims=True))
                 taken = np.zeros(idx.size)
+                full = np.zeros(idx.size, dtype=bool)
                 pend = np.arange(idx.size)
                 mult = 1.0
                 for _half in range(30):
@@ -302,12 +308,16 @@ class Problem:
                     acc = pend[ok]
                     phi[idx[acc]] = trial[ok]
                     taken[acc] = np.abs(mult * step[acc]).max(axis=1)
+                    full[acc] = mult == 1.0
                     f[idx[acc]] = f_new[ok]
                     pend = pend[~ok]
                     if pend.size == 0:
                         break
                     mult /= 2
-                active[idx[taken < tol]] = False
+                # a full Newton step (exact Hessian) shorter than sqrt(tol) leaves an error of order its square:
+                # the item is done without another iteration to confirm it
+                done = (taken < tol) | (quadratic & full & (taken < math.sqrt(tol)))
+                active[idx[done]] = False
             if tie:
                 phi[:], f, tie_move = self._tied_slope_step(phi, r, f)
                 if tie_move >= tol:
