@@ -144,6 +144,10 @@ def internal_parts(phi: np.ndarray, theta: np.ndarray):
     s, sc = expit(z), expit(-z)
     c, u = expit(phi[:, 2, None]), expit(phi[:, 3, None])
     plain = (c == 0.0) & (u == 1.0)
+    if plain.all():  # 2PL rows only (calibration's common case): skip the asymptote forms
+        # log of expit on |z| <= Z_CLIP: expit is accurate to an ulp in both tails, so the log is accurate to
+        # ~1e-16 absolute (what likelihood sums need), at a third of scipy's log_expit cost
+        return z, s, sc, c, u, np.log(s), np.log(sc)
     with np.errstate(divide="ignore"):
         lp1, lp0 = np.log(c + (u - c) * s), np.log((1.0 - u) + (u - c) * sc)
     if plain.any():
