@@ -70,8 +70,6 @@ class IndicatorLayout:
     #: largest change of a grid-table entry that an incremental single-precision E-step product may carry
     #: (its log-likelihood error is then below ~1e-4; measured ~1e-6 for the changes of late EM cycles)
     incremental_limit = 0.5
-    #: below this many indicator columns the exact product is cheap enough
-    incremental_min_columns = 64
 
     def __init__(self, values, n_cat, groups, n_groups, n_nodes, dtype=np.float64, layout="auto"):
         values = np.asarray(values, dtype=float)
@@ -105,7 +103,8 @@ class IndicatorLayout:
         cheaper = 4 * (n_obs + n) < n * dense_width and n * dense_width > 250_000
         self.sparse = dtype == np.float64 and (layout == "sparse" or (layout == "auto" and cheaper))
         self.blocks: list = []
-        self.last_product: tuple[np.ndarray, np.ndarray] | None = None  # (table, Z @ table) of the last exact product
+        # (table T_0, centered single-precision product C_0, per-person offset m_0) of the last exact product
+        self.last_product: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.last_table: np.ndarray | None = None  # the table of the last fast product
         self._category: np.ndarray | None = None
         self._z32: np.ndarray | None = None
@@ -214,62 +213,80 @@ class IndicatorLayout:
         category-0 log-probabilities (missing data) and, for each group's indicator column, the group's log
         prior weights (plus, with complete data, the sum of the category-0 log-probabilities).
 
-        With ``fast``, what the caller needs is precision where EM decides convergence, not before:
-
-        * while the table still moves by more than ``incremental_limit`` from one call to the next (the first
-          call and EM's first steps), the whole product is taken in single precision and returned as float32
-          (log-likelihood error ~1e-2, far below those steps' gains);
-        * after that, the product is exact; from ``incremental_min_columns`` columns on it is also incremental:
-          ``Z @ T`` is kept in double precision from the last exact product, and a table that moved by at most
-          ``incremental_limit`` from it is evaluated as ``Z @ T_old + Z @ (T - T_old)`` with the small
-          difference product in single precision, which halves the cost of the largest product while its
-          rounding error scales with the change, not with the log-likelihood itself.
+        With ``fast`` the table comes from :meth:`_fast_table` (float32 during EM's first steps, else float64
+        rebuilt from its centered single-precision form).
         """
         table = self.grid_table(logp, log_weights)
         if not (fast and self.dtype == np.float64):
             return self._product(table, single=False)
+        values, offset = self._fast_table(table)
+        if offset is None:
+            return values
+        return np.add(values, offset[:, None] if self.sparse else offset, dtype=np.float64)
+
+    def _fast_table(self, table):
+        """``Z @ table`` as ``(float32 values, per-person float64 offset or None)``: the table is ``values +
+        offset`` (offset along the persons' axis). What EM needs is precision where it decides convergence:
+
+        * while the table still moves by more than ``incremental_limit`` from one call to the next (the first
+          call and EM's first steps), the whole product is taken in single precision, no offset
+          (log-likelihood error ~1e-2, far below those steps' gains);
+        * after that the product is incremental. An exact product ``P_0 = Z @ T_0`` is kept centered on each
+          person's largest value, ``C_0 = P_0 - m_0`` in single precision (offset ``m_0`` in double), and a
+          table that moved by at most ``incremental_limit`` from ``T_0`` is ``C_0 + Z @ (T - T_0)`` with the
+          small difference product in single precision. Rounding then scales with an entry's distance below
+          the person's largest value (where the posterior weight is e^-distance) and with the change, not with
+          the log-likelihood itself; the posterior and the counts run in single precision throughout.
+        """
         last, self.last_table = self.last_table, table
         if last is None or np.abs(table - last).max() > self.incremental_limit:
-            return self._product(table, single=True)
-        if table.shape[0] < self.incremental_min_columns:
-            return self._product(table, single=False)
+            return self._product(table, single=True), None
         prev = self.last_product
         if prev is not None and np.abs(table - prev[0]).max() <= self.incremental_limit:
-            return np.add(prev[1], self._product(table - prev[0], single=True), dtype=np.float64)
+            return np.add(prev[1], self._product(table - prev[0], single=True)), prev[2]
         full = self._product(table, single=False)
-        self.last_product = (table, full)
-        return full.copy()
+        if self.sparse:
+            offset = full.max(axis=1)
+            centered = np.subtract(full, offset[:, None], out=full).astype(np.float32)
+        else:
+            offset = full.max(axis=0)
+            centered = np.subtract(full, offset, out=full).astype(np.float32)
+        self.last_product = (table, centered, offset)
+        return centered.copy(), offset
 
     def posterior(self, logp, log_weights, fast=False):
         """Posterior weights ``(N, Q)`` and the marginal log-likelihood, from ``logp (I, Q, K)`` and the groups'
         log prior weights ``(G, Q)``.
 
-        With ``fast`` the weights are exponentiated and kept in float32 (they feed only the float32 count
-        product); the per-person sums that make the log-likelihood are accumulated in float64.
+        With ``fast`` the table comes from :meth:`_fast_table` and the weights are exponentiated and kept in
+        float32 (they feed only the float32 count product); the per-person sums that make the log-likelihood
+        are accumulated in float64.
         """
-        a = self.loglik_table(logp, log_weights, fast)  # float32 while EM still moves fast (see loglik_table)
-        out = np.empty(a.shape, np.float32) if fast and a.dtype != np.float32 else a
-        a_qn, out_qn = (a.T, out.T) if self.sparse else (a, out)  # (Q, N) views
+        if fast and self.dtype == np.float64:
+            a, offset = self._fast_table(self.grid_table(logp, log_weights))
+        else:
+            a, offset = self.loglik_table(logp, log_weights), None
+        a_qn = a.T if self.sparse else a  # (Q, N) view; the weights overwrite the table
 
         def normalize(persons):
-            block = a_qn[:, persons]
-            m = block.max(axis=0)
-            e = np.subtract(block, m, out=out_qn[:, persons], casting="same_kind")
+            e = a_qn[:, persons]
+            m = e.max(axis=0)
+            np.subtract(e, m, out=e)
             # weights below e^-80 (single) / e^-700 (double) of a person's largest are kept at that floor: they
             # change no sum, and subnormal numbers would slow every later product several-fold
             np.maximum(e, -80.0 if e.dtype == np.float32 else -700.0, out=e)
             np.exp(e, out=e)
             s = e.sum(axis=0, dtype=np.float64)
             e /= s.astype(e.dtype)
-            return float(m.sum(dtype=np.float64) + np.log(s).sum())
+            shift = 0.0 if offset is None else offset[persons].sum()
+            return float(m.sum(dtype=np.float64) + np.log(s).sum() + shift)
 
         # threads only with the sparse layout: after a dense BLAS product, OpenBLAS's own threads keep spinning for
         # a while and take the cores that the normalization's threads would need (measured: slower, not faster)
         n = self.n_persons
         blocks = _row_blocks(n, a.size) if self.sparse else [slice(0, n)]
         ll = math.fsum(_run_blocks(normalize, blocks))
-        out = out_qn.T  # (N, Q)
-        return out, ll
+        return a_qn.T, ll  # (N, Q)
 
     def _z_counts(self, count_dtype):
         """The dense indicator matrix ``(N, columns)``, in single precision for the count product (counts feed the
