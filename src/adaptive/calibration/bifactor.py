@@ -135,13 +135,13 @@ class BifactorProblem(ObservedInformation):
         # group mass: the general grid's
         return EStep(ll_total, ll_total + self.log_prior(phi), r, joint.sum(axis=0)[None, :])
 
-    def em_map(self, x, stats: EStep):
+    def em_map(self, x, stats: EStep, mstep_tol=1e-8):
         phi, sigma = self.params.unpack(x)
         phi = phi.copy()
         q_g = self.general_nodes.shape[0]
         for s, rows, _layout, _nodes, step in self.blocks:
             r = _array(stats.counts)[rows, :q_g] if s < 0 else _array(stats.counts)[rows]
-            phi[rows] = step.run(phi[rows], r[:, :, :int(self.n_cat[rows].max())])
+            phi[rows] = step.run(phi[rows], r[:, :, :int(self.n_cat[rows].max())], tol=mstep_tol)
         g = self.n_general
         sigma = sigma.copy()
         sigma[:g, :g] = latent_mstep(self.general_nodes, self._general_sigma(sigma), self.params.corr_pairs,

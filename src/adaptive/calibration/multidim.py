@@ -278,12 +278,12 @@ class LinearProblem(ObservedInformation):
         return EStep(ll, ll + self.log_prior(phi), r, g_mass)
 
     # ------------------------------------------------------------------ M-step
-    def mstep_items(self, phi, r):
+    def mstep_items(self, phi, r, tol=1e-8):
         if self.factored is None:
-            return self.items_step.run(phi, r)
+            return self.items_step.run(phi, r, tol=tol)
         phi = phi.copy()
         for (_dims, rows, _layout, _nodes), step, counts in zip(self.factored.groups, self.group_steps, r, strict=True):
-            phi[rows] = step.run(phi[rows], counts)
+            phi[rows] = step.run(phi[rows], counts, tol=tol)
         return phi
 
     def item_gradient(self, phi, r) -> np.ndarray:
@@ -294,10 +294,10 @@ class LinearProblem(ObservedInformation):
             grad[rows] = step.gradient(phi[rows], counts)
         return grad
 
-    def em_map(self, x, stats: EStep):
+    def em_map(self, x, stats: EStep, mstep_tol=1e-8):
         phi, _ = self.params.unpack(x)
         sigmas, means = self.params.latents(x)
-        phi = self.mstep_items(phi, stats.counts)
+        phi = self.mstep_items(phi, stats.counts, tol=mstep_tol)
         if self.expanded:
             phi = self._expand_and_reduce(phi, stats.group_mass[0])
             return self.params.pack(phi, sigmas, means)

@@ -70,11 +70,12 @@ class QMCProblem(LinearProblem):
         r, g_mass = self.layout.counts(post, count_dtype)
         return EStep(ll, ll + self.log_prior(phi), r, g_mass)
 
-    def em_map(self, x, stats: EStep):
+    def em_map(self, x, stats: EStep, mstep_tol=1e-8):
         phi, sigma = self.params.unpack(x)
         mean = self.params.mean_of(x)
         nodes = self.nodes_for(sigma, mean)
-        phi = ItemMStep(self.kind, self.n_cat, self.params.free, nodes, self.priors).run(phi, stats.counts)
+        phi = ItemMStep(self.kind, self.n_cat, self.params.free, nodes, self.priors).run(phi, stats.counts,
+                                                                                          tol=mstep_tol)
         if self.expanded:
             self.nodes = nodes
             phi = self._expand_and_reduce(phi, stats.group_mass[0])
