@@ -304,3 +304,23 @@ def test_threaded_estep_works_in_a_forked_child_after_the_parent_used_it():
         proc.kill()
         pytest.fail("the E-step in the forked child hung")
     assert proc.exitcode == 0 and parent.recv() == pytest.approx(ll, abs=1e-9)
+
+
+def test_loose_early_msteps_reach_the_maximum_of_exact_ones(monkeypatch):
+    # EM's M-steps stop at a hundredth of the last EM change (EMSettings.mstep_tol): the fixed point must be the
+    # one of M-steps run to 1e-12 every time
+    s = EMSettings()
+    assert s.mstep_tol(np.inf) == 1e-3 and s.mstep_tol(0.0) == pytest.approx(1e-7) and s.mstep_tol(1e-3) == 1e-5
+    x, *_ = _mixed(2000, 0.3, 21, n_groups=1)
+    fit = {"model": ["2pl", "3pl", "graded", "gpcm"] * 3, "priors": {"c": "beta(5, 17)"}, "tol": 1e-6}
+    loose = adaptive.calibrate(x, **fit)
+
+    class Exact(EMSettings):
+        def mstep_tol(self, change):
+            return 1e-12
+
+    monkeypatch.setattr("adaptive.calibration.api.EMSettings", Exact)
+    exact = adaptive.calibrate(x, **fit)
+    assert loose.converged and exact.converged
+    np.testing.assert_allclose(loose.fitted.x, exact.fitted.x, atol=2e-5)
+    assert loose.loglik == pytest.approx(exact.loglik, abs=1e-4)
