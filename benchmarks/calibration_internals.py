@@ -14,7 +14,8 @@ then ``PYTHONPATH=/tmp/old/src .venv/bin/python benchmarks/calibration_internals
    values, the indicator layout, the result and EM's own bookkeeping).
 2. The incremental single-precision E-step product: log-likelihood error against the exact product after
    moving every slope and intercept by N(0, scale), next to the error of a plain single-precision product
-   (2PL 20,000 x 200 set at its estimates).
+   (2PL 20,000 x 200 set at its estimates). A change above the limit is what EM's first steps make; the E-step
+   then takes the plain single-precision product.
 3. Subnormal posterior weights: the count product on the E-step's posterior (weights floored at e^-80 of a
    person's largest) against the same posterior with the floor removed (weights down to subnormal float32).
 4. Normalizing the posterior of 5,000 persons x 61 nodes person-major (N, Q) against node-major (Q, N).
@@ -97,13 +98,13 @@ def incremental(pr, phi, latent):
     ax = 1 if pr.layout.sparse else 0  # persons x nodes (sparse layout) or nodes x persons (dense)
 
     def ll(table):
-        return float(logsumexp(table, axis=ax).sum())
+        return float(logsumexp(np.asarray(table, dtype=np.float64), axis=ax).sum())
 
     rng = np.random.default_rng(0)
     base = pr.layout.grid_table(internal_log_prob(pr.family, pr.n_cat, phi, pr.theta), lw)
     for scale in (1e-4, 1e-3, 1e-2, 5e-2, 0.2):
-        pr.layout.last_product = None
-        # the exact base product
+        # the exact base product (the call after a call at the same parameters)
+        pr.layout.last_product, pr.layout.last_table = None, base
         pr.layout.loglik_table(internal_log_prob(pr.family, pr.n_cat, phi, pr.theta), lw, fast=True)
         moved = phi.copy()
         moved[:, :2] += rng.normal(0, scale, (phi.shape[0], 2))
@@ -112,7 +113,7 @@ def incremental(pr, phi, latent):
         change = float(np.abs(table - base).max())
         exact = pr.layout.loglik_table(logp, lw, fast=False)
         inc = pr.layout.loglik_table(logp, lw, fast=True)
-        how = "incremental" if change <= pr.layout.incremental_limit else "exact (change above the limit)"
+        how = "incremental" if change <= pr.layout.incremental_limit else "single precision: change above the limit"
         plain32 = np.asarray(pr.layout._product(table, single=True), dtype=np.float64)
         print(f"| {scale:g} | {change:.3g} | {ll(inc) - ll(exact):+.2e} ({how}) | {ll(plain32) - ll(exact):+.2e} |")
 
