@@ -324,3 +324,22 @@ def test_loose_early_msteps_reach_the_maximum_of_exact_ones(monkeypatch):
     assert loose.converged and exact.converged
     np.testing.assert_allclose(loose.fitted.x, exact.fitted.x, atol=2e-5)
     assert loose.loglik == pytest.approx(exact.loglik, abs=1e-4)
+
+
+def test_pair_solve_equals_the_general_solve():
+    from adaptive.calibration.kernels import solve_pair
+
+    rng = np.random.default_rng(4)
+    m = rng.normal(size=(30, 2, 5))
+    mat = np.tile(np.eye(4), (30, 1, 1))
+    mat[:, :2, :2] = m @ m.transpose(0, 2, 1) + 0.1 * np.eye(2)
+    grad = np.zeros((30, 4))
+    grad[:, :2] = rng.normal(size=(30, 2))
+    fr = np.zeros((30, 4), bool)
+    fr[:, :2] = True
+    np.testing.assert_allclose(solve_pair(mat, grad, np.array([0, 1]), fr),
+                               np.linalg.solve(mat, grad[:, :, None])[:, :, 0], rtol=1e-10, atol=1e-12)
+    fr[3, 2] = True  # a row with a third free parameter: the general solve's job
+    assert solve_pair(mat, grad, np.array([0, 1]), fr) is None
+    fr[3, 2], mat[5, :2, :2] = False, [[1.0, 2.0], [2.0, 1.0]]  # not positive definite
+    assert solve_pair(mat, grad, np.array([0, 1]), fr) is None

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 import numpy as np
@@ -274,6 +275,9 @@ class Problem:
         rows0 = np.flatnonzero(subset | (self.params.tied if tie else False))
         f[rows0] = objective(phi[rows0], r[rows0], rows0)
         eye = np.eye(phi.shape[1])
+        pair = free[active] if active.any() else free[:0]
+        # every active row estimating the same two parameters (2PL rows): a closed-form 2x2 solve, ~4x cheaper
+        pair_cols = np.flatnonzero(pair[0]) if pair.shape[0] and (pair == pair[0]).all() else np.empty(0, int)
         tie_move = 0.0
         max_step = self._max_step
         for _ in range(max_newton):
@@ -296,10 +300,12 @@ class Problem:
                 grad = np.where(fr, grad, 0.0)
                 diag = np.maximum(np.abs(np.diagonal(mat, axis1=1, axis2=2)), 1e-12)
                 mat = mat + 1e-10 * diag[:, :, None] * eye[None]
-                try:
-                    step = np.linalg.solve(mat, grad[:, :, None])[:, :, 0]
-                except np.linalg.LinAlgError:
-                    step = grad / diag
+                step = kernels.solve_pair(mat, grad, pair_cols, fr) if pair_cols.size == 2 else None
+                if step is None:
+                    try:
+                        step = np.linalg.solve(mat, grad[:, :, None])[:, :, 0]
+                    except np.linalg.LinAlgError:
+                        step = grad / diag
                 step = np.where(fr, step, 0.0)
                 step /= np.maximum(1.0, (np.abs(step) / max_step[idx]).max(axis=1, keepdims=True))
                 taken = np.zeros(idx.size)
@@ -331,7 +337,7 @@ class Problem:
             if not active.any() and (not tie or tie_move < tol):
                 break
 
-    @property
+    @cached_property
     def _plain_rows(self) -> np.ndarray:
         """Items whose only free parameters are a slope and an intercept of a logistic curve without asymptotes."""
         pv = self.params
@@ -341,26 +347,26 @@ class Problem:
             plain &= (pv.phi0[:, 2] == -np.inf) & (pv.phi0[:, 3] == np.inf)
         return plain
 
-    @property
+    @cached_property
     def _asymptote_rows(self) -> np.ndarray:
         """Dichotomous items with a lower or upper asymptote (3PL/4PL), not sharing a common slope."""
         return (self.family == Family.DICHOTOMOUS) & ~self.params.tied & ~self._plain_rows
 
-    @property
+    @cached_property
     def _cycle_cap(self):
         cap: np.ndarray = np.full(self.params.phi0.shape, np.inf)
         if cap.shape[1] >= 4:
             cap[self.family == Family.DICHOTOMOUS, 2:4] = 1.0
         return cap
 
-    @property
+    @cached_property
     def _max_step(self):
         cap: np.ndarray = np.full(self.params.phi0.shape, 2.0)
         if cap.shape[1] >= 4:
             cap[self.family == Family.DICHOTOMOUS, 2:4] = 1.0
         return cap
 
-    @property
+    @cached_property
     def _use_newton(self) -> bool:
         """Newton pays where an item estimates an asymptote (3PL/4PL); 2PL's Fisher scoring is Newton already."""
         free = self.params.free

@@ -24,7 +24,7 @@ from ..irt.mixed import internal_log_prob, internal_log_prob_and_grad
 from ..irt.registry import Family
 
 __all__ = ["plain_objective", "plain_grad_curv", "asymptote_objective", "asymptote_grad_curv",
-           "general_objective", "general_grad_curv"]
+           "general_objective", "general_grad_curv", "solve_pair"]
 
 
 def plain_objective(phi: np.ndarray, r: np.ndarray, theta: np.ndarray) -> np.ndarray:
@@ -120,3 +120,20 @@ def general_grad_curv(phi: np.ndarray, r: np.ndarray, theta: np.ndarray, family:
         second = internal_weighted_hessian(internal_parts(phi[dich], theta), theta, coef)
         neg_h[dich, :4, :4] = outer[:, :4, :4] - second
     return grad, (fisher, neg_h)
+
+
+def solve_pair(mat: np.ndarray, grad: np.ndarray, cols: np.ndarray, fr: np.ndarray) -> np.ndarray | None:
+    """``mat^-1 grad`` for rows whose free parameters are the two columns ``cols`` (the rest of ``mat`` is the
+    identity and of ``grad`` zero), by Cramer's rule; None when a row's determinant is not positive or some row
+    has other parameters held this iteration (the caller then takes the general solve)."""
+    i, j = cols
+    if not (fr[:, i].all() and fr[:, j].all() and fr.sum(axis=1).max() == 2):
+        return None
+    a, b, c, d = mat[:, i, i], mat[:, i, j], mat[:, j, i], mat[:, j, j]
+    det = a * d - b * c
+    if not np.all(det > 0.0) or not np.all(np.isfinite(det)):
+        return None
+    step = np.zeros_like(grad)
+    step[:, i] = (d * grad[:, i] - b * grad[:, j]) / det
+    step[:, j] = (a * grad[:, j] - c * grad[:, i]) / det
+    return step
