@@ -358,3 +358,22 @@ def test_node_sums_of_single_precision_weights_are_accurate():
     np.testing.assert_allclose(s, exact, rtol=3e-7)
     assert abs(np.log(s).sum() - np.log(exact).sum()) < 1e-4
     np.testing.assert_array_equal(_node_sums(e[:10]), e[:10].astype(np.float64).sum(axis=0))
+
+
+@pytest.mark.parametrize("missing", [0.0, 0.4])
+def test_zero_one_data_layout_equals_the_definitions(missing):
+    # 0/1 items only: the dense indicator block is the responses themselves (NaN -> 0)
+    rng = np.random.default_rng(9)
+    n_items = 9
+    phi = np.column_stack([rng.uniform(0.7, 1.8, n_items), rng.normal(0, 1, n_items),
+                           np.full(n_items, -np.inf), np.full(n_items, np.inf)])
+    family, n_cat = np.zeros(n_items, int), np.full(n_items, 2)
+    x = (rng.random((400, n_items)) < 0.6).astype(float)
+    x[rng.random(x.shape) < missing] = np.nan
+    groups = rng.integers(0, 2, 400)
+    pr = _problem(x, family, n_cat, phi, groups, "dense")
+    ll_ref, counts_ref = _direct(x, family, n_cat, phi, groups, pr.params.latent0)
+    post, ll = pr.posterior(internal_log_prob(family, n_cat, phi, THETA), pr.params.latent0)
+    assert ll == pytest.approx(ll_ref, abs=1e-8)
+    r, _ = pr.counts(post, np.float64)
+    np.testing.assert_allclose(r, counts_ref, atol=1e-10)

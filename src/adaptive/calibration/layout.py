@@ -130,12 +130,16 @@ class IndicatorLayout:
         category, so missing cells are 0). The group columns make the product add each person's log prior
         weights and the count product give the group masses."""
         n, n_items = values.shape
-        z = np.zeros((n, self.n_ycols + self.n_maskcols + self.n_groups), dtype=dtype)
-        pos = 0
-        for k, items_k in enumerate(cols_item, start=1):
-            block = values if items_k.size == n_items else values[:, items_k]
-            np.equal(block, float(k), out=z[:, pos:pos + items_k.size], casting="unsafe")
-            pos += items_k.size
+        z = np.empty((n, self.n_ycols + self.n_maskcols + self.n_groups), dtype=dtype)
+        z[:, self.n_ycols + self.n_maskcols:] = 0.0
+        if self.k_max == 2:  # 0/1 items only: the indicator is the response itself, 0 where missing (fmax drops NaN)
+            np.fmax(values, 0.0, out=z[:, :n_items], casting="same_kind")
+        else:
+            pos = 0
+            for k, items_k in enumerate(cols_item, start=1):
+                block = values if items_k.size == n_items else values[:, items_k]
+                np.equal(block, float(k), out=z[:, pos:pos + items_k.size], casting="unsafe")
+                pos += items_k.size
         if self.n_maskcols:
             np.copyto(z[:, self.n_ycols:self.n_ycols + self.n_maskcols], mask, casting="unsafe")
         z[np.arange(n), self.n_ycols + self.n_maskcols + self.groups] = 1.0
