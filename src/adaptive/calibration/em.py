@@ -10,13 +10,16 @@ person at every node plus the log prior weight is one product ``Z @ T`` (N x Q),
 * sparse (most cells missing, large data): CSR with one column per (item, category), so each answered cell
   is one nonzero; ``T`` holds the log-probabilities themselves. Multiplied in row blocks on threads.
 
-Once the grid table moves little between E-steps, ``Z @ T`` is computed incrementally: the last exact
-product is kept in double precision and only ``Z @ (T - T_old)`` is taken in single precision, so the
-rounding error scales with the change, not with the log-likelihood. The posterior weights are float32 (they
-feed only the count product); all sums that make the log-likelihood are float64.
+While the grid table moves a lot between E-steps (EM's first steps) ``Z @ T`` is taken in single precision;
+once it moves little, the product is incremental: the last exact product is kept centered on each person's
+largest value (float32, offsets in float64) and only ``Z @ (T - T_old)`` is added in single precision, so the
+rounding error scales with the change, not with the log-likelihood
+(:meth:`~adaptive.calibration.layout.IndicatorLayout._fast_table`). The posterior weights are float32 (they
+feed only the count product); the sums that make the log-likelihood are float64.
 
 M-step: every item's expected complete-data log-likelihood (plus log priors) is maximized for all items at
-once by damped Newton / Fisher scoring with step halving. 2PL items and 3PL/4PL items have kernels on
+once by damped Newton / Fisher scoring with step halving, to a tolerance that follows EM's last change
+(:meth:`EMSettings.mstep_tol`). 2PL items and 3PL/4PL items have kernels on
 ``(I, Q)`` arrays; graded, GPCM and common-slope items use the general ``(I, Q, K, p)`` derivatives
 (:mod:`adaptive.calibration.kernels`). The latent
 mean and variance (when free) are updated from the posterior moments. SQUAREM (Varadhan & Roland 2008,
