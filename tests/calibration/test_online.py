@@ -179,3 +179,15 @@ def test_online_calibration_refuses_a_fractional_response_by_row_and_item():
     x[3, 4] = 0.5
     with pytest.raises(ResponseValidationError, match=rf"row 3, item '{bank.ids[4]}': response 0.5"):
         online_calibrate(bank, x, pretest=[bank.ids[0]])
+
+
+def test_online_calibration_refuses_a_category_the_item_does_not_have():
+    # a 2 on a 0/1 item (operational or pretest) is named by row and item instead of being counted as something else
+    bank = synthetic_bank(20)
+    x = np.random.default_rng(0).integers(0, 2, (50, len(bank))).astype(float)
+    for col in (0, 6):  # the pretest item, an operational item
+        y = x.copy()
+        y[7, col] = 2.0
+        with pytest.raises(ResponseValidationError, match=rf"row 7, item '{bank.ids[col]}': response 2.0 is not a "
+                                                          r"category 0\.\.1"):
+            online_calibrate(bank, y, pretest=[bank.ids[0]])

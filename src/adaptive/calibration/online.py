@@ -36,11 +36,11 @@ from scipy.special import logsumexp
 
 from ..answers import Records
 from ..bank import ItemBank
-from ..exceptions import CalibrationError
+from ..exceptions import CalibrationError, ResponseValidationError
 from ..irt.arrays import theta_grid
 from ..irt.mixed import from_irt, internal_log_prob, irt_jacobian, to_irt
 from ..irt.registry import Family, model_spec
-from ..scoring.responses import checked_category_counts
+from ..scoring.responses import checked_category_counts, invalid_responses_message
 from ..tables import Table
 from . import kernels
 from .api import _free_mask, _models_for
@@ -171,6 +171,10 @@ def online_calibrate(bank: ItemBank, responses, pretest=None, *, model="2pl", me
     observed = np.nanmax(np.where(np.isnan(values), 0, values), axis=0).astype(int) + 1
     n_cat = ItemBank(items=items, scaling=bank.scaling).compile().n_cat.copy()  # the operational items' categories
     n_cat[is_pre] = np.where(family[is_pre] == Family.DICHOTOMOUS, 2, np.maximum(observed[is_pre], 2))
+    with np.errstate(invalid="ignore"):
+        beyond = values > (n_cat - 1)[None, :]  # e.g. a 2 on a 0/1 item: a row/item error, not a silent miscount
+    if beyond.any():
+        raise ResponseValidationError(invalid_responses_message(values, beyond, ids, n_cat))
     priors_d = parse_priors(priors)
     phi0 = _start_values(values, models, n_cat, priors_d)
     free, tied = _free_mask(models, n_cat, phi0.shape[1])
