@@ -5,6 +5,7 @@ Run (the project's own environment is enough; no peers needed)::
     .venv/bin/python benchmarks/calibration_internals.py            # all four parts
     .venv/bin/python benchmarks/calibration_internals.py --phases   # part 1 only
     .venv/bin/python benchmarks/calibration_internals.py --cycles   # part 5 only
+    .venv/bin/python benchmarks/calibration_internals.py --setup    # part 6 only
 
 An older checkout can be measured with the same script for part 1, e.g. ``git worktree add /tmp/old <commit>``
 then ``PYTHONPATH=/tmp/old/src .venv/bin/python benchmarks/calibration_internals.py --phases``.
@@ -20,6 +21,10 @@ then ``PYTHONPATH=/tmp/old/src .venv/bin/python benchmarks/calibration_internals
    person's largest) against the same posterior with the floor removed (weights down to subnormal float32).
 4. Normalizing the posterior of 5,000 persons x 61 nodes person-major (N, Q) against node-major (Q, N).
 5. EM cycles to tol 1e-4: textbook Bock-Aitkin steps, PX-EM steps without SQUAREM, and the default.
+6. (``--setup``) The sparse indicator layout's build time (2PL 20,000 x 200, 70% missing); one E-step of that set
+   at its start values run right after a BLAS matrix-vector product on the data (OpenBLAS's threads then spin)
+   and after the same product by ``einsum``; and the log-likelihood error of three ways to sum the float32
+   posterior weights over the nodes (2PL 5,000 x 50 at its estimates).
 """
 
 from __future__ import annotations
@@ -171,13 +176,60 @@ def cycles():
               f"{textbook.loglik:.3f} | {default.loglik:.3f} |", flush=True)
 
 
+def setup():
+    from adaptive.calibration.layout import IndicatorLayout
+
+    x = load("2pl_20000x200_miss70")
+    n_cat, groups = np.full(x.shape[1], 2), np.zeros(x.shape[0], dtype=int)
+    t_build, _ = best(lambda: IndicatorLayout(x, n_cat, groups, 1, 61), 5)
+    print(f"\nsparse layout build, 2PL 20,000 x 200 (70% missing): {1000 * t_build:.1f} ms")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pr = adaptive.calibrate(x, model="2pl", max_iter=1).fitted.problem
+    x0 = pr.params.pack(pr.params.phi0, pr.params.latent0)
+    filled = np.fmax(x, 0.0)
+    weights = np.full(x.shape[1], 1.0)
+
+    def estep_after(product):
+        times = []
+        for _ in range(5):
+            product()
+            pr.layout.last_table = pr.layout.last_product = None  # a first E-step each time
+            t = time.perf_counter()
+            pr.estep(x0, np.float32)
+            times.append(time.perf_counter() - t)
+        return 1000 * min(times)
+
+    after_blas = estep_after(lambda: filled @ weights)
+    after_einsum = estep_after(lambda: np.einsum("ni,i->n", filled, weights))
+    print(f"E-step at the start values: right after a BLAS matrix-vector product {after_blas:.1f} ms, "
+          f"after einsum {after_einsum:.1f} ms")
+
+    from adaptive.calibration.layout import _node_sums  # (not in commits before the grouped sums)
+
+    res = adaptive.calibrate(load("2pl_5000x50"), model="2pl")
+    pr5 = res.fitted.problem
+    table = pr5.layout.loglik_table(internal_log_prob(pr5.family, pr5.n_cat, res.fitted.phi, pr5.theta),
+                                    pr5.log_weights(res.fitted.latent))  # (Q, N), float64
+    e = np.exp(table - table.max(axis=0)).astype(np.float32)
+    exact = np.log(e.astype(np.float64).sum(axis=0)).sum()
+    sums = (("float64", e.sum(axis=0, dtype=np.float64)), ("eight nodes in float32, then float64", _node_sums(e)),
+            ("plain float32", e.sum(axis=0).astype(np.float64)))
+    for what, s in sums:
+        print(f"sum of log node sums, 5,000 persons, {what}: error {np.log(s).sum() - exact:+.1e}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--phases", action="store_true", help="only the per-set time split")
     ap.add_argument("--cycles", action="store_true", help="only the EM cycles of textbook EM, PX-EM and the default")
+    ap.add_argument("--setup", action="store_true", help="only part 6: layout build, BLAS threads, node sums")
     args = ap.parse_args()
     if args.cycles:
         cycles()
+        return
+    if args.setup:
+        setup()
         return
     phases()
     if args.phases:
@@ -187,6 +239,7 @@ def main():
     incremental(pr, phi, latent)
     subnormal(pr, phi, latent)
     orientation()
+    setup()
 
 
 if __name__ == "__main__":
